@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from flagkit._evaluator import Evaluator
+from flagkit._explain import ConditionTrace, Explanation, FilterTrace
 from flagkit._result import FlagResult, FlagValue, Reason
+from flagkit._snapshot import Snapshot
 from flagkit.errors import DefinitionsError, FlagkitError
 
 __all__ = [
+    "ConditionTrace",
     "DefinitionsError",
+    "Evaluator",
+    "Explanation",
+    "FilterTrace",
     "FlagResult",
     "FlagValue",
     "FlagkitError",
     "Reason",
+    "Snapshot",
 ]
 
 __version__ = "0.1.0"

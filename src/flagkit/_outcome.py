@@ -50,3 +50,32 @@ class CompiledProperty:
     operator: str
     test: PropertyTest
     text: str
+
+
+@attrs.frozen(slots=True)
+class RequiresServer:
+    """The whole flag must be decided by PostHog's servers (a static or unknown cohort).
+
+    Unlike a :class:`Cause`, later condition groups may not decide the flag instead.
+    """
+
+    cause: Cause
+
+
+RS_DEFINITION = RequiresServer(Cause.UNSUPPORTED_DEFINITION)
+RS_DEPENDENCY = RequiresServer(Cause.UNRESOLVED_DEPENDENCY)
+
+
+class _Broken:
+    """A definition piece that makes PostHog's SDK raise an unexpected error."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BROKEN"
+
+
+BROKEN = _Broken()
+"""Outcome of a definition that PostHog's SDK cannot evaluate at all (it errors)."""
+
+FilterOutcome = bool | Cause | RequiresServer | _Broken

@@ -1,0 +1,233 @@
+"""Evaluation and load benchmarks: flagkit against posthog 7.91.1 on the same definitions.
+
+Prints numbers; it asserts nothing. posthog is optional: run it from a throwaway venv
+that has both packages to get the comparison (see docs/performance.md):
+
+    python -m venv /tmp/bench && /tmp/bench/bin/pip install posthog==7.91.1 -e .
+    /tmp/bench/bin/python benchmarks/run.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import time
+import timeit
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from flagkit import Evaluator, Snapshot
+
+try:  # optional reference implementation
+    import posthog
+    from posthog.client import Client as PosthogClient
+except ImportError:  # pragma: no cover - depends on the environment
+    posthog = None
+
+PERSON = {
+    "email": "ada@example.com",
+    "plan": "enterprise",
+    "country": "GB",
+    "age": 36,
+    "app_version": "2.4.1",
+    "signup_source": "ads",
+}
+
+
+def rollout_flag(key: str = "rollout-50") -> dict[str, Any]:
+    return {
+        "id": 1,
+        "key": key,
+        "active": True,
+        "filters": {"groups": [{"properties": [], "rollout_percentage": 50}]},
+    }
+
+
+def complex_flag(key: str = "complex", index: int = 0) -> dict[str, Any]:
+    """Three condition groups, six property filters, three variants."""
+    return {
+        "id": 100 + index,
+        "key": key,
+        "active": True,
+        "filters": {
+            "groups": [
+                {
+                    "properties": [
+                        {
+                            "key": "email",
+                            "operator": "icontains",
+                            "value": "@acme.com",
+                            "type": "person",
+                        },
+                        {
+                            "key": "plan",
+                            "operator": "exact",
+                            "value": ["pro", "enterprise"],
+                            "type": "person",
+                        },
+                    ],
+                    "rollout_percentage": 100,
+                },
+                {
+                    "properties": [
+                        {
+                            "key": "country",
+                            "operator": "exact",
+                            "value": ["US", "CA"],
+                            "type": "person",
+                        },
+                        {"key": "age", "operator": "gt", "value": "30", "type": "person"},
+                    ],
+                    "rollout_percentage": 60,
+                },
+                {
+                    "properties": [
+                        {
+                            "key": "app_version",
+                            "operator": "semver_gte",
+                            "value": "2.0.0",
+                            "type": "person",
+                        },
+                        {
+                            "key": "signup_source",
+                            "operator": "is_set",
+                            "value": "is_set",
+                            "type": "person",
+                        },
+                    ],
+                    "rollout_percentage": 40,
+                },
+            ],
+            "multivariate": {
+                "variants": [
+                    {"key": "control", "rollout_percentage": 34},
+                    {"key": "test-a", "rollout_percentage": 33},
+                    {"key": "test-b", "rollout_percentage": 33},
+                ]
+            },
+            "payloads": {"test-a": '{"color": "blue"}'},
+        },
+    }
+
+
+def body(flags: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"flags": flags, "group_type_mapping": {"0": "company"}, "cohorts": {}}
+
+
+def per_call(fn: Callable[[], object], number: int, repeat: int = 7) -> float:
+    """Best-of-``repeat`` seconds per call."""
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def posthog_client(definitions: dict[str, Any]) -> Any:
+    client = PosthogClient("phc_bench", personal_api_key="phx_bench", sync_mode=True)
+    client._update_flag_state(definitions)
+    return client
+
+
+def fmt(seconds: float) -> str:
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:9.2f} ms"
+    return f"{seconds * 1e6:9.2f} us"
+
+
+def row(name: str, ours: float, theirs: float | None) -> None:
+    ratio = f"{theirs / ours:7.1f}x faster" if theirs else ""
+    theirs_text = fmt(theirs) if theirs else "     (n/a)  "
+    print(f"{name:<44} flagkit {fmt(ours)}   posthog {theirs_text}  {ratio}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    warnings.simplefilter("ignore")
+    print(f"python {platform.python_version()} on {platform.machine()} ({platform.processor()})")
+    print(f"posthog: {posthog.VERSION if posthog else 'not installed'}\n")
+
+    # 1. One 50% rollout flag, against the SHA-1 floor.
+    single = body([rollout_flag()])
+    ev = Evaluator(Snapshot.from_dict(single))
+    ours = per_call(lambda: ev.evaluate("rollout-50", "user-42"), 200_000 // scale)
+    floor = per_call(
+        lambda: (
+            int(hashlib.sha1(b"rollout-50.user-42").hexdigest()[:15], 16) / float(0xFFFFFFFFFFFFFFF)
+        ),
+        200_000 // scale,
+    )
+    theirs = None
+    if posthog:
+        ph = posthog_client(single)
+        theirs = per_call(
+            lambda: ph.get_feature_flag(
+                "rollout-50", "user-42", only_evaluate_locally=True, send_feature_flag_events=False
+            ),
+            20_000 // scale,
+        )
+    row("50% rollout flag", ours, theirs)
+    label = "   SHA-1 floor (hash + hex parse)"
+    print(f"{label:<44} {fmt(floor)}   -> flagkit/floor {ours / floor:.2f}x")
+
+    # 2. One flag with three groups, six filters, three variants.
+    complex_body = body([complex_flag()])
+    ev = Evaluator(Snapshot.from_dict(complex_body))
+    ours = per_call(
+        lambda: ev.evaluate("complex", "user-42", person_properties=PERSON), 100_000 // scale
+    )
+    theirs = None
+    if posthog:
+        ph = posthog_client(complex_body)
+        theirs = per_call(
+            lambda: ph.get_feature_flag(
+                "complex",
+                "user-42",
+                person_properties=PERSON,
+                only_evaluate_locally=True,
+                send_feature_flag_events=False,
+            ),
+            10_000 // scale,
+        )
+    row("3 groups / 6 filters / 3 variants", ours, theirs)
+
+    # 3. evaluate_all over 200 such flags.
+    many = body([complex_flag(f"complex-{i}", i) for i in range(200)])
+    ev = Evaluator(Snapshot.from_dict(many))
+    ours = per_call(lambda: ev.evaluate_all("user-42", person_properties=PERSON), 500 // scale)
+    theirs = None
+    if posthog:
+        ph = posthog_client(many)
+        theirs = per_call(
+            lambda: ph.get_all_flags(
+                "user-42", person_properties=PERSON, only_evaluate_locally=True
+            ),
+            50 // scale,
+        )
+    row("evaluate_all, 200 complex flags", ours, theirs)
+
+    # 4. Loading a 5,000-flag body.
+    big = json.dumps(
+        body([complex_flag(f"f-{i}", i) if i % 2 else rollout_flag(f"f-{i}") for i in range(5000)])
+    ).encode()
+    ours = per_call(lambda: Snapshot.from_json(big), 1, repeat=5)
+    theirs = None
+    if posthog:
+        ph = posthog_client(body([]))
+
+        def install() -> None:
+            ph._update_flag_state(json.loads(big))
+            ph._warn_unresolvable_flags()
+
+        theirs = per_call(install, 1, repeat=5)
+    print(f"\n(5,000-flag body: {len(big) / 1e6:.1f} MB)")
+    row("load 5,000 flags (parse + compile)", ours, theirs)
+    start = time.perf_counter()
+    Snapshot.from_json(big).fingerprint  # noqa: B018 - measured, not used
+    print(f"{'   + mmh3 fingerprint on first use':<44} {fmt(time.perf_counter() - start)}")
+
+
+if __name__ == "__main__":
+    main()

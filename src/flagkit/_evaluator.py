@@ -1,0 +1,307 @@
+"""Evaluator: answers flag questions from one Snapshot, in-process, without raising."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flagkit._classify import definition_unsupported
+from flagkit._explain import Explanation, explain_flag
+from flagkit._model import CompiledFlag
+from flagkit._outcome import Cause, RequiresServer
+from flagkit._result import FlagResult, Reason
+from flagkit._runtime import Frame, match_flag, match_simple
+from flagkit._snapshot import Snapshot
+
+_log = logging.getLogger("flagkit")
+_EMPTY: Mapping[str, Any] = {}
+
+
+class InvalidInputError(Exception):
+    """Raised internally when the caller's context cannot be used."""
+
+
+def _invalid(key: Any, message: str) -> FlagResult:
+    return FlagResult(
+        key=key if isinstance(key, str) else repr(key),
+        value=None,
+        reason=Reason.INVALID_INPUT,
+        description=message,
+    )
+
+
+def not_found(key: str) -> FlagResult:
+    """The result for a key that is not among the definitions."""
+    return FlagResult(
+        key=key, value=None, reason=Reason.FLAG_NOT_FOUND, description="no flag with this key"
+    )
+
+
+class _Context:
+    """The caller's context, normalised once per call and shared by every flag."""
+
+    __slots__ = (
+        "_group_props",
+        "_person",
+        "device_id",
+        "distinct_id",
+        "group_properties",
+        "groups",
+        "person_properties",
+    )
+
+    def __init__(
+        self,
+        distinct_id: Any,
+        person_properties: Any,
+        groups: Any,
+        group_properties: Any,
+        device_id: Any,
+    ) -> None:
+        if distinct_id is None:
+            raise InvalidInputError("distinct_id is required")
+        if person_properties is not None and not isinstance(person_properties, Mapping):
+            raise InvalidInputError("person_properties must be a mapping")
+        if groups is not None and not isinstance(groups, Mapping):
+            raise InvalidInputError("groups must be a mapping of group type to group key")
+        if group_properties is not None and not isinstance(group_properties, Mapping):
+            raise InvalidInputError(
+                "group_properties must be a mapping of group type to properties"
+            )
+        self.distinct_id = distinct_id
+        self.person_properties = person_properties
+        self.groups: Mapping[str, Any] = groups or _EMPTY
+        self.group_properties = group_properties
+        self.device_id = device_id
+        self._person: Mapping[str, Any] | None = None
+        self._group_props: Mapping[str, Mapping[str, Any]] | None = None
+
+    def person(self) -> Mapping[str, Any]:
+        """Person properties with the implicit ``distinct_id`` property."""
+        props = self._person
+        if props is None:
+            given = self.person_properties
+            if given and "distinct_id" in given:
+                props = given
+            else:
+                props = dict(given) if given else {}
+                props["distinct_id"] = self.distinct_id
+            self._person = props
+        return props
+
+    def group_props(self) -> Mapping[str, Mapping[str, Any]]:
+        """Properties per passed group, each with the implicit ``$group_key``."""
+        props = self._group_props
+        if props is None:
+            given = self.group_properties or _EMPTY
+            built: dict[str, Mapping[str, Any]] = {}
+            for name, group_key in self.groups.items():
+                extra = given.get(name) or _EMPTY
+                if not isinstance(extra, Mapping):
+                    raise InvalidInputError(f"group_properties[{name!r}] must be a mapping")
+                built[name] = {"$group_key": group_key, **extra}
+            props = self._group_props = built
+        return props
+
+
+class Evaluator:
+    """Evaluates flags of one :class:`Snapshot`.
+
+    Pure and thread-safe: no I/O, no locks, and no exceptions for any definitions or any
+    caller input; a bad input gives a result whose ``reason`` says why.
+    """
+
+    __slots__ = ("_cohorts", "_flags", "_snapshot")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._flags = snapshot.flags
+        self._cohorts = snapshot.cohorts
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The definitions this evaluator answers from."""
+        return self._snapshot
+
+    def evaluate(
+        self,
+        key: str,
+        distinct_id: Any,
+        *,
+        person_properties: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Mapping[str, Any]] | None = None,
+        device_id: Any = None,
+    ) -> FlagResult:
+        """Evaluate one flag for one caller."""
+        try:
+            flag = self._flags.get(key)
+        except TypeError:
+            return _invalid(key, "flag key must be a string")
+        if flag is None:
+            given: object = key  # typed str, but callers may pass anything
+            if isinstance(given, str):
+                return not_found(given)
+            return _invalid(given, "flag key must be a string")
+        if (
+            flag.simple
+            and distinct_id is not None
+            and (person_properties is None or type(person_properties) is dict)
+            and (groups is None or type(groups) is dict)
+            and (group_properties is None or type(group_properties) is dict)
+        ):
+            # Rollout-only flag: the context is not read, so skip building it.
+            outcome = match_simple(flag, distinct_id)
+            if isinstance(outcome, FlagResult):
+                return outcome
+        try:
+            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+            return self._run(flag, context)
+        except InvalidInputError as error:
+            return _invalid(key, str(error))
+        except Exception:  # never break the host app; keep the bug visible at debug level
+            _log.debug("flagkit: unexpected error evaluating %r", key, exc_info=True)
+            return flag.invalid_result
+
+    def evaluate_all(
+        self,
+        distinct_id: Any,
+        *,
+        person_properties: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Mapping[str, Any]] | None = None,
+        device_id: Any = None,
+        keys: Iterable[str] | None = None,
+    ) -> dict[str, FlagResult]:
+        """Evaluate every flag (or only ``keys``) for one caller, in definition order.
+
+        Keys that are not defined get a ``FLAG_NOT_FOUND`` result.
+        """
+        flags = self._flags
+        if keys is None:
+            selected: Iterable[str] = flags
+        else:
+            try:
+                wanted = set(keys)
+            except TypeError:
+                return {}
+            selected = [key for key in flags if key in wanted]
+            selected += [key for key in wanted if key not in flags and isinstance(key, str)]
+        try:
+            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+        except InvalidInputError as error:
+            return {key: _invalid(key, str(error)) for key in selected}
+        results: dict[str, FlagResult] = {}
+        for key in selected:
+            flag = flags.get(key)
+            if flag is None:
+                results[key] = not_found(key)
+                continue
+            try:
+                results[key] = self._run(flag, context)
+            except InvalidInputError as error:
+                results[key] = _invalid(key, str(error))
+            except Exception:
+                _log.debug("flagkit: unexpected error evaluating %r", key, exc_info=True)
+                results[key] = flag.invalid_result
+        return results
+
+    def explain(
+        self,
+        key: str,
+        distinct_id: Any,
+        *,
+        person_properties: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Mapping[str, Any]] | None = None,
+        device_id: Any = None,
+    ) -> Explanation:
+        """The result of :meth:`evaluate` with a per-condition, per-filter trace.
+
+        Slower than ``evaluate``; meant for tools (``flagkit explain``) and debugging.
+        """
+        result = self.evaluate(
+            key,
+            distinct_id,
+            person_properties=person_properties,
+            groups=groups,
+            group_properties=group_properties,
+            device_id=device_id,
+        )
+        flag = self._flags.get(key) if isinstance(key, str) else None
+        if flag is None or result.reason is Reason.INVALID_INPUT:
+            return Explanation(result)
+        try:
+            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+            if flag.is_group_flag:
+                name = flag.group_name
+                if name is None or name not in context.groups:
+                    return Explanation(result)
+                props = context.group_props()[name]
+                bucketing = dependency_id = context.groups[name]
+            else:
+                bucketing = context.device_id if flag.by_device else distinct_id
+                dependency_id = distinct_id
+                props = context.person()
+            frame = Frame(self._flags, self._cohorts, dependency_id, device_id)
+            return explain_flag(
+                flag, result, props, bucketing or None, frame, context.groups, context.group_props()
+            )
+        except Exception:
+            _log.debug("flagkit: cannot explain %r", key, exc_info=True)
+            return Explanation(result)
+
+    def _missing_device_result(self, flag: CompiledFlag) -> FlagResult:
+        # No condition is reached, so a problem in the definition outranks the missing id.
+        snapshot = self._snapshot
+        unsupported = definition_unsupported(
+            flag.raw,
+            self._flags,
+            snapshot.body.get("cohorts") or {},
+            snapshot.group_type_mapping,
+            snapshot.property_matching_version,
+        )
+        cause = Cause.UNSUPPORTED_DEFINITION if unsupported else Cause.MISSING_CONTEXT
+        return flag.undecided_results[cause]
+
+    def _run(self, flag: CompiledFlag, context: _Context) -> FlagResult:
+        if not flag.active:
+            return flag.disabled_result
+        if flag.continuity:
+            return flag.continuity_result
+        if flag.filters_broken:
+            return flag.invalid_result
+        groups = context.groups
+        if flag.is_group_flag:
+            name = flag.group_name
+            if name is None:
+                return flag.undecided_results[Cause.UNSUPPORTED_DEFINITION]
+            if name not in groups:
+                return flag.group_not_provided_result
+            group_props = context.group_props()
+            props = group_props[name]
+            bucketing = dependency_id = groups[name]
+        else:
+            if flag.by_device:
+                bucketing = context.device_id
+                if not bucketing:
+                    return self._missing_device_result(flag)
+            else:
+                bucketing = context.distinct_id
+            dependency_id = context.distinct_id
+            props = context.person() if flag.needs_properties else _EMPTY
+            group_props = context.group_props() if flag.uses_groups else _EMPTY
+        frame = (
+            Frame(self._flags, self._cohorts, dependency_id, context.device_id)
+            if flag.needs_frame
+            else None
+        )
+        outcome = match_flag(flag, props, bucketing, frame, groups, group_props)
+        if isinstance(outcome, FlagResult):
+            return outcome
+        if isinstance(outcome, Cause):
+            return flag.undecided_results[outcome]
+        if isinstance(outcome, RequiresServer):
+            return flag.requires_server_result
+        return flag.invalid_result

@@ -1,0 +1,116 @@
+"""Shared HTTP plumbing: one way to build an ``httpx.Client`` and to keep keys out of text.
+
+Used by the definitions poller and the admin API. TLS verification is always on; every
+request has a timeout; the User-Agent names flagkit and its version.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+
+import httpx
+
+DEFAULT_TIMEOUT = 10.0
+_REDACTED = "[REDACTED]"
+
+
+def user_agent() -> str:
+    """``flagkit/<version>``, the User-Agent of every flagkit request."""
+    # Imported late: flagkit/__init__.py imports modules that import this one.
+    from flagkit import __version__
+
+    return f"flagkit/{__version__}"
+
+
+def build_timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:
+    """An ``httpx.Timeout`` from seconds (connect, read, write and pool all bounded)."""
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    seconds = float(timeout)
+    if not seconds > 0:
+        raise ValueError("timeout must be a positive number of seconds")
+    return httpx.Timeout(seconds)
+
+
+def build_http_client(
+    base_url: str,
+    *,
+    timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+    follow_redirects: bool = False,
+) -> httpx.Client:
+    """A configured ``httpx.Client`` for ``base_url``.
+
+    TLS certificates are verified (there is deliberately no switch to turn that off). The
+    caller owns the client and must ``close()`` it.
+    """
+    merged = {"User-Agent": user_agent(), "Accept": "application/json"}
+    if headers:
+        merged.update(headers)
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        timeout=build_timeout(timeout),
+        headers=merged,
+        transport=transport,
+        follow_redirects=follow_redirects,
+        verify=True,
+    )
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every non-empty secret replaced by ``[REDACTED]``.
+
+    Longer secrets are replaced first so that one secret containing another is fully hidden.
+    """
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs registered keys from records of httpx's own loggers.
+
+    httpx logs every request URL at INFO, and the definitions URL carries the project token
+    in its query string.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def add(self, secrets: Iterable[str | None]) -> None:
+        with self._lock:
+            self._secrets = self._secrets | {s for s in secrets if s}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = self._secrets
+        if secrets:
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record is the logging module's problem
+                return True
+            cleaned = redact(message, secrets)
+            if cleaned != message:
+                record.msg = cleaned
+                record.args = None
+        return True
+
+
+_LOG_FILTER = _RedactingFilter()
+_LOG_FILTER_LOCK = threading.Lock()
+_LOG_FILTER_INSTALLED = False
+
+
+def hide_secrets_in_http_logs(secrets: Iterable[str | None]) -> None:
+    """Make httpx's and httpcore's loggers replace these secrets with ``[REDACTED]``."""
+    global _LOG_FILTER_INSTALLED
+    _LOG_FILTER.add(secrets)
+    with _LOG_FILTER_LOCK:
+        if not _LOG_FILTER_INSTALLED:
+            for name in ("httpx", "httpcore"):
+                logging.getLogger(name).addFilter(_LOG_FILTER)
+            _LOG_FILTER_INSTALLED = True

@@ -1,0 +1,24 @@
+"""Decoding of flag payloads the way PostHog's single-flag getters do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def decode_payload(raw: Any) -> Any:
+    """A stored payload, decoded.
+
+    Strings hold JSON and are decoded; invalid JSON (including ``""``, ``NaN`` and
+    ``Infinity``) gives ``None``. Anything else is already a value and passes through.
+    """
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None

@@ -1,0 +1,233 @@
+"""The evaluation hot path: one compiled flag against one set of properties.
+
+Functions here never raise and never allocate results: they return prebuilt
+:class:`FlagResult` objects, or an inconclusive outcome (:class:`Cause`,
+:class:`RequiresServer`, ``BROKEN``) that the caller turns into a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flagkit._hashing import bucket_with, holdout_bucket
+from flagkit._model import TARGET_FLAG, CompiledFlag, Condition
+from flagkit._outcome import (
+    BROKEN,
+    Cause,
+    RequiresServer,
+    _Broken,
+    stronger,
+)
+from flagkit._result import FlagResult
+
+MatchOutcome = FlagResult | Cause | RequiresServer | _Broken
+
+# Deeper nesting than this (self-referencing cohorts, dependency loops the server did not
+# flag) makes PostHog's SDK hit Python's recursion limit: an error, so no local value.
+MAX_DEPTH = 48
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+class Frame:
+    """Per-evaluation state shared by cohort and flag-dependency filters."""
+
+    __slots__ = ("cache", "cohorts", "dependency_id", "depth", "device_id", "flags")
+
+    def __init__(
+        self,
+        flags: Mapping[str, CompiledFlag],
+        cohorts: Mapping[str, Any],
+        dependency_id: Any,
+        device_id: Any,
+    ) -> None:
+        self.flags = flags
+        self.cohorts = cohorts
+        # The "distinct id" dependencies are evaluated with: the group key in group flags.
+        self.dependency_id = dependency_id
+        self.device_id = device_id
+        # Flag key -> value, or None when it could not be decided.
+        self.cache: dict[Any, Any] = {}
+        self.depth = 0
+
+
+def match_flag(
+    flag: CompiledFlag,
+    props: Mapping[str, Any],
+    bucketing: Any,
+    frame: Frame | None,
+    groups: Mapping[str, Any],
+    group_props: Mapping[str, Mapping[str, Any]],
+) -> MatchOutcome:
+    """Feature enrollment, holdout, then condition groups in stored order."""
+    if flag.filters_broken:
+        return BROKEN
+    if flag.enrollment:
+        if flag.is_group_flag:
+            return Cause.UNSUPPORTED_DEFINITION
+        enrollment_key = "$feature_enrollment/" + flag.key
+        if enrollment_key not in props:
+            return Cause.MISSING_CONTEXT
+        enrolled = props[enrollment_key]
+        if enrolled is True or (isinstance(enrolled, str) and enrolled == "true"):
+            return flag.enrolled_result
+        return flag.not_enrolled_result
+    if flag.holdout_broken:
+        return BROKEN
+    holdout = flag.holdout_percentage
+    # Same expression as PostHog: a NaN percentage holds everyone out.
+    if (
+        holdout is not None
+        and flag.holdout_result is not None
+        and (holdout == 100.0 or not holdout_bucket(bucketing) > holdout / 100)
+    ):
+        return flag.holdout_result
+    if flag.variant_keys_broken:
+        return BROKEN
+
+    inconclusive: Cause | None = None
+    first_out_of_rollout: FlagResult | None = None
+    for condition in flag.conditions:
+        if condition.broken:
+            return BROKEN
+        if condition.target == TARGET_FLAG:
+            cond_props = props
+            cond_bucketing = bucketing
+        else:
+            name = condition.group_name
+            if name is None or name not in groups:
+                continue
+            if name not in group_props:
+                inconclusive = stronger(inconclusive, Cause.MISSING_CONTEXT)
+                continue
+            cond_props = group_props[name]
+            cond_bucketing = groups[name]
+
+        # Property filters: a definite False ends the group even after an inconclusive one.
+        if condition.filters:
+            group_cause: Cause | None = None
+            requires_server: RequiresServer | None = None
+            matched = True
+            for needs_frame, test in condition.filters:
+                outcome = test(cond_props, frame) if needs_frame else test(cond_props)
+                if outcome is True:
+                    continue
+                if outcome is False:
+                    matched = False
+                    break
+                if isinstance(outcome, Cause):
+                    group_cause = stronger(group_cause, outcome)
+                elif isinstance(outcome, RequiresServer):
+                    if group_cause is None:
+                        requires_server = outcome
+                    group_cause = stronger(group_cause, outcome.cause)
+                else:
+                    # An error: fatal unless something was already inconclusive.
+                    if group_cause is None:
+                        return BROKEN
+                    break
+            if not matched:
+                continue
+            if requires_server is not None:
+                return requires_server
+            if group_cause is not None:
+                inconclusive = stronger(inconclusive, group_cause)
+                continue
+
+        threshold = condition.threshold
+        if threshold is not None:
+            if bucket_with(flag.hasher, cond_bucketing) > threshold:
+                if first_out_of_rollout is None:
+                    first_out_of_rollout = condition.out_of_rollout_result
+                if flag.early_exit:
+                    break
+                continue
+        elif condition.rollout_broken:
+            return BROKEN
+        return matched_value(flag, condition, cond_bucketing)
+
+    if inconclusive is not None:
+        return inconclusive
+    if first_out_of_rollout is not None:
+        return first_out_of_rollout
+    return flag.no_match_result
+
+
+def matched_value(flag: CompiledFlag, condition: Condition, bucketing: Any) -> MatchOutcome:
+    """The value of a matched condition: its override, a variant, or ``True``."""
+    if condition.override_result is not None:
+        return condition.override_result
+    if not flag.has_variants:
+        return condition.true_result
+    if flag.variant_table_broken:
+        return BROKEN
+    variant_hash = bucket_with(flag.hasher, bucketing, "variant")
+    for index, (low, high) in enumerate(flag.variant_bounds):
+        if low <= variant_hash < high:
+            return condition.variant_results[index]
+    return condition.true_result
+
+
+def match_simple(flag: CompiledFlag, distinct_id: Any) -> MatchOutcome:
+    """:func:`match_flag` for flags whose conditions are only rollouts (``flag.simple``)."""
+    rollout_hash = -1.0
+    first_out_of_rollout: FlagResult | None = None
+    for condition in flag.conditions:
+        threshold = condition.threshold
+        if threshold is not None:
+            if rollout_hash < 0.0:
+                rollout_hash = bucket_with(flag.hasher, distinct_id)
+            if rollout_hash > threshold:
+                if first_out_of_rollout is None:
+                    first_out_of_rollout = condition.out_of_rollout_result
+                if flag.early_exit:
+                    break
+                continue
+        return matched_value(flag, condition, distinct_id)
+    return first_out_of_rollout or flag.no_match_result
+
+
+def evaluate_dependency(
+    key: Any, flag: CompiledFlag, props: Mapping[str, Any], frame: Frame
+) -> Cause | RequiresServer | _Broken | None:
+    """Evaluate one member of a dependency chain into ``frame.cache``.
+
+    Returns None when the member was decided (its value is cached), else the outcome
+    that makes the dependent filter undecidable.
+    """
+    cache = frame.cache
+    if not flag.active:
+        cache[key] = False
+        return None
+    if flag.continuity:
+        cache[key] = None
+        return Cause.UNRESOLVED_DEPENDENCY
+    if flag.filters_broken:
+        return BROKEN
+    if flag.is_group_flag:
+        bucketing = frame.dependency_id
+    elif flag.by_device:
+        bucketing = frame.device_id
+        if not bucketing:
+            cache[key] = None
+            return Cause.UNRESOLVED_DEPENDENCY
+    else:
+        bucketing = frame.dependency_id
+    if frame.depth >= MAX_DEPTH:
+        return BROKEN
+    frame.depth += 1
+    try:
+        # No group context inside dependencies: mixed group conditions are skipped.
+        outcome = match_flag(flag, props, bucketing, frame, _EMPTY, _EMPTY)
+    finally:
+        frame.depth -= 1
+    if isinstance(outcome, FlagResult):
+        cache[key] = outcome.value
+        return None
+    if isinstance(outcome, Cause):
+        cache[key] = None
+        return Cause.UNRESOLVED_DEPENDENCY
+    if isinstance(outcome, RequiresServer):
+        return RequiresServer(Cause.UNRESOLVED_DEPENDENCY)
+    return outcome
