@@ -119,7 +119,8 @@ def test_falsy_operator_means_exact(operator: Any) -> None:
 
 
 def test_is_set_and_is_not_set_look_only_at_presence() -> None:
-    for value in (None, "", False, [], 0):
+    present: list[Any] = [None, "", False, [], 0]
+    for value in present:
         assert check(prop("is_set", "whatever"), {"k": value}) is True
         assert check(prop("is_not_set", "whatever"), {"k": value}) is False
     assert check(prop("is_set", None), {}) is MISSING
@@ -427,3 +428,11 @@ def test_long_values_are_shortened_in_descriptions() -> None:
     text = compile_property_filter(prop("exact", "x" * 500), 1).text
     assert len(text) < 100
     assert text.endswith("…")
+
+
+def test_injected_clock_defines_today_for_bare_years() -> None:
+    # 12:30 UTC on March 31 is already April 1 at UTC+14: that clock's "today" counts.
+    kiribati = NOW.astimezone(timezone(timedelta(hours=14)))
+    raw = prop("is_date_after", "2023-03-31T12:00:00Z")
+    assert check(raw, {"k": "2023"}, now=kiribati) is True  # 2023-04-01
+    assert check(raw, {"k": "2023"}, now=NOW) is False  # 2023-03-31 00:00

@@ -86,9 +86,6 @@ def variants(*pairs: tuple[str, Any]) -> dict:
     return {"variants": [{"key": k, "name": k.title(), "rollout_percentage": v} for k, v in pairs]}
 
 
-_next_id = [1]
-
-
 def flag(
     key: str,
     groups: Any = ABSENT,
@@ -111,8 +108,7 @@ def flag(
     if agg is not ABSENT:
         f["aggregation_group_type_index"] = agg
     f.update(filters)
-    out: dict[str, Any] = {"id": _next_id[0], "key": key, "name": key, "version": 1}
-    _next_id[0] += 1
+    out: dict[str, Any] = {"key": key, "name": key, "version": 1}  # "id" set by Topic.body
     if active is not ABSENT:
         out["active"] = active
     out["filters"] = f
@@ -144,8 +140,9 @@ class Topic:
     property_matching_version: Any = ABSENT
 
     def body(self) -> dict[str, Any]:
+        flags = [{"id": i, **f} if "id" not in f else f for i, f in enumerate(self.flags, 1)]
         out: dict[str, Any] = {
-            "flags": self.flags,
+            "flags": flags,
             "group_type_mapping": self.group_type_mapping,
             "cohorts": self.cohorts,
         }

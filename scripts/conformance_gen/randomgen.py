@@ -6,8 +6,11 @@ miss and hit edge cases in useful proportions instead of almost always missing.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
+
+from . import exotic
 
 KEYS = ["plan", "country", "age", "email", "version", "signup", "score", "tags", "name", "meta"]
 STRINGS = [
@@ -172,6 +175,11 @@ DATES = [
 ]
 SEMVERS = ["1.2.3", "1.2", "v1.2.3", "1.*", "1.2.*", "0.2.3", "0.0.3", "2", "01.2", "1.x", "abc"]
 PAYLOADS: list[Any] = [
+    "1e400",
+    '"\\ud800"',
+    "-0",
+    "{}",
+    '{"a": NaN}',
     '{"a": 1}',
     '"text"',
     "[1, 2]",
@@ -213,8 +221,13 @@ class World:
 
     # -- values -----------------------------------------------------------------------------
 
-    def value(self) -> Any:
+    def value(self, exotic_ok: bool = True) -> Any:
         r = self.rng.random()
+        if exotic_ok and r < 0.06:
+            return exotic.python_value(self.rng)
+        if r < 0.12:
+            maker = self.rng.choice([exotic.date_text, exotic.semver_text, exotic.number_text])
+            return maker(self.rng)
         if r < 0.55:
             return self.rng.choice(STRINGS)
         if r < 0.85:
@@ -225,12 +238,20 @@ class World:
         """A filter value related to ``prop`` for operator ``op``."""
         rng = self.rng
         if op in ("regex", "not_regex"):
+            if rng.random() < 0.5:
+                return exotic.regex(rng)
             return rng.choice([*REGEXES, 12, True, None])
         if op in ("is_date_before", "is_date_after"):
+            if rng.random() < 0.5:
+                return exotic.date_text(rng)
             return rng.choice([*DATES, 20240101, True])
         if op.startswith("semver"):
+            if rng.random() < 0.5:
+                return exotic.semver_text(rng)
             return rng.choice([*SEMVERS, 1.2, 2])
         if op in ("gt", "gte", "lt", "lte"):
+            if rng.random() < 0.3:
+                return exotic.number_text(rng)
             if rng.random() < 0.1:
                 return rng.choice(["abc", None, "1e400", True, " 5", [5]])
             return rng.choice(["5", 5, 0, "10", 1e3, ".5", "-0", 9.5, -1, "1e1", 10**20])
@@ -252,10 +273,11 @@ class World:
                 return rng.choice([prop[i:j], prop[i:j].upper(), prop])
             if isinstance(prop, str):
                 return rng.choice([prop, prop.upper(), prop.lower(), [prop, "zzz"]])
-            return prop
+            if _jsonable(prop):
+                return prop
         if rng.random() < 0.15:
-            return [self.value() for _ in range(rng.randint(0, 3))]
-        return self.value()
+            return [self.value(False) for _ in range(rng.randint(0, 3))]
+        return self.value(False)
 
     # -- definitions ------------------------------------------------------------------------
 
@@ -317,7 +339,9 @@ class World:
         elif r < 0.6:
             cond["rollout_percentage"] = rng.choice([0, 10, 30, 50, 55.5, 99.9, 33.3333])
         elif r < 0.65:
-            cond["rollout_percentage"] = rng.choice([-5, 150, None, 0.001])
+            cond["rollout_percentage"] = rng.choice([-5, 150, None, 0.001, rng.uniform(0, 100)])
+        elif r < 0.66:
+            cond["rollout_percentage"] = rng.choice(["30", True, 1e-300])
         if variants and rng.random() < 0.25:
             cond["variant"] = rng.choice([*variants, "nope", "", None])
         if rng.random() < 0.08:
@@ -352,22 +376,25 @@ class World:
             self.condition(cohort_ids, deps, variants) for _ in range(rng.choice([0, 1, 1, 2, 3]))
         ]
         if rng.random() < 0.15:
-            filters["aggregation_group_type_index"] = rng.choice([0, 0, 1, 5])
+            filters["aggregation_group_type_index"] = rng.choice([0, 0, 1, 5, "0", 0.0, True])
         if rng.random() < 0.3:
             options = ["true", "false", *variants, "holdout-1"]
             filters["payloads"] = {k: rng.choice(PAYLOADS) for k in rng.sample(options, 2)}
         if rng.random() < 0.15:
-            filters["early_exit"] = True
+            filters["early_exit"] = rng.choice([True, True, 1, "yes", 0, ""])
         if rng.random() < 0.07:
-            filters["holdout"] = {"id": 1, "exclusion_percentage": rng.choice([0, 20, 50, 100])}
+            filters["holdout"] = {
+                "id": rng.choice([1, 1, 1, "x", 0, None]),
+                "exclusion_percentage": rng.choice(
+                    [0, 20, 50, 100, rng.uniform(0, 100), "20", -1, 101, None]
+                ),
+            }
         if rng.random() < 0.04:
             filters["feature_enrollment"] = True
-        out: dict[str, Any] = {
-            "id": len(key),
-            "key": key,
-            "active": rng.random() > 0.08,
-            "filters": filters,
-        }
+        active: Any = rng.random() > 0.08
+        if rng.random() < 0.03:
+            active = rng.choice([1, 0, "yes", "", None])
+        out: dict[str, Any] = {"id": len(key), "key": key, "active": active, "filters": filters}
         if rng.random() < 0.03:
             out["ensure_experience_continuity"] = True
         if rng.random() < 0.08:
@@ -381,7 +408,9 @@ class World:
             cuts = sorted(rng.randint(0, 100) for _ in range(n - 1))
             return [b - a for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
         if r < 0.8:
-            return [rng.choice([50, 20, 5, 33.33, 12.5]) for _ in range(n)]
+            return [rng.choice([50, 20, 5, 33.33, 12.5, rng.uniform(0, 60)]) for _ in range(n)]
+        if r < 0.82:
+            return [rng.choice([50, None, "50", True]) for _ in range(n)]
         return [round(100 / n, 2) for _ in range(n)]
 
     # -- a whole world ----------------------------------------------------------------------
@@ -412,7 +441,7 @@ class World:
             "cohorts": cohorts,
         }
         if rng.random() < 0.5:
-            self.body["property_matching_version"] = rng.choice([1, 2, 2, "2"])
+            self.body["property_matching_version"] = rng.choice([1, 2, 2, "2", 2.0, 3, None, True])
         self.key = "missing" if rng.random() < 0.02 else rng.choice([*keys, "f0"])
         self.context = self._context()
         return self
@@ -429,12 +458,15 @@ class World:
 
     def _context(self) -> dict[str, Any]:
         rng = self.rng
-        ctx: dict[str, Any] = {"distinct_id": rng.choice(IDS)}
+        ident = rng.choice(IDS) if rng.random() > 0.05 else exotic.distinct_id(rng)
+        ctx: dict[str, Any] = {"distinct_id": ident}
+        if rng.random() < 0.05:
+            self.person["distinct_id"] = rng.choice(["user-1", "other", 5])
         ctx["person_properties"] = self.person if rng.random() > 0.05 else None
         if rng.random() < 0.4:
             groups = {}
             for name in rng.sample(["company", "project", "other"], rng.randint(1, 2)):
-                groups[name] = rng.choice(["acme", "beta", 42, "", "gamma"])
+                groups[name] = rng.choice(["acme", "beta", 42, "", "gamma", 1.5])
             ctx["groups"] = groups
             if rng.random() < 0.7:
                 ctx["group_properties"] = {
@@ -443,3 +475,11 @@ class World:
         if rng.random() < 0.2:
             ctx["device_id"] = rng.choice(["dev-1", "dev-2", "", None])
         return ctx
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -111,6 +111,16 @@ def exact_topics() -> list[Topic]:
             ],
             pmv="2",
         ),
+        op_topic(
+            "operators_exact_pmv_float",
+            "property_matching_version 2.0 (a JSON float) equals 2, so it means explicit matching.",
+            [
+                r
+                for r in _EXACT_ROWS
+                if isinstance(r[1], bool) or r[1] in ("true", ["true", "false"])
+            ],
+            pmv=2.0,
+        ),
     ]
 
 

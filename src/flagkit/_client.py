@@ -520,7 +520,7 @@ def _load_bootstrap(bootstrap: Bootstrap) -> Published:
         snapshot = Snapshot.from_dict(dict(bootstrap))
     else:
         snapshot = Snapshot.from_file(os.fspath(bootstrap))
-    return Published.of(snapshot, SOURCE_BOOTSTRAP)
+    return Published.of(snapshot.compile_all(), SOURCE_BOOTSTRAP)
 
 
 def _load_cache(cache: DiskCache) -> tuple[Published, float, str | None] | None:

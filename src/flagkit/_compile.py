@@ -1,9 +1,8 @@
 """Compiling one raw flag definition into a :class:`CompiledFlag`.
 
-Parsing, validation and every answer the flag can give happen here, once per snapshot.
-Pieces that PostHog's SDK cannot evaluate are not rejected: they are marked so that
-evaluation reaches the same undecidable outcome at the same point, and described in
-``problems``.
+Parsing and validation happen here, once per snapshot. Pieces that PostHog's SDK cannot
+evaluate are not rejected: they are marked so that evaluation reaches the same undecidable
+outcome at the same point, and described in ``problems``.
 """
 
 from __future__ import annotations
@@ -13,10 +12,28 @@ from typing import Any
 
 from flagkit._filters import compile_filter
 from flagkit._hashing import key_hasher
-from flagkit._model import TARGET_FLAG, TARGET_GROUP, CompiledFlag, Condition, FilterTest
+from flagkit._model import (
+    CONTINUITY,
+    DISABLED,
+    ENROLLED,
+    FIRST_CONDITION_SLOT,
+    GROUP_NOT_PROVIDED,
+    HOLDOUT,
+    INVALID,
+    NO_MATCH,
+    NOT_ENROLLED,
+    REQUIRES_SERVER,
+    TARGET_FLAG,
+    TARGET_GROUP,
+    UNDECIDED,
+    CompiledFlag,
+    Condition,
+    FilterTest,
+    ResultBook,
+    ResultSpec,
+)
 from flagkit._outcome import Cause
-from flagkit._payloads import decode_payload
-from flagkit._result import FlagResult, Reason
+from flagkit._result import Reason
 
 _CAUSE_REASONS = {
     Cause.EXPERIENCE_CONTINUITY: Reason.REQUIRES_SERVER,
@@ -42,6 +59,11 @@ def reason_for(cause: Cause) -> Reason:
     return _CAUSE_REASONS[cause]
 
 
+def undecided_slot(cause: Cause) -> int:
+    """The result slot of an inconclusive cause."""
+    return UNDECIDED + cause.value
+
+
 def _as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -50,46 +72,7 @@ def _percent(value: float) -> str:
     return f"{value:g}%"
 
 
-class _ResultFactory:
-    """Builds the prebuilt results of one flag, with payloads looked up per value."""
-
-    def __init__(self, key: str, raw: Mapping[str, Any], payloads: Mapping[Any, Any]) -> None:
-        self.key = key
-        self.flag_id = _as_int(raw.get("id"))
-        self.version = _as_int(raw.get("version"))
-        self.payloads = payloads
-
-    def payload_for(self, value: Any) -> Any:
-        lookup = str(value).lower() if isinstance(value, bool) else str(value)
-        try:
-            raw = self.payloads.get(lookup)
-        except (AttributeError, TypeError):
-            return None
-        return decode_payload(raw)
-
-    def make(
-        self,
-        value: Any,
-        reason: Reason,
-        description: str,
-        condition_index: int | None = None,
-    ) -> FlagResult:
-        payload = self.payload_for(value) if value is not None else None
-        return FlagResult(
-            key=self.key,
-            value=value,
-            reason=reason,
-            payload=payload,
-            condition_index=condition_index,
-            description=description,
-            flag_id=self.flag_id,
-            flag_version=self.version,
-        )
-
-
-def _variant_table(
-    variants: list[Any],
-) -> tuple[tuple[tuple[float, float], ...], bool]:
+def _variant_table(variants: list[Any]) -> tuple[tuple[tuple[float, float], ...], bool]:
     """Bucket bounds per variant, accumulated exactly as PostHog does; (bounds, broken)."""
     bounds: list[tuple[float, float]] = []
     low: float = 0
@@ -128,9 +111,15 @@ class _FlagCompiler:
         self.mapping = group_type_mapping
         self.matching_version = matching_version
         self.problems = problems
+        # Result specs, indexed by slot; the fixed slots come first.
+        self.specs: list[ResultSpec] = []
 
     def problem(self, message: str) -> None:
         self.problems.append(f"flag {self.key!r}: {message}")
+
+    def add_spec(self, spec: ResultSpec) -> int:
+        self.specs.append(spec)
+        return len(self.specs) - 1
 
     def compile(self) -> CompiledFlag:
         raw = self.raw
@@ -143,7 +132,6 @@ class _FlagCompiler:
         if not isinstance(payloads, Mapping):
             self.problem("'filters.payloads' is not an object; payloads ignored")
             payloads = {}
-        results = _ResultFactory(self.key, raw, payloads)
 
         aggregation = filters.get("aggregation_group_type_index")
         is_group_flag = aggregation is not None
@@ -157,9 +145,8 @@ class _FlagCompiler:
         multivariate = filters.get("multivariate") or {}
         variants: Any = multivariate.get("variants") if isinstance(multivariate, Mapping) else None
         variants = variants or []
-        variant_keys_broken = False
-        if not isinstance(variants, list):
-            variant_keys_broken = True
+        variant_keys_broken = not isinstance(variants, list)
+        if variant_keys_broken:
             variants = []
         keys, broken = _variant_keys(variants)
         variant_keys_broken = variant_keys_broken or broken
@@ -173,17 +160,12 @@ class _FlagCompiler:
         elif variants and abs(bounds[-1][1] - 1.0) > 1e-9:
             self.problem("variant rollout percentages do not sum to 100")
 
-        holdout_percentage, holdout_result, holdout_broken = self.holdout(filters, results)
-        conditions, needs_frame, needs_properties = self.conditions(
-            filters, aggregation, keys, bounds, results
-        )
+        holdout_percentage, holdout_broken = self.holdout(filters)
+        self.fixed_specs(group_name, holdout_percentage)
+        conditions = self.conditions(filters, aggregation, keys)
+        needs_frame = any(needs for c in conditions for needs, _ in c.filters)
+        needs_properties = any(c.filters for c in conditions)
 
-        undecided = {
-            cause: results.make(
-                None, _CAUSE_REASONS[cause], f"cannot be decided locally: {_CAUSE_TEXT[cause]}"
-            )
-            for cause in Cause
-        }
         enrollment = filters.get("feature_enrollment") is True
         by_device = bucketing_identifier == "device_id"
         active = bool(raw.get("active"))
@@ -204,13 +186,15 @@ class _FlagCompiler:
                 for c in conditions
             )
         )
+        book = ResultBook(
+            self.key, _as_int(raw.get("id")), _as_int(raw.get("version")), payloads, self.specs
+        )
         return CompiledFlag(
             key=self.key,
             raw=raw,
             hasher=key_hasher(self.key),
             simple=simple,
-            flag_id=results.flag_id,
-            version=results.version,
+            book=book,
             active=active,
             continuity=continuity,
             is_group_flag=is_group_flag,
@@ -225,42 +209,73 @@ class _FlagCompiler:
             needs_frame=needs_frame,
             needs_properties=needs_properties or enrollment,
             uses_groups=is_group_flag or any(c.target == TARGET_GROUP for c in conditions),
-            disabled_result=results.make(False, Reason.DISABLED, "the flag is disabled"),
-            no_match_result=results.make(False, Reason.NO_CONDITION_MATCH, "no condition matched"),
-            holdout_result=holdout_result,
-            enrolled_result=results.make(
-                True, Reason.FEATURE_ENROLLMENT, "enrolled in the early-access feature"
-            ),
-            not_enrolled_result=results.make(
-                False, Reason.FEATURE_ENROLLMENT, "not enrolled in the early-access feature"
-            ),
-            group_not_provided_result=results.make(
-                False,
-                Reason.GROUP_NOT_PROVIDED,
-                f"group flag: no {group_name!s} group was passed",
-            ),
-            undecided_results=undecided,
-            requires_server_result=results.make(
-                None,
-                Reason.REQUIRES_SERVER,
-                "needs PostHog's servers: it uses a cohort that is not sent for local "
-                "evaluation (static, behavioural or unknown)",
-            ),
-            continuity_result=results.make(
-                None,
-                Reason.REQUIRES_SERVER,
-                "needs PostHog's servers: experience continuity is on",
-            ),
-            invalid_result=results.make(
-                None,
-                Reason.INVALID_DEFINITION,
-                "the definition is malformed; see Snapshot.problems",
-            ),
             filters_broken=filters_broken,
             holdout_broken=holdout_broken,
             variant_keys_broken=variant_keys_broken,
             variant_table_broken=variant_table_broken,
         )
+
+    def fixed_specs(self, group_name: Any, holdout_percentage: float | None) -> None:
+        holdout = self.raw.get("filters")
+        holdout = holdout.get("holdout") if isinstance(holdout, Mapping) else None
+        holdout_value = None
+        if isinstance(holdout, Mapping):
+            holdout_value = f"holdout-{holdout.get('id')}"
+        fixed: dict[int, ResultSpec] = {
+            DISABLED: (False, Reason.DISABLED, None, "the flag is disabled"),
+            NO_MATCH: (False, Reason.NO_CONDITION_MATCH, None, "no condition matched"),
+            HOLDOUT: (
+                holdout_value,
+                Reason.HOLDOUT,
+                None,
+                f"held out of the experiment ({holdout_percentage!s}% holdout)",
+            ),
+            ENROLLED: (
+                True,
+                Reason.FEATURE_ENROLLMENT,
+                None,
+                "enrolled in the early-access feature",
+            ),
+            NOT_ENROLLED: (
+                False,
+                Reason.FEATURE_ENROLLMENT,
+                None,
+                "not enrolled in the early-access feature",
+            ),
+            GROUP_NOT_PROVIDED: (
+                False,
+                Reason.GROUP_NOT_PROVIDED,
+                None,
+                f"group flag: no {group_name!s} group was passed",
+            ),
+            REQUIRES_SERVER: (
+                None,
+                Reason.REQUIRES_SERVER,
+                None,
+                "needs PostHog's servers: it uses a cohort that is not sent for local "
+                "evaluation (static, behavioural or unknown)",
+            ),
+            CONTINUITY: (
+                None,
+                Reason.REQUIRES_SERVER,
+                None,
+                "needs PostHog's servers: experience continuity is on",
+            ),
+            INVALID: (
+                None,
+                Reason.INVALID_DEFINITION,
+                None,
+                "the definition is malformed; see Snapshot.problems",
+            ),
+        }
+        for cause in Cause:
+            fixed[undecided_slot(cause)] = (
+                None,
+                _CAUSE_REASONS[cause],
+                None,
+                f"cannot be decided locally: {_CAUSE_TEXT[cause]}",
+            )
+        self.specs.extend(fixed[slot] for slot in range(FIRST_CONDITION_SLOT))
 
     def group_name(self, index: Any) -> Any:
         try:
@@ -270,75 +285,52 @@ class _FlagCompiler:
             return None
         return name or None
 
-    def holdout(
-        self, filters: Mapping[str, Any], results: _ResultFactory
-    ) -> tuple[float | None, FlagResult | None, bool]:
+    def holdout(self, filters: Mapping[str, Any]) -> tuple[float | None, bool]:
         holdout = filters.get("holdout")
         if not holdout:
-            return None, None, False
+            return None, False
         if not isinstance(holdout, Mapping):
             self.problem("'filters.holdout' is not an object")
-            return None, None, True
+            return None, True
         exclusion = holdout.get("exclusion_percentage")
-        holdout_id = holdout.get("id")
-        if exclusion is None or holdout_id is None:
-            return None, None, False
+        if exclusion is None or holdout.get("id") is None:
+            return None, False
         try:
-            percentage = min(max(float(exclusion), 0.0), 100.0)
+            return min(max(float(exclusion), 0.0), 100.0), False
         except (TypeError, ValueError):
             self.problem("holdout 'exclusion_percentage' is not a number")
-            return None, None, True
-        value = f"holdout-{holdout_id}"
-        result = results.make(
-            value, Reason.HOLDOUT, f"held out of the experiment ({_percent(percentage)} holdout)"
-        )
-        return percentage, result, False
+            return None, True
 
     def conditions(
-        self,
-        filters: Mapping[str, Any],
-        aggregation: Any,
-        variant_keys: list[Any],
-        bounds: tuple[tuple[float, float], ...],
-        results: _ResultFactory,
-    ) -> tuple[tuple[Condition, ...], bool, bool]:
+        self, filters: Mapping[str, Any], aggregation: Any, variant_keys: list[Any]
+    ) -> tuple[Condition, ...]:
         raw_groups = filters.get("groups") or []
         if not isinstance(raw_groups, list):
             self.problem("'filters.groups' is not a list")
             raw_groups = [None] if raw_groups else []
-        compiled: list[Condition] = []
-        needs_frame = False
-        needs_properties = False
-        for index, raw_group in enumerate(raw_groups):
-            condition = self.condition(index, raw_group, aggregation, variant_keys, bounds, results)
-            compiled.append(condition)
-            needs_frame = needs_frame or any(flag for flag, _ in condition.filters)
-            needs_properties = needs_properties or bool(condition.filters)
-        return tuple(compiled), needs_frame, needs_properties
+        return tuple(
+            self.condition(index, raw_group, aggregation, variant_keys)
+            for index, raw_group in enumerate(raw_groups)
+        )
 
     def condition(
-        self,
-        index: int,
-        raw: Any,
-        aggregation: Any,
-        variant_keys: list[Any],
-        bounds: tuple[tuple[float, float], ...],
-        results: _ResultFactory,
+        self, index: int, raw: Any, aggregation: Any, variant_keys: list[Any]
     ) -> Condition:
         number = index + 1
-        broken_result = results.make(None, Reason.INVALID_DEFINITION, "malformed condition")
         if not isinstance(raw, Mapping):
             self.problem(f"condition {number} is not an object")
+            invalid = (None, Reason.INVALID_DEFINITION, index, "malformed condition")
+            slot = self.add_spec(invalid)
             return Condition(
                 index=index,
                 filters=(),
                 threshold=None,
                 target=TARGET_FLAG,
                 group_name=None,
-                override_result=None,
-                true_result=broken_result,
-                variant_results=(),
-                out_of_rollout_result=broken_result,
+                override_slot=-1,
+                true_slot=slot,
+                out_of_rollout_slot=slot,
+                variant_slot=slot,
                 broken=True,
             )
         raw_filters = raw.get("properties")
@@ -374,46 +366,39 @@ class _FlagCompiler:
             target = TARGET_GROUP
             group_name = self.group_name(condition_aggregation)
 
-        described = f"matched condition {number} ({text}){rollout_text}"
-        true_result = results.make(True, Reason.CONDITION_MATCH, described, index)
+        matched = f"matched condition {number} ({text}){rollout_text}"
+        match = Reason.CONDITION_MATCH
+        true_slot = self.add_spec((True, match, index, matched))
         override = raw.get("variant")
-        override_result = None
+        override_slot = -1
         if override and override in variant_keys:
-            override_result = self.variant_result(override, described, index, results, True)
-        variant_results = tuple(
-            self.variant_result(key, described, index, results, False) if key else true_result
-            for key in variant_keys
-        )
+            described = f"{matched}, variant override {override!r}"
+            override_slot = self.add_spec((override, match, index, described))
+        variant_slot = len(self.specs)
+        for key in variant_keys:
+            # PostHog answers True for a matched falsy variant key ("" or null).
+            if key:
+                self.add_spec((key, match, index, f"{matched}, variant {key!r}"))
+            else:
+                self.add_spec((True, match, index, matched))
         pct = _percent(rollout) if isinstance(rollout, _NUMBER) else "rollout"
         out_text = f"condition {number} ({text}) matched, but outside its {pct} rollout"
+        out_slot = self.add_spec((False, Reason.OUT_OF_ROLLOUT, index, out_text))
         return Condition(
             index=index,
             filters=filter_tests,
             threshold=threshold,
             target=target,
             group_name=group_name,
-            override_result=override_result,
-            true_result=true_result,
-            variant_results=variant_results,
-            out_of_rollout_result=results.make(False, Reason.OUT_OF_ROLLOUT, out_text, index),
+            override_slot=override_slot,
+            true_slot=true_slot,
+            out_of_rollout_slot=out_slot,
+            variant_slot=variant_slot,
             broken=broken,
             rollout_broken=rollout_broken,
             text=text,
             filter_texts=filter_texts,
             rollout_percentage=rollout if threshold is not None else None,
-        )
-
-    def variant_result(
-        self,
-        variant: Any,
-        described: str,
-        index: int,
-        results: _ResultFactory,
-        override: bool,
-    ) -> FlagResult:
-        how = "variant override" if override else "variant"
-        return results.make(
-            variant, Reason.CONDITION_MATCH, f"{described}, {how} {variant!r}", index
         )
 
 

@@ -24,8 +24,10 @@ __all__ = [
     "DateResolver",
     "compile_date_filter",
     "fromisoformat_311",
+    "months_before",
     "parse_date_text",
     "parse_isoformat_311",
+    "years_before",
 ]
 
 _DIGIT_0 = 0x30

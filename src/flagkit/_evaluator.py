@@ -7,8 +7,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flagkit._classify import definition_unsupported
+from flagkit._compile import undecided_slot
 from flagkit._explain import Explanation, explain_flag
-from flagkit._model import CompiledFlag
+from flagkit._model import (
+    CONTINUITY,
+    DISABLED,
+    GROUP_NOT_PROVIDED,
+    INVALID,
+    REQUIRES_SERVER,
+    CompiledFlag,
+)
 from flagkit._outcome import Cause, RequiresServer
 from flagkit._result import FlagResult, Reason
 from flagkit._runtime import Frame, match_flag, match_simple
@@ -112,11 +120,14 @@ class Evaluator:
     caller input; a bad input gives a result whose ``reason`` says why.
     """
 
-    __slots__ = ("_cohorts", "_flags", "_snapshot")
+    __slots__ = ("_cohorts", "_compile", "_definitions", "_flags", "_snapshot")
 
     def __init__(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        self._flags = snapshot.flags
+        # Compiled flags fill in as they are first used (see Snapshot.compiled).
+        self._flags = snapshot._compiled
+        self._compile = snapshot.compiled
+        self._definitions = snapshot.definitions
         self._cohorts = snapshot.cohorts
 
     @property
@@ -136,7 +147,7 @@ class Evaluator:
     ) -> FlagResult:
         """Evaluate one flag for one caller."""
         try:
-            flag = self._flags.get(key)
+            flag = self._flags.get(key) or self._compile(key)
         except TypeError:
             return _invalid(key, "flag key must be a string")
         if flag is None:
@@ -144,25 +155,25 @@ class Evaluator:
             if isinstance(given, str):
                 return not_found(given)
             return _invalid(given, "flag key must be a string")
-        if (
-            flag.simple
-            and distinct_id is not None
-            and (person_properties is None or type(person_properties) is dict)
-            and (groups is None or type(groups) is dict)
-            and (group_properties is None or type(group_properties) is dict)
-        ):
-            # Rollout-only flag: the context is not read, so skip building it.
-            outcome = match_simple(flag, distinct_id)
-            if isinstance(outcome, FlagResult):
-                return outcome
         try:
+            if (
+                flag.simple
+                and distinct_id is not None
+                and (person_properties is None or type(person_properties) is dict)
+                and (groups is None or type(groups) is dict)
+                and (group_properties is None or type(group_properties) is dict)
+            ):
+                # Rollout-only flag: the context is not read, so skip building it.
+                outcome = match_simple(flag, distinct_id)
+                if isinstance(outcome, FlagResult):
+                    return outcome
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
             return self._run(flag, context)
         except InvalidInputError as error:
             return _invalid(key, str(error))
         except Exception:  # never break the host app; keep the bug visible at debug level
             _log.debug("flagkit: unexpected error evaluating %r", key, exc_info=True)
-            return flag.invalid_result
+            return flag.book.get(INVALID)
 
     def evaluate_all(
         self,
@@ -178,7 +189,7 @@ class Evaluator:
 
         Keys that are not defined get a ``FLAG_NOT_FOUND`` result.
         """
-        flags = self._flags
+        flags = self._definitions
         if keys is None:
             selected: Iterable[str] = flags
         else:
@@ -194,7 +205,7 @@ class Evaluator:
             return {key: _invalid(key, str(error)) for key in selected}
         results: dict[str, FlagResult] = {}
         for key in selected:
-            flag = flags.get(key)
+            flag = self._flags.get(key) or self._compile(key)
             if flag is None:
                 results[key] = not_found(key)
                 continue
@@ -204,7 +215,7 @@ class Evaluator:
                 results[key] = _invalid(key, str(error))
             except Exception:
                 _log.debug("flagkit: unexpected error evaluating %r", key, exc_info=True)
-                results[key] = flag.invalid_result
+                results[key] = flag.book.get(INVALID)
         return results
 
     def explain(
@@ -229,7 +240,7 @@ class Evaluator:
             group_properties=group_properties,
             device_id=device_id,
         )
-        flag = self._flags.get(key) if isinstance(key, str) else None
+        flag = self._compile(key) if isinstance(key, str) else None
         if flag is None or result.reason is Reason.INVALID_INPUT:
             return Explanation(result)
         try:
@@ -244,7 +255,7 @@ class Evaluator:
                 bucketing = context.device_id if flag.by_device else distinct_id
                 dependency_id = distinct_id
                 props = context.person()
-            frame = Frame(self._flags, self._cohorts, dependency_id, device_id)
+            frame = Frame(self._definitions, self._compile, self._cohorts, dependency_id, device_id)
             return explain_flag(
                 flag, result, props, bucketing or None, frame, context.groups, context.group_props()
             )
@@ -257,28 +268,28 @@ class Evaluator:
         snapshot = self._snapshot
         unsupported = definition_unsupported(
             flag.raw,
-            self._flags,
+            self._definitions,
             snapshot.body.get("cohorts") or {},
             snapshot.group_type_mapping,
             snapshot.property_matching_version,
         )
         cause = Cause.UNSUPPORTED_DEFINITION if unsupported else Cause.MISSING_CONTEXT
-        return flag.undecided_results[cause]
+        return flag.book.get(undecided_slot(cause))
 
     def _run(self, flag: CompiledFlag, context: _Context) -> FlagResult:
         if not flag.active:
-            return flag.disabled_result
+            return flag.book.get(DISABLED)
         if flag.continuity:
-            return flag.continuity_result
+            return flag.book.get(CONTINUITY)
         if flag.filters_broken:
-            return flag.invalid_result
+            return flag.book.get(INVALID)
         groups = context.groups
         if flag.is_group_flag:
             name = flag.group_name
             if name is None:
-                return flag.undecided_results[Cause.UNSUPPORTED_DEFINITION]
+                return flag.book.get(undecided_slot(Cause.UNSUPPORTED_DEFINITION))
             if name not in groups:
-                return flag.group_not_provided_result
+                return flag.book.get(GROUP_NOT_PROVIDED)
             group_props = context.group_props()
             props = group_props[name]
             bucketing = dependency_id = groups[name]
@@ -293,7 +304,7 @@ class Evaluator:
             props = context.person() if flag.needs_properties else _EMPTY
             group_props = context.group_props() if flag.uses_groups else _EMPTY
         frame = (
-            Frame(self._flags, self._cohorts, dependency_id, context.device_id)
+            Frame(self._definitions, self._compile, self._cohorts, dependency_id, context.device_id)
             if flag.needs_frame
             else None
         )
@@ -301,7 +312,7 @@ class Evaluator:
         if isinstance(outcome, FlagResult):
             return outcome
         if isinstance(outcome, Cause):
-            return flag.undecided_results[outcome]
+            return flag.book.get(undecided_slot(outcome))
         if isinstance(outcome, RequiresServer):
-            return flag.requires_server_result
-        return flag.invalid_result
+            return flag.book.get(REQUIRES_SERVER)
+        return flag.book.get(INVALID)

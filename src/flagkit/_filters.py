@@ -169,21 +169,24 @@ def _compile_dependency(raw: Mapping[str, Any]) -> FilterTest:
 
     def test(props: Mapping[str, Any], frame: Frame) -> FilterOutcome:
         cache = frame.cache
-        flags = frame.flags
+        definitions = frame.definitions
         # A member with no definition outranks one that is only inconclusive.
         for member in members:
-            if member not in cache and member not in flags:
+            if member not in cache and member not in definitions:
                 cache[member] = None
                 return Cause.UNSUPPORTED_DEFINITION
         for member in members:
             if member in cache:
                 continue
-            problem = evaluate_dependency(member, flags[member], props, frame)
+            dependency = frame.lookup(member)
+            if dependency is None:  # pragma: no cover - checked above
+                return Cause.UNSUPPORTED_DEFINITION
+            problem = evaluate_dependency(member, dependency, props, frame)
             if problem is not None:
                 return problem
         actual = cache.get(key)
         if actual is None:
-            if key in flags and key in cache:
+            if key in definitions and key in cache:
                 return Cause.UNRESOLVED_DEPENDENCY
             return Cause.UNSUPPORTED_DEFINITION
         return _dependency_matches(expected, actual)

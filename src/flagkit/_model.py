@@ -1,7 +1,8 @@
 """Compiled, immutable forms of flag definitions, ready for evaluation.
 
-Everything a flag can answer is built here once: results are shared, prebuilt
-:class:`FlagResult` objects, so evaluating allocates almost nothing.
+Every answer a flag can give is described once at compile time as a cheap spec; the
+:class:`FlagResult` for a spec is built the first time it is needed and then shared, so
+evaluating allocates nothing and loading stays fast.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 
 import attrs
 
-from flagkit._outcome import Cause, FilterOutcome
-from flagkit._result import FlagResult
+from flagkit._outcome import FilterOutcome
+from flagkit._payloads import decode_payload
+from flagkit._result import FlagResult, Reason
 
 # A compiled filter: (needs_frame, test). Tests that need the frame (cohorts, flag
 # dependencies) are called as test(props, frame), the others as test(props).
@@ -21,6 +23,77 @@ FilterTest = tuple[bool, Callable[..., FilterOutcome]]
 # How a condition group finds its properties and bucketing value.
 TARGET_FLAG = 0  # the flag's own properties and bucketing value
 TARGET_GROUP = 1  # mixed targeting: a group named by the condition
+
+# Fixed result slots of every flag; condition slots follow.
+DISABLED = 0
+NO_MATCH = 1
+HOLDOUT = 2
+ENROLLED = 3
+NOT_ENROLLED = 4
+GROUP_NOT_PROVIDED = 5
+REQUIRES_SERVER = 6
+CONTINUITY = 7
+INVALID = 8
+# One per Cause, in Cause order (see flagkit._outcome.Cause values 0..3).
+UNDECIDED = 9
+FIRST_CONDITION_SLOT = 13
+
+# (value, reason, condition_index, description)
+ResultSpec = tuple[Any, Reason, "int | None", str]
+
+
+class ResultBook:
+    """The answers of one flag: specs made at compile time, results made on first use.
+
+    Building a result twice (two threads racing on first use) is harmless: both are equal
+    and either may be kept.
+    """
+
+    __slots__ = ("_decoded", "_payloads", "_results", "_specs", "flag_id", "key", "version")
+
+    def __init__(
+        self,
+        key: str,
+        flag_id: int | None,
+        version: int | None,
+        payloads: Mapping[Any, Any],
+        specs: list[ResultSpec],
+    ) -> None:
+        self.key = key
+        self.flag_id = flag_id
+        self.version = version
+        self._payloads = payloads
+        self._decoded: dict[str, Any] = {}
+        self._specs = specs
+        self._results: list[FlagResult | None] = [None] * len(specs)
+
+    def get(self, slot: int) -> FlagResult:
+        """The shared result of one slot."""
+        result = self._results[slot]
+        if result is None:
+            result = self._results[slot] = self._build(self._specs[slot])
+        return result
+
+    def payload_for(self, value: Any) -> Any:
+        """The decoded payload configured for a value (``"true"``/``"false"`` for bools)."""
+        lookup = str(value).lower() if isinstance(value, bool) else str(value)
+        decoded = self._decoded
+        if lookup not in decoded:
+            decoded[lookup] = decode_payload(self._payloads.get(lookup))
+        return decoded[lookup]
+
+    def _build(self, spec: ResultSpec) -> FlagResult:
+        value, reason, condition_index, description = spec
+        return FlagResult(
+            key=self.key,
+            value=value,
+            reason=reason,
+            payload=self.payload_for(value) if value is not None else None,
+            condition_index=condition_index,
+            description=description,
+            flag_id=self.flag_id,
+            flag_version=self.version,
+        )
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -33,12 +106,12 @@ class Condition:
     threshold: float | None
     target: int
     group_name: Any
-    # The result for each possible value of this condition: the valid variant override,
-    # ``True``, or one per variant of the flag's table (same order).
-    override_result: FlagResult | None
-    true_result: FlagResult
-    variant_results: tuple[FlagResult, ...]
-    out_of_rollout_result: FlagResult
+    # Result slots (see ResultBook): match with the valid variant override (-1: none),
+    # match with True, out of rollout; variant i is variant_slot + i.
+    override_slot: int
+    true_slot: int
+    out_of_rollout_slot: int
+    variant_slot: int
     # Set when PostHog's SDK raises on reaching this condition (bad shape), or on reaching
     # its rollout check (a rollout that is not a number).
     broken: bool = False
@@ -59,8 +132,7 @@ class CompiledFlag:
     # Person flag bucketed by distinct id, with only rollout conditions and nothing
     # unusual: evaluated by the short path in flagkit._runtime.match_simple.
     simple: bool
-    flag_id: int | None
-    version: int | None
+    book: ResultBook
     active: bool
     continuity: bool
     # Flag-level aggregation: None for person flags.
@@ -79,19 +151,12 @@ class CompiledFlag:
     needs_properties: bool
     # Whether evaluation reads the caller's groups (group flag or mixed targeting).
     uses_groups: bool
-    # Prebuilt answers.
-    disabled_result: FlagResult
-    no_match_result: FlagResult
-    holdout_result: FlagResult | None
-    enrolled_result: FlagResult
-    not_enrolled_result: FlagResult
-    group_not_provided_result: FlagResult
-    undecided_results: Mapping[Cause, FlagResult]
-    requires_server_result: FlagResult
-    continuity_result: FlagResult
-    invalid_result: FlagResult
     # Pieces that make PostHog's SDK raise when reached (see Condition.broken).
     filters_broken: bool = False
     holdout_broken: bool = False
     variant_keys_broken: bool = False
     variant_table_broken: bool = False
+
+    def result(self, slot: int) -> FlagResult:
+        """The shared result of one slot (see :class:`ResultBook`)."""
+        return self.book.get(slot)

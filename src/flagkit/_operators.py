@@ -277,7 +277,12 @@ Clock = Callable[[], datetime]
 
 
 def _clocks(now: Clock | None) -> tuple[Clock, Clock]:
-    """(aware UTC now, local wall-clock now) for evaluation time."""
+    """(aware UTC now, local wall-clock now), both read at evaluation time.
+
+    PostHog takes "today" for bare years from the machine's local clock. An injected clock
+    stands for both: its own wall-clock date is "today", so results never depend on the
+    host's time zone.
+    """
     if now is None:
         return (lambda: datetime.now(timezone.utc)), datetime.now
     injected = now
@@ -286,10 +291,7 @@ def _clocks(now: Clock | None) -> tuple[Clock, Clock]:
         moment = injected()
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
-    def local_now() -> datetime:
-        return utc_now().astimezone()
-
-    return utc_now, local_now
+    return utc_now, injected
 
 
 def _date(key: Any, value: Any, operator: str, now: Clock | None) -> PropertyTest:
@@ -491,8 +493,9 @@ def compile_property_filter(
 
     ``matching_version`` is the definitions' ``property_matching_version`` (2 selects
     explicit equality for ``exact``/``is_not``; anything else is legacy boolean
-    precedence). ``now`` supplies the current time for relative dates (default: the system
-    clock, read at evaluation). Never raises; the returned test never raises either.
+    precedence). ``now`` supplies the current time for relative dates and the "today" of
+    bare years (default: the system clock); it is read at evaluation, never at compile
+    time. Never raises; the returned test never raises either.
     """
     try:
         candidate: object = raw  # callers may hand over anything decoded from JSON

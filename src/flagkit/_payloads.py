@@ -10,6 +10,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+# One decoder for all payloads: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def decode_payload(raw: Any) -> Any:
     """A stored payload, decoded.
 
@@ -19,6 +23,6 @@ def decode_payload(raw: Any) -> Any:
     if not isinstance(raw, str):
         return raw
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return _DECODER.decode(raw)
     except (ValueError, RecursionError):
         return None

@@ -21,6 +21,8 @@ from __future__ import annotations
 import array
 import functools
 import re
+import sys
+import threading
 from collections.abc import Callable
 
 import re2
@@ -56,7 +58,7 @@ class RegexStatus:
 
 
 class _DeferError(Exception):
-    """The pattern (or subject) is outside the dialect PostHog evaluates locally."""
+    """The pattern is outside the dialect PostHog evaluates locally."""
 
 
 class _EngineLimitError(Exception):
@@ -94,11 +96,10 @@ class _Re2Writer:
         self.after_repeat = False
 
     def close(self) -> None:
-        if len(self.frames) < 2:
-            self.broken = True
-            return
-        text, shortest = _join(self.frames.pop())
-        self.atom("(?:" + text + ")", shortest)
+        self.broken = self.broken or len(self.frames) < 2
+        if not self.broken:
+            text, shortest = _join(self.frames.pop())
+            self.atom("(?:" + text + ")", shortest)
 
     def alternate(self) -> None:
         self.frames[-1].append([])
@@ -127,8 +128,7 @@ class _Re2Writer:
         self.after_repeat = True
 
     def text(self) -> str:
-        if len(self.frames) != 1:
-            self.broken = True
+        self.broken = self.broken or len(self.frames) != 1
         return _join(self.frames[0])[0]
 
 
@@ -372,20 +372,11 @@ def _class_items(atoms: list[_ClassAtom]) -> list[tuple[int, int] | str]:
 
 @functools.cache
 def _python_set(letter: str) -> tuple[tuple[int, int], ...]:
-    """Code point ranges that Python's ``\\d`` or ``\\s`` matches."""
-    every = array.array("I", range(_MAX_CODE_POINT + 1))
-    if every.itemsize != 4:  # pragma: no cover - exotic platforms
-        text = "".join(map(chr, range(_MAX_CODE_POINT + 1)))
-    else:
-        text = every.tobytes().decode(
-            "utf-32-le" if _little_endian() else "utf-32-be", "surrogatepass"
-        )
-    runs = re.finditer("\\" + letter + "+", text)
-    return tuple((found.start(), found.end() - 1) for found in runs)
-
-
-def _little_endian() -> bool:
-    return array.array("I", [1]).tobytes()[0] == 1
+    """Code point ranges that Python's ``\\d`` or ``\\s`` matches, read from ``re`` itself."""
+    code = "I" if array.array("I").itemsize == 4 else "L"
+    every = array.array(code, range(_MAX_CODE_POINT + 1)).tobytes()
+    text = every.decode("utf-32-le" if sys.byteorder == "little" else "utf-32-be", "surrogatepass")
+    return tuple((run.start(), run.end() - 1) for run in re.finditer("\\" + letter + "+", text))
 
 
 # With PostHog's subject check, every non-ASCII character reaching the engine is a word one.
@@ -436,8 +427,6 @@ def _class_text(negated: bool, ranges: list[tuple[int, int]]) -> str:
         f"\\x{{{low:x}}}" if low == high else f"\\x{{{low:x}}}-\\x{{{high:x}}}"
         for low, high in _merge(ranges)
     )
-    if not body:  # cannot happen for a gated pattern; keep RE2 syntax valid anyway
-        return "[^\\x{0}-\\x{10ffff}]" if not negated else "[\\x{0}-\\x{10ffff}]"
     return ("[^" if negated else "[") + body + "]"
 
 
@@ -509,40 +498,30 @@ _OPTIONS = _re2_options()
 
 def _build_searcher(text: str) -> Callable[[bytes], bool]:
     """A function telling whether the RE2 pattern ``text`` occurs in UTF-8 ``data``."""
-    raw_module = getattr(re2, "_re2", None)
-    anchor = getattr(re2, "_Anchor", None)
-    if raw_module is not None and anchor is not None and hasattr(raw_module, "RE2"):
-        program = raw_module.RE2(text.encode("utf-8"), _OPTIONS)
-        if not program.ok():
-            raise _EngineLimitError
-        match = program.Match
-        unanchored = anchor.UNANCHORED
-        no_match = (-1, -1)
-
-        def search_raw(data: bytes) -> bool:
-            return bool(match(unanchored, data, 0, len(data))[0] != no_match)
-
-        return search_raw
-    try:  # pragma: no cover - other google-re2 layouts
-        compiled = re2.compile(text, _OPTIONS)
-    except re2.error:  # pragma: no cover
-        raise _EngineLimitError from None
-    return lambda data: compiled.search(data) is not None  # pragma: no cover
+    low_level = getattr(re2, "_re2", None)
+    anchors = getattr(re2, "_Anchor", None)
+    if low_level is None or anchors is None:  # pragma: no cover - other google-re2 layouts
+        try:
+            compiled = re2.compile(text, _OPTIONS)
+        except re2.error:
+            raise _EngineLimitError from None
+        return lambda data: compiled.search(data) is not None
+    # The raw binding skips the wrapper's span bookkeeping: about 5x faster per search.
+    program = low_level.RE2(text.encode("utf-8"), _OPTIONS)
+    if not program.ok():
+        raise _EngineLimitError
+    match, unanchored, no_match = program.Match, anchors.UNANCHORED, (-1, -1)
+    return lambda data: bool(match(unanchored, data, 0, len(data))[0] != no_match)
 
 
 # --- public ---------------------------------------------------------------------------------
 
 
-def _never(subject: str) -> bool | Cause:
-    return _UNSUPPORTED
+def _constant(result: bool | Cause) -> Callable[[str], bool | Cause]:
+    return lambda subject: result
 
 
-def _always(subject: str) -> bool | Cause:
-    return True
-
-
-def _no_match(subject: str) -> bool | Cause:
-    return False
+_never, _always, _no_match = _constant(_UNSUPPORTED), _constant(True), _constant(False)
 
 
 class RegexProgram:
@@ -568,9 +547,7 @@ def _ready(scan: _Scan, found: Callable[[bytes], bool]) -> Callable[[str], bool 
             return _UNSUPPORTED
         if longest is not None and len(subject) > longest:
             return _UNSUPPORTED  # beyond what the RE2 translation of a huge repeat covers
-        if space and (
-            "\x1c" in subject or "\x1d" in subject or "\x1e" in subject or "\x1f" in subject
-        ):
+        if space and any(control in subject for control in "\x1c\x1d\x1e\x1f"):
             return _UNSUPPORTED
         if subject.isascii():
             return found(subject.encode("ascii"))
@@ -587,6 +564,33 @@ def _ready(scan: _Scan, found: Callable[[bytes], bool]) -> Callable[[str], bool 
     return search
 
 
+def _python_verdict(text: str) -> str | None:
+    """Python's opinion of the translated pattern: INVALID, DEFERRED, or ``None`` (fine)."""
+    outcome: list[str | None] = []
+
+    def judge() -> None:
+        try:
+            re.compile(text)
+            outcome.append(None)
+        except re.error:
+            outcome.append(RegexStatus.INVALID)
+        except RecursionError:
+            outcome.append("recursion")
+        except Exception:  # repeat counts too large for Python's engine
+            outcome.append(RegexStatus.DEFERRED)
+
+    judge()
+    if outcome[-1] == "recursion":
+        # Python's parser recurses per group; judge again from a fresh, shallow stack so
+        # the answer does not depend on how deep the caller happens to be.
+        worker = threading.Thread(target=judge, name="flagkit-regex-check")
+        worker.start()
+        worker.join()
+        if outcome[-1] == "recursion":
+            return RegexStatus.DEFERRED
+    return outcome[-1]
+
+
 @functools.lru_cache(maxsize=512)
 def compile_regex(pattern: str) -> RegexProgram:
     """Compile a ``regex`` filter pattern (the filter value's ``str()``). Never raises."""
@@ -599,12 +603,11 @@ def compile_regex(pattern: str) -> RegexProgram:
         return RegexProgram(pattern, RegexStatus.DEFERRED, _never)
     if scan.deepest >= _DEEPEST_GROUPS:
         return RegexProgram(pattern, RegexStatus.DEFERRED, _never)
-    try:
-        re.compile("".join(scan.python))
-    except re.error:
-        return RegexProgram(pattern, RegexStatus.INVALID, _no_match)
-    except Exception:  # recursion depth, repeat counts too large for Python's engine
-        return RegexProgram(pattern, RegexStatus.DEFERRED, _never)
+    verdict = _python_verdict("".join(scan.python))
+    if verdict is not None:
+        return RegexProgram(
+            pattern, verdict, _no_match if verdict == RegexStatus.INVALID else _never
+        )
     text = scan.re2.text()
     if scan.re2.broken or scan.re2.too_large:
         return RegexProgram(pattern, RegexStatus.ENGINE_LIMIT, _never)

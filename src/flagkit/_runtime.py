@@ -7,11 +7,19 @@ Functions here never raise and never allocate results: they return prebuilt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flagkit._hashing import bucket_with, holdout_bucket
-from flagkit._model import TARGET_FLAG, CompiledFlag, Condition
+from flagkit._model import (
+    ENROLLED,
+    HOLDOUT,
+    NO_MATCH,
+    NOT_ENROLLED,
+    TARGET_FLAG,
+    CompiledFlag,
+    Condition,
+)
 from flagkit._outcome import (
     BROKEN,
     Cause,
@@ -33,16 +41,19 @@ _EMPTY: Mapping[str, Any] = {}
 class Frame:
     """Per-evaluation state shared by cohort and flag-dependency filters."""
 
-    __slots__ = ("cache", "cohorts", "dependency_id", "depth", "device_id", "flags")
+    __slots__ = ("cache", "cohorts", "definitions", "dependency_id", "depth", "device_id", "lookup")
 
     def __init__(
         self,
-        flags: Mapping[str, CompiledFlag],
+        definitions: Mapping[str, Any],
+        lookup: Callable[[str], CompiledFlag | None],
         cohorts: Mapping[str, Any],
         dependency_id: Any,
         device_id: Any,
     ) -> None:
-        self.flags = flags
+        # Raw definitions by key (what exists) and the compiled form on demand.
+        self.definitions = definitions
+        self.lookup = lookup
         self.cohorts = cohorts
         # The "distinct id" dependencies are evaluated with: the group key in group flags.
         self.dependency_id = dependency_id
@@ -71,23 +82,19 @@ def match_flag(
             return Cause.MISSING_CONTEXT
         enrolled = props[enrollment_key]
         if enrolled is True or (isinstance(enrolled, str) and enrolled == "true"):
-            return flag.enrolled_result
-        return flag.not_enrolled_result
+            return flag.book.get(ENROLLED)
+        return flag.book.get(NOT_ENROLLED)
     if flag.holdout_broken:
         return BROKEN
     holdout = flag.holdout_percentage
     # Same expression as PostHog: a NaN percentage holds everyone out.
-    if (
-        holdout is not None
-        and flag.holdout_result is not None
-        and (holdout == 100.0 or not holdout_bucket(bucketing) > holdout / 100)
-    ):
-        return flag.holdout_result
+    if holdout is not None and (holdout == 100.0 or not holdout_bucket(bucketing) > holdout / 100):
+        return flag.book.get(HOLDOUT)
     if flag.variant_keys_broken:
         return BROKEN
 
     inconclusive: Cause | None = None
-    first_out_of_rollout: FlagResult | None = None
+    first_out_of_rollout = -1
     for condition in flag.conditions:
         if condition.broken:
             return BROKEN
@@ -138,8 +145,8 @@ def match_flag(
         threshold = condition.threshold
         if threshold is not None:
             if bucket_with(flag.hasher, cond_bucketing) > threshold:
-                if first_out_of_rollout is None:
-                    first_out_of_rollout = condition.out_of_rollout_result
+                if first_out_of_rollout < 0:
+                    first_out_of_rollout = condition.out_of_rollout_slot
                 if flag.early_exit:
                     break
                 continue
@@ -149,43 +156,41 @@ def match_flag(
 
     if inconclusive is not None:
         return inconclusive
-    if first_out_of_rollout is not None:
-        return first_out_of_rollout
-    return flag.no_match_result
+    return flag.book.get(first_out_of_rollout if first_out_of_rollout >= 0 else NO_MATCH)
 
 
 def matched_value(flag: CompiledFlag, condition: Condition, bucketing: Any) -> MatchOutcome:
     """The value of a matched condition: its override, a variant, or ``True``."""
-    if condition.override_result is not None:
-        return condition.override_result
+    if condition.override_slot >= 0:
+        return flag.book.get(condition.override_slot)
     if not flag.has_variants:
-        return condition.true_result
+        return flag.book.get(condition.true_slot)
     if flag.variant_table_broken:
         return BROKEN
     variant_hash = bucket_with(flag.hasher, bucketing, "variant")
     for index, (low, high) in enumerate(flag.variant_bounds):
         if low <= variant_hash < high:
-            return condition.variant_results[index]
-    return condition.true_result
+            return flag.book.get(condition.variant_slot + index)
+    return flag.book.get(condition.true_slot)
 
 
 def match_simple(flag: CompiledFlag, distinct_id: Any) -> MatchOutcome:
     """:func:`match_flag` for flags whose conditions are only rollouts (``flag.simple``)."""
     rollout_hash = -1.0
-    first_out_of_rollout: FlagResult | None = None
+    first_out_of_rollout = -1
     for condition in flag.conditions:
         threshold = condition.threshold
         if threshold is not None:
             if rollout_hash < 0.0:
                 rollout_hash = bucket_with(flag.hasher, distinct_id)
             if rollout_hash > threshold:
-                if first_out_of_rollout is None:
-                    first_out_of_rollout = condition.out_of_rollout_result
+                if first_out_of_rollout < 0:
+                    first_out_of_rollout = condition.out_of_rollout_slot
                 if flag.early_exit:
                     break
                 continue
         return matched_value(flag, condition, distinct_id)
-    return first_out_of_rollout or flag.no_match_result
+    return flag.book.get(first_out_of_rollout if first_out_of_rollout >= 0 else NO_MATCH)
 
 
 def evaluate_dependency(

@@ -27,27 +27,37 @@ def _fingerprint(value: Any) -> str:
 
 
 def _matching_version(value: Any) -> int:
-    # Only the integer 2 selects explicit matching; anything else is the legacy rules.
-    return 2 if type(value) is int and value == 2 else 1
+    # PostHog compares with ``!= 2``: 2 and 2.0 select explicit matching, anything else
+    # (missing, 1, "2", 3) the legacy rules.
+    try:
+        return 2 if value == 2 else 1
+    except Exception:
+        return 1
 
 
 @attrs.frozen(slots=True, repr=False, eq=False)
 class Snapshot:
-    """An immutable, compiled set of flag definitions.
+    """An immutable set of flag definitions, compiled for evaluation.
 
     Build one with :meth:`from_dict`, :meth:`from_json` or :meth:`from_file` from a
     PostHog local-evaluation body (``{"flags": [...], "group_type_mapping": {...},
     "cohorts": {...}, "property_matching_version": 1}``). A malformed flag never fails the
     load: it is listed in :attr:`problems` and evaluates with reason ``INVALID_DEFINITION``
     (or the undecidable outcome PostHog's SDK reaches for it), while every other flag works.
+
+    Loading parses the body and indexes it; each flag is compiled once, on first use or
+    by :meth:`compile_all` (the :class:`~flagkit.Client` compiles everything in its
+    background thread before it publishes a snapshot, so requests never pay for it).
     """
 
-    flags: Mapping[str, CompiledFlag]
+    definitions: Mapping[str, Mapping[str, Any]]
     cohorts: Mapping[str, CohortTest]
     group_type_mapping: Mapping[str, Any]
     property_matching_version: int
-    problems: tuple[str, ...]
     body: Mapping[str, Any]
+    load_problems: tuple[str, ...]
+    _compiled: dict[str, CompiledFlag] = attrs.field(factory=dict)
+    _flag_problems: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     _memo: dict[str, Any] = attrs.field(factory=dict)
 
     # -- construction ---------------------------------------------------------------------
@@ -58,8 +68,11 @@ class Snapshot:
         return cls.from_dict({})
 
     @classmethod
-    def from_dict(cls, body: Mapping[str, Any]) -> Snapshot:
-        """Compile a decoded local-evaluation body. Missing keys are allowed."""
+    def from_dict(cls, body: Mapping[str, Any], *, compile_all: bool = False) -> Snapshot:
+        """Index a decoded local-evaluation body. Missing keys are allowed.
+
+        With ``compile_all=True`` every flag is compiled now instead of on first use.
+        """
         if not isinstance(body, Mapping):
             raise DefinitionsError(f"definitions must be a JSON object, not {type(body).__name__}")
         problems: list[str] = []
@@ -77,7 +90,7 @@ class Snapshot:
         if not isinstance(raw_flags, list):
             problems.append("'flags' is not a list; no flags loaded")
             raw_flags = []
-        flags: dict[str, CompiledFlag] = {}
+        definitions: dict[str, Mapping[str, Any]] = {}
         for position, raw in enumerate(raw_flags):
             if not isinstance(raw, Mapping):
                 problems.append(f"flags[{position}] is not an object; skipped")
@@ -89,65 +102,96 @@ class Snapshot:
             if not isinstance(key, str):
                 problems.append(f"flags[{position}] has a non-string key {key!r}; skipped")
                 continue
-            if key in flags:
+            if key in definitions:
                 problems.append(f"flag {key!r} is defined twice; the last definition wins")
-            flags[key] = compile_flag(raw, mapping, version, problems)
+            definitions[key] = raw
 
         cohorts = {
             str(cohort_id): compile_cohort_group(group, version)
             for cohort_id, group in raw_cohorts.items()
         }
-        return cls(
-            flags=flags,
+        snapshot = cls(
+            definitions=definitions,
             cohorts=cohorts,
             group_type_mapping=dict(mapping),
             property_matching_version=version,
-            problems=tuple(problems),
             body=body,
+            load_problems=tuple(problems),
         )
+        if compile_all:
+            snapshot.compile_all()
+        return snapshot
 
     @classmethod
-    def from_json(cls, text: str | bytes | bytearray) -> Snapshot:
-        """Parse and compile a JSON local-evaluation body."""
+    def from_json(cls, text: str | bytes | bytearray, *, compile_all: bool = False) -> Snapshot:
+        """Parse a JSON local-evaluation body (see :meth:`from_dict`)."""
         try:
             body = json.loads(text)
         except (ValueError, TypeError, RecursionError) as error:
             raise DefinitionsError(f"definitions are not valid JSON: {error}") from None
-        return cls.from_dict(body)
+        return cls.from_dict(body, compile_all=compile_all)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> Snapshot:
-        """Read, parse and compile a JSON local-evaluation body from a file."""
+    def from_file(cls, path: str | os.PathLike[str], *, compile_all: bool = False) -> Snapshot:
+        """Read and parse a JSON local-evaluation body from a file (see :meth:`from_dict`)."""
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
         except OSError as error:
             raise DefinitionsError(f"cannot read definitions file: {error}") from None
-        return cls.from_json(data)
+        return cls.from_json(data, compile_all=compile_all)
+
+    # -- compilation ----------------------------------------------------------------------
+
+    def compiled(self, key: str) -> CompiledFlag | None:
+        """The compiled flag for ``key`` (compiling it now if needed), or None."""
+        flag = self._compiled.get(key)
+        if flag is None:
+            raw = self.definitions.get(key)
+            if raw is None:
+                return None
+            problems: list[str] = []
+            flag = compile_flag(
+                raw, self.group_type_mapping, self.property_matching_version, problems
+            )
+            # Two threads may race here; both results are equivalent and either may stay.
+            self._flag_problems[key] = tuple(problems)
+            self._compiled[key] = flag
+        return flag
+
+    def compile_all(self) -> Snapshot:
+        """Compile every flag now (idempotent); returns the snapshot itself."""
+        for key in self.definitions:
+            if key not in self._compiled:
+                self.compiled(key)
+        return self
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Everything malformed in the body: skipped entries and flags that won't evaluate."""
+        self.compile_all()
+        flag_problems = [p for key in self.definitions for p in self._flag_problems.get(key, ())]
+        return self.load_problems + tuple(flag_problems)
 
     # -- inspection -----------------------------------------------------------------------
 
     @property
     def flag_keys(self) -> tuple[str, ...]:
         """The keys of all loaded flags, in definition order."""
-        return tuple(self.flags)
+        return tuple(self.definitions)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.flags
+        return key in self.definitions
 
     def __len__(self) -> int:
-        return len(self.flags)
+        return len(self.definitions)
 
     def __repr__(self) -> str:
-        return (
-            f"<Snapshot flags={len(self.flags)} cohorts={len(self.cohorts)} "
-            f"problems={len(self.problems)}>"
-        )
+        return f"<Snapshot flags={len(self.definitions)} cohorts={len(self.cohorts)}>"
 
     def definition(self, key: str) -> Mapping[str, Any] | None:
         """The raw definition of one flag, or None."""
-        flag = self.flags.get(key)
-        return flag.raw if flag is not None else None
+        return self.definitions.get(key)
 
     def to_dict(self) -> dict[str, Any]:
         """The body this snapshot was built from (usable as a bootstrap file)."""
@@ -159,10 +203,7 @@ class Snapshot:
         cached = self._memo.get("fingerprint")
         if cached is None:
             cached = _fingerprint(
-                {
-                    "flags": [flag.raw for flag in self.flags.values()],
-                    "shared": self._shared_parts(),
-                }
+                {"flags": list(self.definitions.values()), "shared": self._shared_parts()}
             )
             self._memo["fingerprint"] = cached
         return str(cached)
@@ -177,7 +218,7 @@ class Snapshot:
     def _flag_fingerprints(self) -> dict[str, str]:
         cached = self._memo.get("flags")
         if cached is None:
-            cached = {key: _fingerprint(flag.raw) for key, flag in self.flags.items()}
+            cached = {key: _fingerprint(raw) for key, raw in self.definitions.items()}
             self._memo["flags"] = cached
         return dict(cached)
 
@@ -188,7 +229,7 @@ class Snapshot:
         every flag, since any of them may read it.
         """
         if _fingerprint(self._shared_parts()) != _fingerprint(other._shared_parts()):
-            return frozenset(self.flags) | frozenset(other.flags)
+            return frozenset(self.definitions) | frozenset(other.definitions)
         mine = self._flag_fingerprints()
         theirs = other._flag_fingerprints()
         return frozenset(

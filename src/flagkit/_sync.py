@@ -65,7 +65,8 @@ def compile_definitions(body: bytes) -> Snapshot:
         raise DefinitionsError("the server reports the feature flag quota as exceeded")
     if not isinstance(data.get("flags"), list):
         raise DefinitionsError("definitions have no 'flags' list")
-    return Snapshot.from_dict(data)
+    # Compile here, in the poller thread, so no request ever pays for it.
+    return Snapshot.from_dict(data, compile_all=True)
 
 
 class Syncer:
