@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import posthog
-from conformance_gen import topics_core, topics_graph, topics_operators
+from conformance_gen import topics_core, topics_graph, topics_operators, topics_rules
 from conformance_gen.build import ABSENT, Case, Topic, cond, flag, variants
 from conformance_gen.oracle import OMIT, Reference
 
@@ -169,7 +169,12 @@ def consistency_topics() -> list[tuple[Topic, list[Any]]]:
 
 def build_all() -> dict[str, dict[str, Any]]:
     docs: dict[str, dict[str, Any]] = {}
-    topics = topics_core.all_topics() + topics_operators.all_topics() + topics_graph.all_topics()
+    topics = [
+        *topics_core.all_topics(),
+        *topics_operators.all_topics(),
+        *topics_graph.all_topics(),
+        *topics_rules.all_topics(),
+    ]
     for topic in topics:
         if topic.name in docs:
             raise DesignError(f"duplicate topic {topic.name}")

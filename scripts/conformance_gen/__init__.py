@@ -1,0 +1,1 @@
+"""Case designs and the posthog oracle behind tests/conformance (dev-only, runs in the refvenv)."""

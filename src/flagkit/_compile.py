@@ -186,6 +186,15 @@ class _FlagCompiler:
                 for c in conditions
             )
         )
+        plain = (
+            active
+            and not continuity
+            and not is_group_flag
+            and not by_device
+            and not filters_broken
+            and not needs_frame
+            and not any(c.target == TARGET_GROUP for c in conditions)
+        )
         book = ResultBook(
             self.key, _as_int(raw.get("id")), _as_int(raw.get("version")), payloads, self.specs
         )
@@ -194,6 +203,14 @@ class _FlagCompiler:
             raw=raw,
             hasher=key_hasher(self.key),
             simple=simple,
+            plain=plain,
+            has_preamble=(
+                filters_broken
+                or enrollment
+                or holdout_broken
+                or holdout_percentage is not None
+                or variant_keys_broken
+            ),
             book=book,
             active=active,
             continuity=continuity,

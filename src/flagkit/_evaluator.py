@@ -167,6 +167,23 @@ class Evaluator:
                 outcome = match_simple(flag, distinct_id)
                 if isinstance(outcome, FlagResult):
                     return outcome
+            elif (
+                flag.plain
+                and distinct_id is not None
+                and (person_properties is None or type(person_properties) is dict)
+                and (groups is None or type(groups) is dict)
+                and (group_properties is None or type(group_properties) is dict)
+            ):
+                # Person properties only: build them and go straight to the conditions.
+                if not person_properties:
+                    props: Mapping[str, Any] = {"distinct_id": distinct_id}
+                elif "distinct_id" in person_properties:
+                    props = person_properties
+                else:
+                    props = {**person_properties, "distinct_id": distinct_id}
+                outcome = match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
+                if isinstance(outcome, FlagResult):
+                    return outcome
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
             return self._run(flag, context)
         except InvalidInputError as error:
@@ -210,6 +227,15 @@ class Evaluator:
                 results[key] = not_found(key)
                 continue
             try:
+                if flag.simple:
+                    outcome = match_simple(flag, distinct_id)
+                elif flag.plain:
+                    outcome = match_flag(flag, context.person(), distinct_id, None, _EMPTY, _EMPTY)
+                else:
+                    outcome = None
+                if isinstance(outcome, FlagResult):
+                    results[key] = outcome
+                    continue
                 results[key] = self._run(flag, context)
             except InvalidInputError as error:
                 results[key] = _invalid(key, str(error))

@@ -6,30 +6,47 @@ divided by ``float(0xFFFFFFFFFFFFFFF)`` (which rounds to 2**60). The result is i
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from hashlib import sha1
 from typing import Any
 
 # float(2**60 - 1) rounds to exactly 2**60; keep the expression PostHog uses so the
 # division is bit-identical.
 _SCALE = float(0xFFFFFFFFFFFFFFF)
+# The first 8 digest bytes as a big-endian integer; >> 4 keeps the top 60 bits.
+_first_u64: Callable[[bytes], tuple[int]] = struct.Struct(">Q").unpack_from
 
 
 def hash_text(text: str) -> float:
     """The bucket in [0, 1] of an already assembled hash text."""
     # The top 60 bits of the digest are the first 15 hex digits: no hex round trip needed.
-    return (int.from_bytes(sha1(text.encode("utf-8")).digest()[:8], "big") >> 4) / _SCALE
+    return (_first_u64(sha1(text.encode()).digest())[0] >> 4) / _SCALE
+
+
+class _UnencodableKey:
+    """Stands in for the hasher of a key with lone surrogates, which UTF-8 cannot encode.
+
+    PostHog's SDK fails on such a key as soon as it hashes; so does this, at the same point.
+    """
+
+    def copy(self) -> Any:
+        raise ValueError("the flag key cannot be encoded as UTF-8")
 
 
 def key_hasher(flag_key: str) -> Any:
     """A SHA-1 state already fed with ``flag_key + "."``, to copy per evaluation."""
-    return sha1(f"{flag_key}.".encode("utf-8", "surrogatepass"))
+    try:
+        return sha1(f"{flag_key}.".encode())
+    except UnicodeEncodeError:
+        return _UnencodableKey()
 
 
 def bucket_with(hasher: Any, identifier: Any, salt: str = "") -> float:
     """:func:`bucket` from a :func:`key_hasher` state: the same value, computed faster."""
     state = hasher.copy()
     state.update(f"{identifier}{salt}".encode())
-    return (int.from_bytes(state.digest()[:8], "big") >> 4) / _SCALE
+    return (_first_u64(state.digest())[0] >> 4) / _SCALE
 
 
 def bucket(flag_key: str, identifier: Any, salt: str = "") -> float:

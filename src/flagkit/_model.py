@@ -132,6 +132,11 @@ class CompiledFlag:
     # Person flag bucketed by distinct id, with only rollout conditions and nothing
     # unusual: evaluated by the short path in flagkit._runtime.match_simple.
     simple: bool
+    # Active person flag bucketed by distinct id, reading only person properties (no
+    # cohorts, dependencies or groups): evaluated without building a full context.
+    plain: bool
+    # Enrollment, a holdout or a broken piece: checks to run before the conditions.
+    has_preamble: bool
     book: ResultBook
     active: bool
     continuity: bool

@@ -29,7 +29,14 @@ from flagkit._dates import compile_date_filter, parse_date_text
 from flagkit._numbers import parse_number
 from flagkit._outcome import Cause, CompiledProperty, Outcome, PropertyTest
 from flagkit._regex import RegexStatus, compile_regex
-from flagkit._semver import Version, caret_range, parse_version, tilde_range, wildcard_range
+from flagkit._semver import (
+    Version,
+    caret_range,
+    parse_property_version,
+    parse_version,
+    tilde_range,
+    wildcard_range,
+)
 from flagkit._stringify import (
     UnrepresentableError,
     ascii_lower,
@@ -127,16 +134,10 @@ def _exact(key: Any, value: Any, matching_version: int, negate: bool) -> Propert
             return is_truthy(prop) == expected
 
     elif isinstance(value, list):
-        choices = frozenset(stringify(item).lower() for item in value)
-
-        def decide(prop: Any, text: str) -> bool:
-            return text.lower() in choices
+        return _exact_choices(key, frozenset(stringify(item).lower() for item in value), negate)
 
     else:
-        wanted = stringify(value).lower()
-
-        def decide(prop: Any, text: str) -> bool:
-            return text.lower() == wanted
+        return _exact_choices(key, frozenset((stringify(value).lower(),)), negate)
 
     def test(props: Mapping[str, Any]) -> Outcome:
         try:
@@ -155,6 +156,32 @@ def _exact(key: Any, value: Any, matching_version: int, negate: bool) -> Propert
             return _UNSUPPORTED
 
     return test
+
+
+def _exact_choices(key: Any, choices: frozenset[str], negate: bool) -> PropertyTest:
+    """``exact``/``is_not`` against plain values: one set lookup (the hot, common case)."""
+
+    def test(props: Mapping[str, Any]) -> Outcome:
+        try:
+            prop = props.get(key, _ABSENT)
+            if type(prop) is str:
+                return (prop.lower() in choices) is not negate
+            if prop is _ABSENT:
+                return _MISSING_CONTEXT
+            try:
+                text = stringify(prop)
+            except UnrepresentableError:
+                return _MISSING_CONTEXT
+            return (text.lower() in choices) is not negate
+        except Exception:
+            return _UNSUPPORTED
+
+    return test
+
+
+def _fold(text: str) -> str:
+    # For ASCII text str.lower() is ASCII lowering, and much faster than translate().
+    return text.lower() if text.isascii() else ascii_lower(text)
 
 
 # --- text operators ---------------------------------------------------------------------------
@@ -188,20 +215,23 @@ def _text(key: Any, value: Any, operator: str) -> PropertyTest:
     except UnrepresentableError:
         return _constant(_UNSUPPORTED)
     check, negate = _TEXT_CHECKS[operator]
+    contains = check is _contains
 
     def test(props: Mapping[str, Any]) -> Outcome:
         try:
             prop = props.get(key, _ABSENT)
-            if prop is _ABSENT:
-                return _MISSING_CONTEXT
             if type(prop) is str:
                 text = prop
+            elif prop is _ABSENT:
+                return _MISSING_CONTEXT
             else:
                 try:
                     text = stringify(prop)
                 except UnrepresentableError:
                     return _MISSING_CONTEXT
-            return check(needle, ascii_lower(text)) is not negate
+            if contains:
+                return (needle in _fold(text)) is not negate
+            return check(needle, _fold(text)) is not negate
         except Exception:
             return _UNSUPPORTED
 
@@ -391,7 +421,7 @@ def _semver(key: Any, value: Any, operator: str) -> PropertyTest:
             if prop is None:
                 return False
             try:
-                version = parse_version(prop)
+                version = parse_property_version(prop)
             except (ValueError, TypeError):
                 return _MISSING_CONTEXT
             return within(version)

@@ -72,6 +72,17 @@ def match_flag(
     group_props: Mapping[str, Mapping[str, Any]],
 ) -> MatchOutcome:
     """Feature enrollment, holdout, then condition groups in stored order."""
+    if flag.has_preamble:
+        preamble = _match_preamble(flag, props, bucketing)
+        if preamble is not None:
+            return preamble
+    return _match_conditions(flag, props, bucketing, frame, groups, group_props)
+
+
+def _match_preamble(
+    flag: CompiledFlag, props: Mapping[str, Any], bucketing: Any
+) -> MatchOutcome | None:
+    """Broken pieces, feature enrollment and holdout: what comes before the conditions."""
     if flag.filters_broken:
         return BROKEN
     if flag.enrollment:
@@ -92,13 +103,27 @@ def match_flag(
         return flag.book.get(HOLDOUT)
     if flag.variant_keys_broken:
         return BROKEN
+    return None
 
+
+def _match_conditions(
+    flag: CompiledFlag,
+    props: Mapping[str, Any],
+    bucketing: Any,
+    frame: Frame | None,
+    groups: Mapping[str, Any],
+    group_props: Mapping[str, Mapping[str, Any]],
+) -> MatchOutcome:
     inconclusive: Cause | None = None
     first_out_of_rollout = -1
+    # The rollout hash depends only on the flag key and bucketing value: conditions on
+    # the flag's own target share it (PostHog recomputes it; the value is the same).
+    flag_rollout_hash = -1.0
     for condition in flag.conditions:
         if condition.broken:
             return BROKEN
-        if condition.target == TARGET_FLAG:
+        own_target = condition.target == TARGET_FLAG
+        if own_target:
             cond_props = props
             cond_bucketing = bucketing
         else:
@@ -144,7 +169,13 @@ def match_flag(
 
         threshold = condition.threshold
         if threshold is not None:
-            if bucket_with(flag.hasher, cond_bucketing) > threshold:
+            if not own_target:
+                rollout_hash = bucket_with(flag.hasher, cond_bucketing)
+            elif flag_rollout_hash >= 0.0:
+                rollout_hash = flag_rollout_hash
+            else:
+                rollout_hash = flag_rollout_hash = bucket_with(flag.hasher, cond_bucketing)
+            if rollout_hash > threshold:
                 if first_out_of_rollout < 0:
                     first_out_of_rollout = condition.out_of_rollout_slot
                 if flag.early_exit:

@@ -7,11 +7,12 @@ missing parts count as 0, and parts beyond the third are ignored. Every failure 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 __all__ = [
     "Version",
     "caret_range",
+    "parse_property_version",
     "parse_version",
     "tilde_range",
     "wildcard_range",
@@ -41,6 +42,34 @@ def parse_version(value: Any) -> Version:
     minor = _number(parts[1]) if len(parts) > 1 and parts[1] else 0
     patch = _number(parts[2]) if len(parts) > 2 and parts[2] else 0
     return (major, minor, patch)
+
+
+# App versions repeat across callers: parse each distinct string once. Bounded, and
+# cleared when full, so a stream of unique strings cannot grow it without limit.
+_PROPERTY_CACHE: dict[str, Version | None] = {}
+_PROPERTY_CACHE_LIMIT = 4096
+_MISSING = object()
+
+
+def parse_property_version(value: Any) -> Version:
+    """:func:`parse_version` for property values, memoised for strings."""
+    if type(value) is not str:
+        return parse_version(value)
+    # One .get(): another thread may clear the cache between a test and a read.
+    cached = _PROPERTY_CACHE.get(value, _MISSING)
+    if cached is not _MISSING:
+        version = cast("Version | None", cached)
+    else:
+        try:
+            version = parse_version(value)
+        except ValueError:
+            version = None
+        if len(_PROPERTY_CACHE) >= _PROPERTY_CACHE_LIMIT:
+            _PROPERTY_CACHE.clear()
+        _PROPERTY_CACHE[value] = version
+    if version is None:
+        raise ValueError(f"not a version: {value!r}")
+    return version
 
 
 def tilde_range(value: Any) -> Range:

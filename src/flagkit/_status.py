@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -47,6 +48,13 @@ class ClientStatus:
     ``age`` is the number of seconds since the definitions being served were last confirmed
     by the server (or written, for a disk cache), ``None`` when unknown. ``last_error``
     never contains API keys.
+
+    The remaining fields count what went over the network besides definitions since the
+    client started (or since fork, in a forked child): ``remote_requests`` and
+    ``remote_errors`` for the ``/flags`` fallback (one lookup counts once, retries
+    included), ``events_sent`` and ``events_dropped`` for ``$feature_flag_called`` events
+    (dropped: the queue was full, delivery failed after retries, or the event could not be
+    encoded), and ``events_pending`` for events waiting in the queue right now.
     """
 
     state: State
@@ -60,6 +68,54 @@ class ClientStatus:
     fingerprint: str | None
     flag_count: int
     source: str | None
+    remote_requests: int = 0
+    remote_errors: int = 0
+    events_sent: int = 0
+    events_dropped: int = 0
+    events_pending: int = 0
+
+
+class Counters:
+    """Thread-safe activity counters shown in :class:`ClientStatus`.
+
+    The lock is replaced whenever the process id changes, so a forked child never waits on
+    a lock held by a parent thread that does not exist in the child.
+    """
+
+    _FIELDS = ("remote_requests", "remote_errors", "events_sent", "events_dropped")
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._values = dict.fromkeys(self._FIELDS, 0)
+        self.pending: Callable[[], int] = _zero
+
+    def _current_lock(self) -> threading.Lock:
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid = pid
+            self._lock = threading.Lock()
+            self._values = dict.fromkeys(self._FIELDS, 0)  # the parent's activity, not ours
+        return self._lock
+
+    def add(self, name: str, amount: int = 1) -> None:
+        """Add ``amount`` to the counter ``name`` (one of ``Counters._FIELDS``)."""
+        with self._current_lock():
+            self._values[name] += amount
+
+    def snapshot(self) -> dict[str, int]:
+        """Every counter, plus ``events_pending``, as a dict."""
+        with self._current_lock():
+            values = dict(self._values)
+        try:
+            values["events_pending"] = self.pending()
+        except Exception:  # a status read must never fail
+            values["events_pending"] = 0
+        return values
+
+
+def _zero() -> int:
+    return 0
 
 
 @attrs.frozen(slots=True)
@@ -89,6 +145,7 @@ class StatusTracker:
         self._clock = clock
         self.progress = progress or Progress()
         self._changed = threading.Condition(threading.Lock())
+        self.counters = Counters()
 
     def reinit_after_fork(self) -> None:
         """Fresh lock: the parent's may have been held by a thread that does not exist here."""
@@ -129,6 +186,7 @@ class StatusTracker:
             fingerprint=p.fingerprint,
             flag_count=p.flag_count,
             source=p.source,
+            **self.counters.snapshot(),
         )
 
 
