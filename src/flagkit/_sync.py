@@ -110,30 +110,52 @@ class Syncer:
         if self.closed:
             return self.policy.poll_interval
         started = self.clock()
-        outcome = self.fetch(self.tracker.progress.etag)
+        return self.handle(self.fetch(self.tracker.progress.etag), started)
+
+    def handle(self, outcome: FetchOutcome, started: float) -> float:
+        """Act on one fetch outcome (see the module docstring); the seconds to wait."""
         if isinstance(outcome, Fetched):
             return self._on_body(outcome, started)
         if isinstance(outcome, NotModified):
             return self._on_not_modified(outcome, started)
         return self._on_failure(outcome, started)
 
+    def adopt(self, body: bytes, etag: str | None, *, confirmed_at: float, source: str) -> bool:
+        """Serve a body that another process fetched (a shared store's snapshot).
+
+        Compiles it here, in the poller thread, unless it is the body being served.
+        Returns False, changing nothing, when the body is not valid definitions.
+        """
+        if self.closed:
+            return False
+        started = self.clock()
+        current = self.store.current
+        try:
+            published = self._prepare(body, source)
+        except Exception as exc:
+            logger.warning("flagkit: ignoring shared definitions (%d bytes): %s", len(body), exc)
+            return False
+        unchanged = current is not None and published.body_hash == current.body_hash
+        self._succeeded(
+            published,
+            etag,
+            started,
+            body=None if unchanged else body,
+            confirmed_at=confirmed_at,
+        )
+        return True
+
     # -- outcomes -----------------------------------------------------------------------
 
-    def _on_body(self, fetched: Fetched, started: float) -> float:
-        digest = body_hash(fetched.body)
+    def _prepare(self, body: bytes, source: str) -> Published:
+        """What to publish for ``body``: the current definitions when they are the same,
+        else a freshly compiled snapshot. Raises when the body is not valid definitions."""
+        digest = body_hash(body)
         current = self.store.current
         if current is not None and current.body_hash == digest and current.source != SOURCE_CLEARED:
             # Same bytes as what we serve (typical for servers without ETags): no recompile.
-            return self._succeeded(current, fetched.etag, started, body=None)
-        try:
-            snapshot = self._compile(fetched.body)
-        except Exception as exc:  # DefinitionsError, or anything a broken body provokes
-            failure = FetchFailed(
-                kind=FailureKind.INVALID_BODY,
-                message=f"invalid definitions body ({len(fetched.body)} bytes): {exc}",
-                status=200,
-            )
-            return self._on_failure(failure, started)
+            return current if current.source == source else attrs.evolve(current, source=source)
+        snapshot = self._compile(body)
         if snapshot.problems:
             logger.debug("flagkit: definitions have %d problems", len(snapshot.problems))
         if (
@@ -142,10 +164,23 @@ class Syncer:
             and current.snapshot.fingerprint == snapshot.fingerprint
         ):
             # Different bytes, same definitions: keep the compiled copy readers already use.
-            published = attrs.evolve(current, source=SOURCE_NETWORK, body_hash=digest)
-        else:
-            published = Published.of(snapshot, SOURCE_NETWORK, digest)
-        return self._succeeded(published, fetched.etag, started, body=fetched.body)
+            return attrs.evolve(current, source=source, body_hash=digest)
+        return Published.of(snapshot, source, digest)
+
+    def _on_body(self, fetched: Fetched, started: float) -> float:
+        current = self.store.current
+        try:
+            published = self._prepare(fetched.body, SOURCE_NETWORK)
+        except Exception as exc:  # DefinitionsError, or anything a broken body provokes
+            failure = FetchFailed(
+                kind=FailureKind.INVALID_BODY,
+                message=f"invalid definitions body ({len(fetched.body)} bytes): {exc}",
+                status=200,
+            )
+            return self._on_failure(failure, started)
+        unchanged = current is not None and published.body_hash == current.body_hash
+        body = None if unchanged else fetched.body  # no need to rewrite the disk cache
+        return self._succeeded(published, fetched.etag, started, body=body)
 
     def _on_not_modified(self, outcome: NotModified, started: float) -> float:
         current = self.store.current
@@ -156,7 +191,13 @@ class Syncer:
         return self._succeeded(current, outcome.etag, started, body=None)
 
     def _succeeded(
-        self, published: Published, etag: str | None, started: float, *, body: bytes | None
+        self,
+        published: Published,
+        etag: str | None,
+        started: float,
+        *,
+        body: bytes | None,
+        confirmed_at: float | None = None,
     ) -> float:
         changed: frozenset[str] = frozenset()
         with self.write_lock:
@@ -172,7 +213,7 @@ class Syncer:
                 last_success=now,
                 last_attempt=started,
                 last_error=None,
-                confirmed_at=now,
+                confirmed_at=now if confirmed_at is None else confirmed_at,
                 etag=etag,
                 consecutive_failures=0,
                 fingerprint=snapshot.fingerprint,
