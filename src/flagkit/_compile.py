@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flagkit._filters import compile_filter
+from flagkit._filters import BROKEN_FILTER, compile_filter
 from flagkit._hashing import key_hasher
 from flagkit._model import (
     CONTINUITY,
@@ -220,6 +220,10 @@ class _FlagCompiler:
             enrollment=enrollment,
             holdout_percentage=holdout_percentage,
             conditions=conditions,
+            plan=tuple(
+                (c, c.target == TARGET_FLAG and not c.broken, c.filters, c.threshold)
+                for c in conditions
+            ),
             early_exit=bool(filters.get("early_exit")),
             variant_bounds=bounds,
             has_variants=bool(variants),
@@ -351,7 +355,6 @@ class _FlagCompiler:
                 broken=True,
             )
         raw_filters = raw.get("properties")
-        broken = False
         filter_tests: tuple[FilterTest, ...] = ()
         filter_texts: tuple[str, ...] = ()
         if raw_filters:
@@ -361,7 +364,9 @@ class _FlagCompiler:
                 filter_texts = tuple(text for _, text in pairs)
             else:
                 self.problem(f"condition {number}: 'properties' is not a list")
-                broken = True
+                # PostHog fails on reaching the filters, after choosing the condition's target.
+                filter_tests = (BROKEN_FILTER,)
+                filter_texts = ("malformed filters",)
         text = " and ".join(filter_texts) if filter_texts else "everyone"
 
         rollout = raw.get("rollout_percentage")
@@ -411,7 +416,6 @@ class _FlagCompiler:
             true_slot=true_slot,
             out_of_rollout_slot=out_slot,
             variant_slot=variant_slot,
-            broken=broken,
             rollout_broken=rollout_broken,
             text=text,
             filter_texts=filter_texts,

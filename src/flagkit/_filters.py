@@ -28,6 +28,10 @@ def _constant(outcome: FilterOutcome) -> FilterTest:
     return (False, test)
 
 
+BROKEN_FILTER: FilterTest = _constant(BROKEN)
+"""A filter PostHog's SDK fails on when it reaches it."""
+
+
 def compile_filter(raw: Any, matching_version: int) -> tuple[FilterTest, str]:
     """Compile one filter of a condition group (or of a cohort): (test, human phrase)."""
     if not isinstance(raw, Mapping):

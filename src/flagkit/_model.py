@@ -148,6 +148,10 @@ class CompiledFlag:
     # Holdout: exclusion percentage as PostHog clamps it, or None when there is none.
     holdout_percentage: float | None
     conditions: tuple[Condition, ...]
+    # Per condition, what the hot loop reads: (condition, on the flag's own target and not
+    # broken, filters, threshold). A broken condition is never "own target", so the loop
+    # reaches its broken check.
+    plan: tuple[tuple[Condition, bool, tuple[FilterTest, ...], float | None], ...]
     early_exit: bool
     # (low, high) bucket bounds per variant, in table order.
     variant_bounds: tuple[tuple[float, float], ...]

@@ -16,7 +16,6 @@ from flagkit._model import (
     HOLDOUT,
     NO_MATCH,
     NOT_ENROLLED,
-    TARGET_FLAG,
     CompiledFlag,
     Condition,
 )
@@ -119,14 +118,13 @@ def _match_conditions(
     # The rollout hash depends only on the flag key and bucketing value: conditions on
     # the flag's own target share it (PostHog recomputes it; the value is the same).
     flag_rollout_hash = -1.0
-    for condition in flag.conditions:
-        if condition.broken:
-            return BROKEN
-        own_target = condition.target == TARGET_FLAG
+    for condition, own_target, tests, threshold in flag.plan:
         if own_target:
             cond_props = props
             cond_bucketing = bucketing
         else:
+            if condition.broken:
+                return BROKEN
             name = condition.group_name
             if name is None or name not in groups:
                 continue
@@ -137,11 +135,11 @@ def _match_conditions(
             cond_bucketing = groups[name]
 
         # Property filters: a definite False ends the group even after an inconclusive one.
-        if condition.filters:
+        if tests:
             group_cause: Cause | None = None
             requires_server: RequiresServer | None = None
             matched = True
-            for needs_frame, test in condition.filters:
+            for needs_frame, test in tests:
                 outcome = test(cond_props, frame) if needs_frame else test(cond_props)
                 if outcome is True:
                     continue
@@ -167,7 +165,6 @@ def _match_conditions(
                 inconclusive = stronger(inconclusive, group_cause)
                 continue
 
-        threshold = condition.threshold
         if threshold is not None:
             if not own_target:
                 rollout_hash = bucket_with(flag.hasher, cond_bucketing)
