@@ -33,6 +33,8 @@ FAST: dict[str, Any] = {
     "backoff_max": 0.05,
     "unauthorized_retry_interval": 0.05,
     "timeout": 5.0,
+    "only_evaluate_locally": True,
+    "send_events": False,
 }
 
 

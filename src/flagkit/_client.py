@@ -20,6 +20,15 @@ import attrs
 
 from flagkit._backoff import jittered
 from flagkit._disk_cache import DiskCache, body_hash, source_id
+from flagkit._event_queue import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_QUEUE_SIZE,
+    EventOptions,
+    Outbound,
+    build_outbound,
+)
+from flagkit._events import DEFAULT_DEDUPE_CAPACITY
 from flagkit._fetch import (
     DEFAULT_MAX_BODY_BYTES,
     DEFINITIONS_PATH,
@@ -28,11 +37,14 @@ from flagkit._fetch import (
 )
 from flagkit._http import DEFAULT_TIMEOUT, build_http_client, hide_secrets_in_http_logs
 from flagkit._poller import Poller
+from flagkit._remote import DEFAULT_REMOTE_TIMEOUT, Resolved, needs_remote
 from flagkit._result import FlagResult, FlagValue, Reason
 from flagkit._snapshot import Snapshot
-from flagkit._status import ClientStatus, Progress, State, StatusTracker
+from flagkit._status import ClientStatus, Progress, Role, State, StatusTracker
 from flagkit._store import ChangeListener, Published, Store
 from flagkit._sync import Syncer, SyncPolicy, compile_definitions
+from flagkit.stores import DefinitionsStore, FileStore
+from flagkit.stores._coordinator import SharedSync, SharedTiming
 
 logger = logging.getLogger("flagkit.client")
 
@@ -42,6 +54,10 @@ SOURCE_BOOTSTRAP = "bootstrap"
 
 Bootstrap = str | os.PathLike[str] | bytes | Mapping[str, Any] | Snapshot
 Properties = Mapping[str, Any]
+# A call's context: person properties, groups, group properties, device id.
+_Context = tuple[
+    Properties | None, Mapping[str, Any] | None, Mapping[str, Properties] | None, str | None
+]
 
 _NOT_READY_TEXT = "flag definitions are not loaded yet"
 _FAILED_TEXT = "evaluation failed unexpectedly"
@@ -53,10 +69,13 @@ class _Network:
     def __init__(self) -> None:
         self.http: Any = None
         self.poller: Poller | None = None
+        self.shared: SharedSync | None = None
 
     def shutdown(self, timeout: float = 1.0) -> None:
         if self.poller is not None:
             self.poller.stop(timeout)
+        if self.shared is not None:
+            self.shared.close()  # hand leadership over at once
         if self.http is not None:
             try:
                 self.http.close()
@@ -71,8 +90,10 @@ class Client:
     ``host`` for definitions in the background, or ``bootstrap=`` (a file path, a dict
     body, JSON bytes or a :class:`flagkit.Snapshot`) and no keys to run offline. The
     constructor never blocks; use :meth:`wait_until_ready` to wait for the first fetch.
-    Getters never raise: until definitions arrive they return the caller's default with
-    ``Reason.NOT_READY``. See docs/client.md for the states and the error policy.
+    Getters never raise. Flags that cannot be decided locally (or before definitions
+    arrive) are asked from PostHog's ``/flags`` unless ``only_evaluate_locally``; reads
+    send de-duplicated ``$feature_flag_called`` events unless ``send_events=False``. See
+    docs/client.md and docs/events-and-fallback.md.
     """
 
     def __init__(
@@ -87,9 +108,17 @@ class Client:
         project_id: int | str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         cache_path: str | os.PathLike[str] | None = None,
+        shared_cache_dir: str | os.PathLike[str] | None = None,
+        store: DefinitionsStore | None = None,
         on_quota_limited: Literal["clear", "keep"] = "clear",
         bootstrap: Bootstrap | None = None,
-        only_evaluate_locally: bool = True,
+        only_evaluate_locally: bool = False,
+        remote_timeout: float = DEFAULT_REMOTE_TIMEOUT,
+        send_events: bool = True,
+        event_queue_size: int = DEFAULT_QUEUE_SIZE,
+        event_batch_size: int = DEFAULT_BATCH_SIZE,
+        event_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        dedupe_capacity: int = DEFAULT_DEDUPE_CAPACITY,
         poll_jitter: float = 0.1,
         backoff_base: float = 1.0,
         backoff_max: float = 300.0,
@@ -101,7 +130,6 @@ class Client:
         _validate(
             host=host,
             on_quota_limited=on_quota_limited,
-            only_evaluate_locally=only_evaluate_locally,
             positive={
                 "poll_interval": poll_interval,
                 "timeout": timeout,
@@ -109,8 +137,15 @@ class Client:
                 "backoff_max": backoff_max,
                 "unauthorized_retry_interval": unauthorized_retry_interval,
                 "max_body_bytes": max_body_bytes,
+                "remote_timeout": remote_timeout,
+                "event_queue_size": event_queue_size,
+                "event_batch_size": event_batch_size,
+                "event_flush_interval": event_flush_interval,
+                "dedupe_capacity": dedupe_capacity,
             },
         )
+        if shared_cache_dir is not None and store is not None:
+            raise ValueError("pass shared_cache_dir= or store=, not both")
         project_api_key = _clean(project_api_key)
         self._host = host.strip().rstrip("/")
         self._clock = clock or time.time
@@ -158,6 +193,30 @@ class Client:
 
         self._store = Store(initial)
         self._tracker = StatusTracker(self._clock, progress)
+        # Remote lookups and events need the project token; offline without one, never.
+        self._only_local = only_evaluate_locally
+        self._outbound: Outbound | None = None
+        if project_api_key is not None and not self._closed:
+            self._outbound = build_outbound(
+                self._host,
+                project_api_key,
+                secrets=self._secrets,
+                remote_timeout=remote_timeout,
+                events_timeout=timeout,
+                send_events=send_events,
+                options=EventOptions(
+                    event_queue_size,
+                    event_batch_size,
+                    event_flush_interval,
+                    int(dedupe_capacity),
+                    backoff_base,
+                    backoff_max,
+                ),
+                counters=self._tracker.counters,
+                rng=None if self._own_rng else self._rng,
+            )
+            # Delivers what is queued (briefly) if the client is dropped without close().
+            self._outbound_finalizer = weakref.finalize(self, self._outbound.close, 1.0)
         if self._target is not None:
             hide_secrets_in_http_logs(self._secrets)
             self._syncer = Syncer(
@@ -176,6 +235,17 @@ class Client:
                 clock=self._clock,
                 rng=self._rng,
             )
+            shared = FileStore(shared_cache_dir) if shared_cache_dir is not None else store
+            if shared is not None:
+                # One scope per host, endpoint and project (hashed: no key is recoverable).
+                scope = source_id(self._host, self._target, project_api_key or "")
+                self._network.shared = SharedSync(
+                    self._syncer,
+                    shared.scoped(scope),
+                    SharedTiming.for_poll_interval(poll_interval),
+                )
+            else:
+                self._tracker.update(role=Role.DIRECT)
             self._start_network()
             _LIVE_CLIENTS.add(self)
         # Stops the thread if the client is dropped without close() (and at exit).
@@ -203,8 +273,11 @@ class Client:
         assert self._target is not None
         assert self._auth_key is not None
         http = build_http_client(self._host, timeout=self._timeout)
+        shared = self._network.shared
         poller = Poller(
-            syncer.step, fallback_delay=syncer.policy.poll_interval, initial_delay=initial_delay
+            shared.step if shared is not None else syncer.step,
+            fallback_delay=syncer.policy.poll_interval,
+            initial_delay=initial_delay,
         )
         fetcher = DefinitionsFetcher(
             http,
@@ -240,6 +313,10 @@ class Client:
         delay = 0.0
         if self._store.current is not None:
             delay = jittered(policy.poll_interval, max(policy.poll_jitter, 0.5), self._rng)
+        shared = self._network.shared
+        if shared is not None:  # a follower only looks at the store: no need to wait long
+            shared.reinit_after_fork()
+            delay = min(delay, shared.timing.check_interval * self._rng.random())
         self._start_network(delay)
 
     # -- evaluation (the read path) -------------------------------------------------------
@@ -253,10 +330,21 @@ class Client:
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        only_evaluate_locally: bool | None = None,
+        send_events: bool = True,
     ) -> FlagResult:
-        """The full answer for one flag: value, reason, payload. Never raises."""
+        """The full answer for one flag: value, reason, payload. Never raises.
+
+        A flag that cannot be decided locally is asked from PostHog's ``/flags`` unless
+        ``only_evaluate_locally`` (``None``: the client's setting). ``send_events=False``
+        skips the ``$feature_flag_called`` event. The same holds for the getters below.
+        """
         return self._evaluate(
-            key, distinct_id, person_properties, groups, group_properties, device_id
+            key,
+            distinct_id,
+            (person_properties, groups, group_properties, device_id),
+            only_evaluate_locally,
+            send_events,
         )
 
     def get_flag(
@@ -269,11 +357,12 @@ class Client:
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         default: FlagValue | None = None,
+        only_evaluate_locally: bool | None = None,
+        send_events: bool = True,
     ) -> FlagValue | None:
         """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
-        value = self._evaluate(
-            key, distinct_id, person_properties, groups, group_properties, device_id
-        ).value
+        context = (person_properties, groups, group_properties, device_id)
+        value = self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events).value
         return default if value is None else value
 
     def is_enabled(
@@ -286,11 +375,12 @@ class Client:
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         default: bool = False,
+        only_evaluate_locally: bool | None = None,
+        send_events: bool = True,
     ) -> bool:
         """True when the flag is on (any variant counts); ``default`` when undecidable."""
-        result = self._evaluate(
-            key, distinct_id, person_properties, groups, group_properties, device_id
-        )
+        context = (person_properties, groups, group_properties, device_id)
+        result = self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None else result.enabled
 
     def get_payload(
@@ -303,11 +393,14 @@ class Client:
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         default: Any = None,
+        only_evaluate_locally: bool | None = None,
+        send_events: bool = False,
     ) -> Any:
-        """The decoded payload of the value this caller gets; ``default`` when there is none."""
-        result = self._evaluate(
-            key, distinct_id, person_properties, groups, group_properties, device_id
-        )
+        """The decoded payload of the value this caller gets; ``default`` when there is none.
+
+        Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
+        context = (person_properties, groups, group_properties, device_id)
+        result = self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None or result.payload is None else result.payload
 
     def get_all_flags(
@@ -318,11 +411,13 @@ class Client:
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        only_evaluate_locally: bool | None = None,
     ) -> dict[str, FlagValue]:
-        """Every flag that could be decided locally, as ``{key: value}`` (undecided skipped)."""
-        results = self._evaluate_all(
-            distinct_id, person_properties, groups, group_properties, device_id
-        )
+        """Every flag that could be decided, as ``{key: value}`` (undecided skipped).
+
+        Flags undecidable locally are asked from ``/flags`` in one request. No events."""
+        context = (person_properties, groups, group_properties, device_id)
+        results = self._evaluate_all(distinct_id, context, only_evaluate_locally)
         return {key: r.value for key, r in results.items() if r.value is not None}
 
     def evaluate_all(
@@ -333,83 +428,92 @@ class Client:
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        only_evaluate_locally: bool | None = None,
     ) -> dict[str, FlagResult]:
         """Every flag's :class:`FlagResult`, including undecided ones. Never raises."""
-        return self._evaluate_all(
-            distinct_id, person_properties, groups, group_properties, device_id
-        )
+        context = (person_properties, groups, group_properties, device_id)
+        return self._evaluate_all(distinct_id, context, only_evaluate_locally)
 
     def _evaluate(
         self,
         key: str,
         distinct_id: str,
-        person_properties: Properties | None,
-        groups: Mapping[str, Any] | None,
-        group_properties: Mapping[str, Properties] | None,
-        device_id: str | None,
+        context: _Context,
+        only_local: bool | None,
+        send_events: bool,
     ) -> FlagResult:
         published = self._store.current  # the one read that makes this consistent
         if published is None:
-            return FlagResult(key, None, Reason.NOT_READY, description=_NOT_READY_TEXT)
-        try:
-            result = published.evaluator.evaluate(
-                key,
-                distinct_id,
-                person_properties=person_properties,
-                groups=groups,
-                group_properties=group_properties,
-                device_id=device_id,
+            result = FlagResult(key, None, Reason.NOT_READY, description=_NOT_READY_TEXT)
+        else:
+            try:
+                result = published.evaluator.evaluate(
+                    key,
+                    distinct_id,
+                    person_properties=context[0],
+                    groups=context[1],
+                    group_properties=context[2],
+                    device_id=context[3],
+                )
+            except Exception:
+                self._log_internal_error()
+                return FlagResult(key, None, Reason.INVALID_INPUT, description=_FAILED_TEXT)
+        resolved = Resolved(result)
+        if needs_remote(result):
+            resolved = self._resolve({key: result}, distinct_id, context, only_local).get(
+                key, resolved
             )
-        except Exception:
-            self._log_internal_error()
-            return FlagResult(key, None, Reason.INVALID_INPUT, description=_FAILED_TEXT)
-        if result.value is None:
-            return self._resolve(
-                result, distinct_id, person_properties, groups, group_properties, device_id
-            )
-        return result
+        reporter = self._outbound.reporter if self._outbound is not None else None
+        if send_events and reporter is not None and not self._closed:
+            reporter.report(resolved, distinct_id, context[1])
+        return resolved.result
 
     def _evaluate_all(
-        self,
-        distinct_id: str,
-        person_properties: Properties | None,
-        groups: Mapping[str, Any] | None,
-        group_properties: Mapping[str, Properties] | None,
-        device_id: str | None,
+        self, distinct_id: str, context: _Context, only_local: bool | None
     ) -> dict[str, FlagResult]:
         published = self._store.current
-        if published is None:
-            return {}
-        try:
-            results = published.evaluator.evaluate_all(
-                distinct_id,
-                person_properties=person_properties,
-                groups=groups,
-                group_properties=group_properties,
-                device_id=device_id,
-            )
-        except Exception:
-            self._log_internal_error()
-            return {}
-        for key, result in results.items():
-            if result.value is None:
-                results[key] = self._resolve(
-                    result, distinct_id, person_properties, groups, group_properties, device_id
+        undecided: dict[str, FlagResult] | None = None  # None: ask for every flag
+        results: dict[str, FlagResult] = {}
+        if published is not None:
+            try:
+                results = published.evaluator.evaluate_all(
+                    distinct_id,
+                    person_properties=context[0],
+                    groups=context[1],
+                    group_properties=context[2],
+                    device_id=context[3],
                 )
+            except Exception:
+                self._log_internal_error()
+                return {}
+            undecided = {key: r for key, r in results.items() if needs_remote(r)}
+        if undecided is None or undecided:
+            for key, resolved in self._resolve(undecided, distinct_id, context, only_local).items():
+                results[key] = resolved.result
         return results
 
     def _resolve(
         self,
-        result: FlagResult,
+        undecided: dict[str, FlagResult] | None,
         distinct_id: str,
-        person_properties: Properties | None,
-        groups: Mapping[str, Any] | None,
-        group_properties: Mapping[str, Properties] | None,
-        device_id: str | None,
-    ) -> FlagResult:
-        """Hook for results without a value. Issue 6 will ask PostHog's /flags here when
-        ``only_evaluate_locally`` is False; for now the local answer stands."""
-        return result
+        context: _Context,
+        only_local: bool | None,
+    ) -> dict[str, Resolved]:
+        """Ask ``/flags`` (one request) about flags local evaluation could not decide; an
+        empty dict when remote evaluation is off for this call or impossible."""
+        outbound = self._outbound
+        if outbound is None or self._closed:
+            return {}
+        if self._only_local if only_local is None else only_local:
+            return {}
+        return outbound.remote.resolve(
+            undecided,
+            distinct_id,
+            person_properties=context[0],
+            groups=context[1],
+            group_properties=context[2],
+            device_id=context[3],
+        )
 
     def _log_internal_error(self) -> None:
         if not self._internal_error_logged:
@@ -454,21 +558,32 @@ class Client:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop polling (within about a second) and release connections. Idempotent.
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Send queued ``$feature_flag_called`` events now and wait until they are delivered
+        (or given up after retries); False if ``timeout`` seconds passed first."""
+        reporter = self._outbound.reporter if self._outbound is not None else None
+        return True if reporter is None else reporter.sender.flush(timeout)
 
-        Getters keep answering from the last definitions after close.
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop polling (within about a second), deliver queued events (waiting at most
+        ``timeout`` seconds) and release connections. Idempotent.
+
+        Getters keep answering from the last definitions after close, locally only and
+        without events.
         """
         with self._close_lock:
             if self._closed:
                 return
             self._closed = True
+        if self._outbound is not None:
+            self._outbound_finalizer.detach()
+            self._outbound.close(timeout)
         if self._syncer is not None:
             self._syncer.closed = True  # the poller stops at once, even mid-request
             self._finalizer()  # stops the poller (joins up to 1 s), closes the HTTP client
             self._syncer.close()
         _LIVE_CLIENTS.discard(self)
-        self._tracker.update(state=State.CLOSED)
+        self._tracker.update(state=State.CLOSED, role=None)
 
     def __enter__(self) -> Client:
         return self
@@ -484,14 +599,10 @@ def _validate(
     *,
     host: str,
     on_quota_limited: str,
-    only_evaluate_locally: bool,
     positive: Mapping[str, float],
 ) -> None:
     if on_quota_limited not in ("clear", "keep"):
         raise ValueError('on_quota_limited must be "clear" or "keep"')
-    if not only_evaluate_locally:
-        # The remote /flags fallback is not built yet; _resolve() is where it will go.
-        raise ValueError("only_evaluate_locally=False is not supported yet")
     for name, value in positive.items():
         if not value > 0:
             raise ValueError(f"{name} must be positive")

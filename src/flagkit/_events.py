@@ -46,7 +46,9 @@ def exposure_fingerprint(
         shown = "s" + value
     parts = [str(distinct_id), key, shown]
     if groups:
-        parts.extend(f"{name}={group}" for name, group in sorted((str(n), str(g)) for n, g in groups.items()))
+        parts.extend(
+            f"{name}={group}" for name, group in sorted((str(n), str(g)) for n, g in groups.items())
+        )
     fingerprint: int = mmh3.hash64(_SEP.join(parts), signed=False)[0]
     return fingerprint or 1
 
@@ -124,7 +126,8 @@ def flag_called_event(
     properties: dict[str, Any] = {
         "$feature_flag": key,
         "$feature_flag_response": value,
-        "locally_evaluated": value is not None and result.reason.decided
+        "locally_evaluated": value is not None
+        and result.reason.decided
         and result.reason is not Reason.REMOTE,
         f"$feature/{key}": value,
     }

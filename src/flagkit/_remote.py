@@ -249,9 +249,7 @@ def _error_detail(body: bytes) -> str:
 
 def should_retry(reply: RemoteReply, failed_attempts: int) -> bool:
     """True when ``reply`` is worth one more attempt after ``failed_attempts`` failures."""
-    return (
-        isinstance(reply, RemoteFailure) and reply.retryable and failed_attempts <= MAX_RETRIES
-    )
+    return isinstance(reply, RemoteFailure) and reply.retryable and failed_attempts <= MAX_RETRIES
 
 
 def retry_delay(failed_attempts: int) -> float:
@@ -278,7 +276,9 @@ class Resolved:
         return self.result.reason is Reason.REMOTE
 
 
-def resolve_results(local: Mapping[str, FlagResult] | None, reply: RemoteReply) -> dict[str, Resolved]:
+def resolve_results(
+    local: Mapping[str, FlagResult] | None, reply: RemoteReply
+) -> dict[str, Resolved]:
     """Merge a ``/flags`` reply into the undecided local results.
 
     ``local`` maps each key that was asked about to its local (undecided) result; ``None``
@@ -294,9 +294,7 @@ def resolve_results(local: Mapping[str, FlagResult] | None, reply: RemoteReply) 
         }
     if isinstance(reply, RemoteFailure):
         text = f"{reply.error}: {reply.message}"
-        return {
-            key: Resolved(_error_result(key, text), reply.error) for key in local
-        }
+        return {key: Resolved(_error_result(key, text), reply.error) for key in local}
     resolved: dict[str, Resolved] = {}
     for key, before in local.items():
         flag = reply.flags.get(key)
@@ -385,7 +383,7 @@ class RemoteFallback:
         self._http = http
         self._token = token
         self._timeout = timeout
-        self._secrets = tuple(secrets) + (token,)
+        self._secrets = (*secrets, token)
         self._on_request = on_request
         self._sleep = sleep
         self._monotonic = monotonic
@@ -452,14 +450,17 @@ class RemoteFallback:
                 body = self._read(response, deadline)
                 if body is None:
                     return RemoteFailure(TIMEOUT, f"no complete answer within {self._timeout:g} s")
-                return parse_flags_response(response.status_code, body)
+                reply = parse_flags_response(response.status_code, body)
+                if isinstance(reply, RemoteFailure):  # the server's text may echo the token
+                    reply = attrs.evolve(reply, message=redact(reply.message, self._secrets))
+                return reply
         except httpx.TimeoutException:
             return RemoteFailure(TIMEOUT, f"no answer within {self._timeout:g} s")
         except httpx.ConnectError as exc:
             return self._failure(CONNECTION_ERROR, exc, retryable=False)
         except httpx.TransportError as exc:  # dropped mid-way, e.g. a stale pooled connection
             return self._failure(CONNECTION_ERROR, exc, retryable=True)
-        except _TooLarge:
+        except _TooLargeError:
             return RemoteFailure(INVALID_RESPONSE, "/flags answer is too large")
         except Exception as exc:  # a closed pool, an exotic transport error, a bug
             return self._failure(UNKNOWN_ERROR, exc, retryable=False)
@@ -469,7 +470,7 @@ class RemoteFallback:
         for chunk in response.iter_bytes():
             buffer += chunk
             if len(buffer) > MAX_RESPONSE_BYTES:
-                raise _TooLarge
+                raise _TooLargeError
             if self._monotonic() > deadline:
                 return None  # a slow trickle must not hold the caller past the deadline
         return bytes(buffer)
@@ -496,5 +497,5 @@ class RemoteFallback:
             logger.info("flagkit: remote /flags lookups work again")
 
 
-class _TooLarge(Exception):
+class _TooLargeError(Exception):
     """The response body passed MAX_RESPONSE_BYTES."""

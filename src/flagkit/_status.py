@@ -41,6 +41,23 @@ class State(str, enum.Enum):
         return self.value
 
 
+class Role(str, enum.Enum):
+    """How a client gets its definitions (``ClientStatus.role``).
+
+    * ``leader``: it fetches from the server and writes to the shared store.
+    * ``follower``: it reads what the leader wrote to the shared store.
+    * ``direct``: it fetches from the server itself: no store is configured, or the store
+      is unavailable right now.
+    """
+
+    LEADER = "leader"
+    FOLLOWER = "follower"
+    DIRECT = "direct"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @attrs.frozen(slots=True)
 class ClientStatus:
     """A consistent snapshot of the client's sync status (see :class:`State`).
@@ -55,6 +72,9 @@ class ClientStatus:
     included), ``events_sent`` and ``events_dropped`` for ``$feature_flag_called`` events
     (dropped: the queue was full, delivery failed after retries, or the event could not be
     encoded), and ``events_pending`` for events waiting in the queue right now.
+
+    ``role`` (a :class:`Role`) says whether this client fetches definitions itself or shares
+    them through a store; ``None`` for a client that does not fetch (offline, disabled).
     """
 
     state: State
@@ -73,6 +93,7 @@ class ClientStatus:
     events_sent: int = 0
     events_dropped: int = 0
     events_pending: int = 0
+    role: Role | None = None
 
 
 class Counters:
@@ -133,6 +154,7 @@ class Progress:
     fingerprint: str | None = None
     flag_count: int = 0
     source: str | None = None
+    role: Role | None = None
 
 
 class StatusTracker:
@@ -186,6 +208,7 @@ class StatusTracker:
             fingerprint=p.fingerprint,
             flag_count=p.flag_count,
             source=p.source,
+            role=p.role,
             **self.counters.snapshot(),
         )
 

@@ -25,7 +25,7 @@ from flagkit._backoff import full_jitter, jittered
 from flagkit._disk_cache import DiskCache, body_hash
 from flagkit._fetch import FailureKind, Fetched, FetchFailed, FetchOutcome, NotModified
 from flagkit._snapshot import Snapshot
-from flagkit._status import State, StatusTracker
+from flagkit._status import Role, State, StatusTracker
 from flagkit._store import Published, Store
 from flagkit.errors import DefinitionsError
 
@@ -144,6 +144,31 @@ class Syncer:
             confirmed_at=confirmed_at,
         )
         return True
+
+    def mark_confirmed(self, confirmed_at: float) -> None:
+        """The shared store says the definitions being served are still current."""
+        with self.write_lock:
+            progress = self.tracker.progress
+            if self.closed or (
+                progress.state is State.VALID and progress.confirmed_at == confirmed_at
+            ):
+                return
+            now = self.clock()
+            self.tracker.update(
+                state=State.VALID,
+                ready=True,
+                last_success=now,
+                last_attempt=now,
+                last_error=None,
+                confirmed_at=confirmed_at,
+                consecutive_failures=0,
+            )
+
+    def set_role(self, role: Role) -> None:
+        """Record how definitions are obtained (leader, follower, direct) for the status."""
+        with self.write_lock:
+            if not self.closed:
+                self.tracker.update(role=role)
 
     # -- outcomes -----------------------------------------------------------------------
 

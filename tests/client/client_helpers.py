@@ -16,6 +16,9 @@ FAST: dict[str, Any] = {
     "backoff_max": 0.05,
     "unauthorized_retry_interval": 0.05,
     "timeout": 5.0,
+    # Sync tests exercise local evaluation only; remote fallback and events have their own.
+    "only_evaluate_locally": True,
+    "send_events": False,
 }
 
 ROLLOUT_ALL = {"groups": [{"properties": [], "rollout_percentage": 100}]}

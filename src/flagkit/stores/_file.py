@@ -224,9 +224,7 @@ class FileStore:
         except OSError as exc:
             raise StoreError(f"cannot touch {self.snapshot_path}: {exc}") from None
 
-    def _header(
-        self, head: bytes, key: _StatKey
-    ) -> tuple[str, int, str, str | None] | None:
+    def _header(self, head: bytes, key: _StatKey) -> tuple[str, int, str, str | None] | None:
         """(version, length, checksum, etag) from the header line, or None (warned once)."""
         if not head.endswith(b"\n"):
             self._warn(key, "no header line")
