@@ -1,5 +1,8 @@
 """Delivery of exposure events: a bounded queue drained by one background thread.
 
+The queue and its policy live in :class:`flagkit._events.DeliveryQueue` (shared with the
+asyncio sender); this module drives it with a thread.
+
 * :class:`EventSender` holds at most ``queue_size`` events; when full, the oldest is dropped
   and counted, so recording an event never blocks and memory stays bounded. A daemon thread
   sends batches of up to ``batch_size`` events to ``/batch/`` once a batch is full or its
@@ -24,36 +27,51 @@ import random
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 import httpx
 
-from flagkit._backoff import full_jitter, parse_retry_after
 from flagkit._events import (
+    BATCH_PATH,
+    DEFAULT_BATCH_SIZE,
     DEFAULT_DEDUPE_CAPACITY,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_QUEUE_SIZE,
+    DeliveryQueue,
     FingerprintSet,
+    PostResult,
     batch_body,
-    encode_event,
     exposure_fingerprint,
     flag_called_event,
+    post_exception,
+    post_result,
     reportable,
 )
-from flagkit._http import build_http_client, redact
+from flagkit._http import build_http_client
 from flagkit._remote import RemoteFallback, Resolved
 from flagkit._status import Counters
 
 logger = logging.getLogger("flagkit.client")
 
-BATCH_PATH = "/batch/"
-DEFAULT_QUEUE_SIZE = 10_000
-DEFAULT_BATCH_SIZE = 100
-DEFAULT_FLUSH_INTERVAL = 0.5
-DEFAULT_MAX_RETRIES = 5
-_MAX_RETRY_AFTER = 300.0
+# The defaults and PostResult are defined in flagkit._events; the clients import them here.
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_FLUSH_INTERVAL",
+    "DEFAULT_QUEUE_SIZE",
+    "BatchPoster",
+    "EventOptions",
+    "EventSender",
+    "EventSink",
+    "ExposureReporter",
+    "HttpHolder",
+    "Outbound",
+    "PostResult",
+    "build_outbound",
+]
 
 
 class HttpHolder:
@@ -97,17 +115,6 @@ class HttpHolder:
                 logger.debug("flagkit: error closing the events HTTP client", exc_info=True)
 
 
-@attrs.frozen(slots=True)
-class PostResult:
-    """How one ``/batch/`` request went."""
-
-    ok: bool
-    retryable: bool = False
-    message: str = ""
-    retry_after: float | None = None
-    unreachable: bool = False  # no connection could be made at all
-
-
 class BatchPoster:
     """Sends one batch of encoded events to ``/batch/``. Never raises."""
 
@@ -141,22 +148,19 @@ class BatchPoster:
                 timeout=self._timeout,
             )
         except Exception as exc:  # network trouble, a closed pool: try again later
-            text = str(exc).strip()
-            detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-            unreachable = isinstance(exc, httpx.ConnectError)
-            return PostResult(False, True, redact(detail, self._secrets), unreachable=unreachable)
-        status = response.status_code
-        if status == 200:
-            return PostResult(True)
-        detail = " ".join(response.text[:300].split())
-        message = redact(f"HTTP {status} from {BATCH_PATH}: {detail}", self._secrets)
-        retryable = status >= 500 or status in (408, 429)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
-        return PostResult(False, retryable, message, retry_after)
+            return post_exception(exc, self._secrets)
+        return post_result(
+            response.status_code,
+            response.text,
+            response.headers.get("Retry-After"),
+            now=self._clock(),
+            secrets=self._secrets,
+        )
 
 
 class EventSender:
-    """A bounded event queue and the daemon thread that delivers it (see the module doc)."""
+    """A bounded event queue and the daemon thread that delivers it (see the module doc);
+    the queue and its policy are a :class:`flagkit._events.DeliveryQueue`."""
 
     def __init__(
         self,
@@ -173,22 +177,18 @@ class EventSender:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._post = post
-        self._counters = counters
-        self._queue_size = queue_size
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
-        self._max_retries = max_retries
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
-        self._rng = rng or random.Random()
-        self._monotonic = monotonic
-        self._queue: deque[Mapping[str, Any]] = deque()
-        self._oldest_at = 0.0
+        self._core = DeliveryQueue(
+            counters,
+            queue_size=queue_size,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            rng=rng,
+            monotonic=monotonic,
+        )
         self._init_sync()
-        self._closing = False
-        self._deadline: float | None = None
-        self._overflow_logged = False
-        self._failing = False
         counters.pending = self.pending
         _FORK_AWARE.add(self)
 
@@ -196,53 +196,46 @@ class EventSender:
         self._cond = threading.Condition(threading.Lock())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._in_flight = 0
-        self._flushing = 0
 
     def _after_fork_in_child(self) -> None:
         # The parent's thread does not exist here and the parent delivers its own queue.
-        self._queue.clear()
+        self._core.queue.clear()
+        self._core.settle()
+        self._core.flushing = 0
         self._init_sync()
 
     def pending(self) -> int:
         """Events queued or being sent."""
-        return len(self._queue) + self._in_flight
+        return self._core.pending()
 
     def put(self, event: Mapping[str, Any]) -> bool:
         """Queue ``event`` without blocking; False (and nothing queued) once closing."""
         with self._cond:
-            if self._closing:
+            if self._core.closing:
                 return False
-            was_empty = not self._queue
-            if was_empty:
-                self._oldest_at = self._monotonic()
-            elif len(self._queue) >= self._queue_size:
-                self._queue.popleft()  # oldest first: recent exposures matter more
-                self._dropped(1, "the event queue is full")
-            self._queue.append(event)
+            wake = self._core.add(event)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="flagkit-events", daemon=True
                 )
                 self._thread.start()
-            elif was_empty or len(self._queue) >= self._batch_size:
+            elif wake:
                 self._cond.notify_all()  # the thread starts its interval, or sends now
         return True
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued now; True once the queue is empty and nothing is in
         flight, False if ``timeout`` passed first."""
+        core = self._core
         with self._cond:
-            if self._thread is None and not self._queue:
+            if self._thread is None and not core.queue:
                 return True
-            self._flushing += 1
+            core.flushing += 1
             self._cond.notify_all()
             try:
-                return self._cond.wait_for(
-                    lambda: not self._queue and self._in_flight == 0, timeout
-                )
+                return self._cond.wait_for(core.idle, timeout)
             finally:
-                self._flushing -= 1
+                core.flushing -= 1
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop taking events, deliver the queue within ``timeout`` seconds, stop the thread.
@@ -251,22 +244,18 @@ class EventSender:
         Idempotent.
         """
         with self._cond:
-            self._closing = True
-            self._deadline = self._monotonic() + timeout
+            self._core.begin_close(timeout)
             self._cond.notify_all()
             thread = self._thread
         if thread is None or thread is threading.current_thread():
-            return not self._queue
+            return not self._core.queue
         thread.join(max(timeout, 0.0))
         self._stop.set()  # past the deadline: abandon retries
         with self._cond:
             self._cond.notify_all()
         thread.join(0.5)
-        left = len(self._queue)
-        if left:
-            with self._cond:
-                self._queue.clear()
-            self._dropped(left, "the client closed before they could be delivered")
+        with self._cond:
+            left = self._core.discard_all("the client closed before they could be delivered")
         return left == 0
 
     # -- the thread -------------------------------------------------------------------------
@@ -280,91 +269,62 @@ class EventSender:
                 self._deliver(batch)
             except Exception:  # the thread must survive any bug in a delivery
                 logger.exception("flagkit: unexpected error delivering events")
-                self._dropped(len(batch), "an unexpected error")
+                self._core.dropped(len(batch), "an unexpected error")
             finally:
                 with self._cond:
-                    self._in_flight = 0
+                    self._core.settle()
                     self._cond.notify_all()
 
     def _next_batch(self) -> list[Mapping[str, Any]] | None:
+        core = self._core
         with self._cond:
             while True:
                 if self._stop.is_set():
                     return None
-                if self._queue:
-                    wait = self._flush_interval - (self._monotonic() - self._oldest_at)
-                    full = len(self._queue) >= self._batch_size
-                    if full or wait <= 0 or self._flushing or self._closing:
-                        break
-                    self._cond.wait(wait)
-                elif self._closing:
-                    return None
-                else:
+                wait = core.due_in()
+                if wait is None:
+                    if core.closing:
+                        return None
                     self._cond.wait()
-            count = min(self._batch_size, len(self._queue))
-            batch = [self._queue.popleft() for _ in range(count)]
-            self._in_flight = count
-            return batch
+                elif wait > 0:
+                    self._cond.wait(wait)
+                else:
+                    return core.take()
 
     def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
-        encoded: list[bytes] = []
-        for event in batch:
-            try:
-                encoded.append(encode_event(event))
-            except (ValueError, TypeError, RecursionError):
-                self._dropped(1, "it could not be encoded as JSON")
+        core = self._core
+        encoded = core.encode(batch)
         if not encoded:
             return
         failures = 0
         while True:
             result = self._post(encoded)
             if result.ok:
-                self._counters.add("events_sent", len(encoded))
-                if self._failing:
-                    self._failing = False
-                    logger.info("flagkit: event delivery works again")
+                core.delivered(len(encoded))
                 return
             failures += 1
-            level = logging.DEBUG if self._failing else logging.WARNING
-            logger.log(level, "flagkit: could not deliver events: %s", result.message)
-            self._failing = True
-            delay = self._retry_delay(result, failures)
+            delay = core.failed(result, failures)
             if delay is None or self._stop.wait(delay):
-                self._dropped(len(encoded), f"delivery failed ({result.message})")
+                core.dropped(len(encoded), f"delivery failed ({result.message})")
                 return
 
-    def _retry_delay(self, result: PostResult, failures: int) -> float | None:
-        """Seconds before the next attempt, or None to give up on this batch."""
-        if not result.retryable or failures > self._max_retries:
-            return None
-        delay = full_jitter(failures, base=self._backoff_base, cap=self._backoff_max, rng=self._rng)
-        if result.retry_after is not None:
-            delay = max(delay, min(result.retry_after, _MAX_RETRY_AFTER))
-        deadline = self._deadline
-        if deadline is not None:  # closing: never wait past close()'s deadline
-            if result.unreachable:
-                return None  # refused or no such host: seconds of retrying will not help
-            remaining = deadline - self._monotonic()
-            if remaining <= 0:
-                return None
-            delay = min(delay, remaining)
-        return delay
 
-    def _dropped(self, count: int, why: str) -> None:
-        self._counters.add("events_dropped", count)
-        if not self._overflow_logged:
-            self._overflow_logged = True  # once: this can happen on every flag read
-            logger.warning("flagkit: dropped %d event(s): %s", count, why)
-        else:
-            logger.debug("flagkit: dropped %d event(s): %s", count, why)
+class EventSink(Protocol):
+    """Where an :class:`ExposureReporter` puts events: a non-blocking ``put``."""
+
+    def put(self, event: Mapping[str, Any]) -> bool: ...
 
 
-class ExposureReporter:
-    """Sends one ``$feature_flag_called`` event per new exposure. Never raises."""
+SinkT = TypeVar("SinkT", bound=EventSink)
+
+
+class ExposureReporter(Generic[SinkT]):
+    """Sends one ``$feature_flag_called`` event per new exposure to ``sender`` (the thread
+    sender here, or the asyncio one). Never raises."""
 
     def __init__(
         self,
-        sender: EventSender,
+        sender: SinkT,
         *,
         lib_version: str | None = None,
         dedupe_capacity: int = DEFAULT_DEDUPE_CAPACITY,
@@ -444,7 +404,7 @@ class Outbound:
 
     http: HttpHolder
     remote: RemoteFallback
-    reporter: ExposureReporter | None
+    reporter: ExposureReporter[EventSender] | None
 
     def close(self, timeout: float = 1.0) -> None:
         """Deliver queued events within ``timeout`` seconds, then release the HTTP client."""

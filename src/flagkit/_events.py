@@ -1,7 +1,10 @@
-"""``$feature_flag_called`` exposure events: building them and remembering which were sent.
+"""``$feature_flag_called`` exposure events: building them, remembering which were sent, and
+the queueing and retry policy of their delivery.
 
 Pure: no threads, no I/O. A sync or async client combines :func:`exposure_fingerprint`,
-:class:`FingerprintSet` and :func:`flag_called_event` and hands the event to its own sender.
+:class:`FingerprintSet` and :func:`flag_called_event` and hands the event to its own sender;
+each sender (a thread in ``flagkit._event_queue``, a task in ``flagkit._async_events``)
+drives the same :class:`DeliveryQueue` and reads responses with :func:`post_result`.
 
 De-duplication follows PostHog's SDK: one event per distinct id, flag key, value and group
 context (the sorted ``(group type, group key)`` pairs). Instead of keeping those tuples, each
@@ -13,17 +16,34 @@ forgotten exposure is simply reported again.
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 import uuid as _uuid
 from array import array
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
+import httpx
 import mmh3
 
+from flagkit._backoff import full_jitter, parse_retry_after
+from flagkit._http import redact
 from flagkit._remote import encode_json
 from flagkit._result import FlagResult, FlagValue, Reason
+from flagkit._status import Counters
 
+logger = logging.getLogger("flagkit.client")
+
+BATCH_PATH = "/batch/"
+DEFAULT_QUEUE_SIZE = 10_000
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_FLUSH_INTERVAL = 0.5
+DEFAULT_MAX_RETRIES = 5
+_MAX_RETRY_AFTER = 300.0
 EVENT_NAME = "$feature_flag_called"
 LIB_NAME = "flagkit"
 DEFAULT_DEDUPE_CAPACITY = 1 << 20  # slots; 8 bytes each
@@ -180,3 +200,184 @@ def batch_body(token: str, encoded_events: list[bytes], sent_at: datetime) -> by
     head = b'{"api_key":' + encode_json(token) + b',"batch":['
     tail = b'],"historical_migration":false,"sent_at":' + encode_json(sent_at.isoformat()) + b"}"
     return head + b",".join(encoded_events) + tail
+
+
+# -- delivery policy -----------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class PostResult:
+    """How one ``/batch/`` request went."""
+
+    ok: bool
+    retryable: bool = False
+    message: str = ""
+    retry_after: float | None = None
+    unreachable: bool = False  # no connection could be made at all
+
+
+def post_result(
+    status: int,
+    text: str,
+    retry_after: str | None,
+    *,
+    now: float,
+    secrets: Iterable[str | None],
+) -> PostResult:
+    """Interpret a ``/batch/`` response: 200 is success; 408, 429 and 5xx are retryable
+    (``retry_after`` is the raw ``Retry-After`` header); other statuses are final."""
+    if status == 200:
+        return PostResult(True)
+    detail = " ".join(text[:300].split())
+    message = redact(f"HTTP {status} from {BATCH_PATH}: {detail}", secrets)
+    retryable = status >= 500 or status in (408, 429)
+    return PostResult(False, retryable, message, parse_retry_after(retry_after, now=now))
+
+
+def post_exception(exc: Exception, secrets: Iterable[str | None]) -> PostResult:
+    """A ``/batch/`` request that raised (network trouble, a closed pool): retryable."""
+    text = str(exc).strip()
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    unreachable = isinstance(exc, httpx.ConnectError)
+    return PostResult(False, True, redact(detail, secrets), unreachable=unreachable)
+
+
+class DeliveryQueue:
+    """The bounded queue of an event sender and its delivery policy, without threads or I/O.
+
+    At most ``queue_size`` events are held; when full, the oldest is dropped and counted. A
+    batch of up to ``batch_size`` events is due once it is full, once its oldest event has
+    waited ``flush_interval`` seconds, or at once while flushing or closing. Failed batches
+    are retried with full-jitter backoff, never sooner than ``Retry-After`` and never past
+    the closing deadline. Not thread-safe: a threaded driver holds its lock around calls.
+    """
+
+    def __init__(
+        self,
+        counters: Counters,
+        *,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.counters = counters
+        self.queue: deque[Mapping[str, Any]] = deque()
+        self.in_flight = 0  # events taken by the sender and not yet settled
+        self.flushing = 0  # callers waiting in flush()
+        self.closing = False
+        self.deadline: float | None = None  # when closing: give up on retries after this
+        self._queue_size = queue_size
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._rng = rng or random.Random()
+        self._monotonic = monotonic
+        self._oldest_at = 0.0
+        self._overflow_logged = False
+        self._failing = False
+
+    def pending(self) -> int:
+        """Events queued or being sent."""
+        return len(self.queue) + self.in_flight
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing in flight."""
+        return not self.queue and self.in_flight == 0
+
+    def add(self, event: Mapping[str, Any]) -> bool:
+        """Queue ``event`` (dropping the oldest when full). True when the sender should be
+        woken: its interval starts now, or a batch is full."""
+        was_empty = not self.queue
+        if was_empty:
+            self._oldest_at = self._monotonic()
+        elif len(self.queue) >= self._queue_size:
+            self.queue.popleft()  # oldest first: recent exposures matter more
+            self.dropped(1, "the event queue is full")
+        self.queue.append(event)
+        return was_empty or len(self.queue) >= self._batch_size
+
+    def begin_close(self, timeout: float) -> None:
+        """Stop taking events; deliver what is queued within ``timeout`` seconds."""
+        self.closing = True
+        self.deadline = self._monotonic() + timeout
+
+    def due_in(self) -> float | None:
+        """Seconds until a batch is due (0: now); ``None`` when nothing is queued."""
+        if not self.queue:
+            return None
+        if len(self.queue) >= self._batch_size or self.flushing or self.closing:
+            return 0.0
+        return max(0.0, self._flush_interval - (self._monotonic() - self._oldest_at))
+
+    def take(self) -> list[Mapping[str, Any]]:
+        """The next batch, now in flight until :meth:`settle`."""
+        count = min(self._batch_size, len(self.queue))
+        batch = [self.queue.popleft() for _ in range(count)]
+        self.in_flight = count
+        return batch
+
+    def settle(self) -> None:
+        """The batch in flight is delivered or dropped."""
+        self.in_flight = 0
+
+    def encode(self, batch: list[Mapping[str, Any]]) -> list[bytes]:
+        """The events as JSON; one that cannot be encoded is dropped and counted."""
+        encoded: list[bytes] = []
+        for event in batch:
+            try:
+                encoded.append(encode_event(event))
+            except (ValueError, TypeError, RecursionError):
+                self.dropped(1, "it could not be encoded as JSON")
+        return encoded
+
+    def delivered(self, count: int) -> None:
+        """``count`` events reached the server."""
+        self.counters.add("events_sent", count)
+        if self._failing:
+            self._failing = False
+            logger.info("flagkit: event delivery works again")
+
+    def failed(self, result: PostResult, failures: int) -> float | None:
+        """Log a failed attempt; seconds before the next one, or ``None`` to give up (then
+        the caller reports the batch with :meth:`dropped`)."""
+        level = logging.DEBUG if self._failing else logging.WARNING
+        logger.log(level, "flagkit: could not deliver events: %s", result.message)
+        self._failing = True
+        if not result.retryable or failures > self._max_retries:
+            return None
+        delay = full_jitter(failures, base=self._backoff_base, cap=self._backoff_max, rng=self._rng)
+        if result.retry_after is not None:
+            delay = max(delay, min(result.retry_after, _MAX_RETRY_AFTER))
+        deadline = self.deadline
+        if deadline is not None:  # closing: never wait past close()'s deadline
+            if result.unreachable:
+                return None  # refused or no such host: seconds of retrying will not help
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                return None
+            delay = min(delay, remaining)
+        return delay
+
+    def discard_all(self, why: str) -> int:
+        """Drop (and count) everything still queued; how many that was."""
+        left = len(self.queue)
+        if left:
+            self.queue.clear()
+            self.dropped(left, why)
+        return left
+
+    def dropped(self, count: int, why: str) -> None:
+        """Count ``count`` undeliverable events; the first drop is logged at WARNING."""
+        self.counters.add("events_dropped", count)
+        if not self._overflow_logged:
+            self._overflow_logged = True  # once: this can happen on every flag read
+            logger.warning("flagkit: dropped %d event(s): %s", count, why)
+        else:
+            logger.debug("flagkit: dropped %d event(s): %s", count, why)

@@ -2,7 +2,8 @@
 
 Nothing here raises for network or server trouble: every failure becomes a
 :class:`FetchFailed` whose message is safe to log (keys redacted). Parsing the body is not
-this module's job; the caller compiles it.
+this module's job; the caller compiles it. :class:`FetchCore` holds everything but the I/O,
+so the thread driver here and the asyncio driver (``flagkit._async_fetch``) behave alike.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from flagkit._backoff import parse_retry_after
 from flagkit._http import redact
 
 DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024
-_ERROR_BODY_LIMIT = 4096
+ERROR_BODY_LIMIT = 4096  # bytes of an error body read for its detail
 
 # The three places PostHog has served local-evaluation definitions from.
 DEFINITIONS_PATH = "/flags/definitions"
@@ -82,8 +83,104 @@ def definitions_url(path: str, *, project_api_key: str | None, project_id: str |
     return f"{path}?token={quote(project_api_key, safe='')}&send_cohorts"
 
 
+class FetchCore:
+    """The I/O-free half of a definitions request, shared by the thread and asyncio drivers.
+
+    It builds the request headers and turns what the driver read (status, headers, bytes,
+    or the exception raised) into a :class:`FetchOutcome` with a log-safe message. A driver
+    only moves bytes: see :class:`DefinitionsFetcher` and ``flagkit._async_fetch``.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        auth_key: str,
+        secrets: Sequence[str | None],
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        clock: Callable[[], float],
+    ) -> None:
+        self.target = target
+        self.max_body_bytes = max_body_bytes
+        self._auth_header = f"Bearer {auth_key}"
+        self._secrets = tuple(secrets)
+        self._clock = clock
+        self._label = target.split("?", 1)[0]
+
+    def request_headers(self, etag: str | None) -> dict[str, str]:
+        """Authorization, plus ``If-None-Match`` when there is an ETag."""
+        headers = {"Authorization": self._auth_header}
+        if etag:
+            headers["If-None-Match"] = etag
+        return headers
+
+    def decide_early(self, response: httpx.Response, etag: str | None) -> FetchOutcome | None:
+        """What the status and headers alone decide (a 304; a 200 declaring an oversized
+        body), or ``None``: read the body (a 200) or up to :data:`ERROR_BODY_LIMIT` bytes of
+        it (any other status) and call :meth:`body_outcome` / :meth:`status_outcome`."""
+        status = response.status_code
+        if status == 304:
+            return NotModified(etag=_etag_of(response) or etag)
+        if status == 200:
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                return self.too_large(int(declared))
+        return None
+
+    def too_large(self, size: int) -> FetchFailed:
+        """The failure for a body of at least ``size`` bytes, over ``max_body_bytes``."""
+        return self._failed(
+            FailureKind.TOO_LARGE,
+            f"definitions body of at least {size} bytes exceeds max_body_bytes="
+            f"{self.max_body_bytes}",
+            status=200,
+        )
+
+    def aborted(self) -> FetchFailed:
+        """The failure for a download stopped because the client is closing."""
+        return self._failed(FailureKind.ABORTED, "download aborted: client closing")
+
+    def body_outcome(self, response: httpx.Response, body: bytes) -> Fetched:
+        """A complete 200 body."""
+        return Fetched(body=body, etag=_etag_of(response))
+
+    def status_outcome(self, response: httpx.Response, raw: bytes) -> FetchFailed:
+        """A status other than 200/304; ``raw`` is the start of its body (for the detail)."""
+        status = response.status_code
+        detail = _error_detail(raw)
+        message = f"HTTP {status} from {self._label}" + (f": {detail}" if detail else "")
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
+        kind = _kind_for_status(status)
+        return self._failed(kind, message, status=status, retry_after=retry_after)
+
+    def exception_outcome(self, exc: Exception) -> FetchFailed:
+        """The failure for an exception raised while sending or reading."""
+        if isinstance(exc, httpx.TimeoutException):
+            return self._failed(FailureKind.TIMEOUT, f"request timed out ({_describe(exc)})")
+        if isinstance(exc, httpx.HTTPError):
+            return self._failed(FailureKind.CONNECTION, f"connection failed ({_describe(exc)})")
+        # A bug or an exotic transport error must not kill the poller.
+        return self._failed(FailureKind.CONNECTION, f"request failed ({_describe(exc)})")
+
+    def _failed(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> FetchFailed:
+        return FetchFailed(
+            kind=kind,
+            message=redact(message, self._secrets),
+            status=status,
+            retry_after=retry_after,
+        )
+
+
 class DefinitionsFetcher:
-    """Performs definitions requests on a shared ``httpx.Client``.
+    """Performs definitions requests on a shared ``httpx.Client`` (the thread driver of
+    :class:`FetchCore`).
 
     ``should_abort`` is polled between body chunks so that ``close()`` does not wait for a
     large download to finish.
@@ -101,94 +198,59 @@ class DefinitionsFetcher:
         should_abort: Callable[[], bool] = lambda: False,
     ) -> None:
         self._http = http
-        self._target = target
-        self._auth_header = f"Bearer {auth_key}"
-        self._secrets = tuple(secrets)
-        self._max_body_bytes = max_body_bytes
-        self._clock = clock
+        self._core = FetchCore(
+            target, auth_key=auth_key, secrets=secrets, max_body_bytes=max_body_bytes, clock=clock
+        )
         self._should_abort = should_abort
-        self._label = target.split("?", 1)[0]
 
     def fetch(self, etag: str | None) -> FetchOutcome:
         """Request the definitions, conditionally on ``etag``. Never raises."""
-        headers = {"Authorization": self._auth_header}
-        if etag:
-            headers["If-None-Match"] = etag
+        core = self._core
         try:
-            with self._http.stream("GET", self._target, headers=headers) as response:
-                return self._read(response, etag)
-        except httpx.TimeoutException as exc:
-            return self._failed(FailureKind.TIMEOUT, f"request timed out ({_describe(exc)})")
-        except httpx.HTTPError as exc:
-            return self._failed(FailureKind.CONNECTION, f"connection failed ({_describe(exc)})")
-        except Exception as exc:  # a bug or an exotic transport error must not kill the poller
-            return self._failed(FailureKind.CONNECTION, f"request failed ({_describe(exc)})")
-
-    def _read(self, response: httpx.Response, etag: str | None) -> FetchOutcome:
-        status = response.status_code
-        if status == 304:
-            return NotModified(etag=_etag_of(response) or etag)
-        if status == 200:
-            return self._read_body(response)
-        detail = self._error_detail(response)
-        message = f"HTTP {status} from {self._label}" + (f": {detail}" if detail else "")
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
-        kind = _kind_for_status(status)
-        return self._failed(kind, message, status=status, retry_after=retry_after)
+            headers = core.request_headers(etag)
+            with self._http.stream("GET", core.target, headers=headers) as response:
+                early = core.decide_early(response, etag)
+                if early is not None:
+                    return early
+                if response.status_code != 200:
+                    return core.status_outcome(response, self._error_start(response))
+                return self._read_body(response)
+        except Exception as exc:
+            return core.exception_outcome(exc)
 
     def _read_body(self, response: httpx.Response) -> FetchOutcome:
-        declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:
-            return self._too_large(int(declared))
+        core = self._core
         buffer = bytearray()
         for chunk in response.iter_bytes():
             buffer += chunk
-            if len(buffer) > self._max_body_bytes:
-                return self._too_large(len(buffer))
+            if len(buffer) > core.max_body_bytes:
+                return core.too_large(len(buffer))
             if self._should_abort():
-                return self._failed(FailureKind.ABORTED, "download aborted: client closing")
-        return Fetched(body=bytes(buffer), etag=_etag_of(response))
+                return core.aborted()
+        return core.body_outcome(response, bytes(buffer))
 
-    def _too_large(self, size: int) -> FetchFailed:
-        return self._failed(
-            FailureKind.TOO_LARGE,
-            f"definitions body of at least {size} bytes exceeds max_body_bytes="
-            f"{self._max_body_bytes}",
-            status=200,
-        )
-
-    def _error_detail(self, response: httpx.Response) -> str:
+    @staticmethod
+    def _error_start(response: httpx.Response) -> bytes:
         raw = bytearray()
         try:
             for chunk in response.iter_bytes():
                 raw += chunk
-                if len(raw) >= _ERROR_BODY_LIMIT:
+                if len(raw) >= ERROR_BODY_LIMIT:
                     break
         except httpx.HTTPError:
             pass  # the status alone is enough to act on
-        text = raw[:_ERROR_BODY_LIMIT].decode("utf-8", "replace").strip()
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
-            text = parsed["detail"]
-        return " ".join(text.split())[:300]
+        return bytes(raw)
 
-    def _failed(
-        self,
-        kind: FailureKind,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> FetchFailed:
-        return FetchFailed(
-            kind=kind,
-            message=redact(message, self._secrets),
-            status=status,
-            retry_after=retry_after,
-        )
+
+def _error_detail(raw: bytes) -> str:
+    text = raw[:ERROR_BODY_LIMIT].decode("utf-8", "replace").strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
+        text = parsed["detail"]
+    return " ".join(text.split())[:300]
 
 
 def _kind_for_status(status: int) -> FailureKind:

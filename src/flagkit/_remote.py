@@ -7,9 +7,11 @@ a status and body into a :class:`RemoteAnswer` or a :class:`RemoteFailure`, and
 :func:`resolve_results` turns that into one :class:`Resolved` per flag. The retry policy is
 data too (:func:`should_retry`, :func:`retry_delay`).
 
-The second part, :class:`RemoteFallback`, is the synchronous driver: it posts on an
-``httpx.Client``, retries once on 502/504, keeps the whole lookup within a deadline, and
-never raises.
+:class:`RemoteCore` holds what a driver needs besides I/O (request bytes, the meaning of
+responses and exceptions, the retry decision, counters, logging). :class:`RemoteFallback`
+is the synchronous driver: it posts on an ``httpx.Client``, retries once on 502/504, keeps
+the whole lookup within a deadline, and never raises; ``flagkit._async_remote`` is the
+asyncio one.
 """
 
 from __future__ import annotations
@@ -358,38 +360,32 @@ def needs_remote(result: FlagResult) -> bool:
     return result.value is None and result.reason is not Reason.INVALID_INPUT
 
 
-# -- synchronous driver ------------------------------------------------------------------
+# -- shared by the drivers ----------------------------------------------------------------
 
 
-class RemoteFallback:
-    """Asks ``/flags`` for undecided flags over a shared ``httpx.Client``. Never raises.
-
-    ``http`` returns the client to use (``None`` once closed). The whole lookup, retry
-    included, ends within ``timeout`` seconds. ``on_request(failed)`` is called once per
-    lookup, for counters.
+class RemoteCore:
+    """Everything a ``/flags`` driver needs except the I/O: the request bytes, the meaning of
+    a response or an exception, the retry decision, counters and logging. Shared by the
+    thread driver (:class:`RemoteFallback`) and the asyncio one (``flagkit._async_remote``).
     """
 
     def __init__(
         self,
-        http: Callable[[], httpx.Client | None],
         token: str,
         *,
         timeout: float = DEFAULT_REMOTE_TIMEOUT,
         secrets: Iterable[str | None] = (),
         on_request: Callable[[bool], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._http = http
+        self.timeout = timeout
+        self.monotonic = monotonic
         self._token = token
-        self._timeout = timeout
         self._secrets = (*secrets, token)
         self._on_request = on_request
-        self._sleep = sleep
-        self._monotonic = monotonic
         self._failing = False
 
-    def resolve(
+    def request_data(
         self,
         undecided: Mapping[str, FlagResult] | None,
         distinct_id: Any,
@@ -398,82 +394,78 @@ class RemoteFallback:
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Any] | None = None,
         device_id: Any = None,
+    ) -> bytes:
+        """The encoded request for the keys of ``undecided`` (every flag when ``None``).
+        Raises on data that cannot be encoded (see :meth:`unsent`)."""
+        body = build_flags_request(
+            self._token,
+            distinct_id,
+            person_properties=person_properties,
+            groups=groups,
+            group_properties=group_properties,
+            device_id=device_id,
+            flag_keys=None if undecided is None else list(undecided),
+        )
+        return encode_json(body)
+
+    @staticmethod
+    def unsent(exc: Exception) -> RemoteFailure:
+        """The reply for a request that could not even be built (bad caller data, a bug)."""
+        return RemoteFailure(UNKNOWN_ERROR, f"request not sent ({type(exc).__name__})")
+
+    def conclude(
+        self, undecided: Mapping[str, FlagResult] | None, reply: RemoteReply
     ) -> dict[str, Resolved]:
-        """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``)."""
-        try:
-            body = build_flags_request(
-                self._token,
-                distinct_id,
-                person_properties=person_properties,
-                groups=groups,
-                group_properties=group_properties,
-                device_id=device_id,
-                flag_keys=None if undecided is None else list(undecided),
-            )
-            reply = self.ask(encode_json(body))
-        except Exception as exc:  # bad caller data or a bug: the caller still gets an answer
-            reply = RemoteFailure(UNKNOWN_ERROR, f"request not sent ({type(exc).__name__})")
+        """Count and log one finished lookup, then merge its reply (see
+        :func:`resolve_results`)."""
         self._note(reply)
         return resolve_results(undecided, reply)
 
-    def ask(self, data: bytes) -> RemoteReply:
-        """POST ``data`` (a JSON body) to ``/flags``, retrying once on 502/504."""
-        deadline = self._monotonic() + self._timeout
-        failures = 0
-        while True:
-            reply = self._post(data, deadline)
-            if isinstance(reply, RemoteAnswer):
-                return reply
-            failures += 1
-            if not should_retry(reply, failures):
-                return reply
-            delay = retry_delay(failures)
-            if self._monotonic() + delay >= deadline:
-                return reply  # no time left for another attempt
-            self._sleep(delay)
+    def timed_out(self, *, partial: bool = False) -> RemoteFailure:
+        """The reply when the lookup's time ran out (``partial``: mid-body)."""
+        answer = "complete answer" if partial else "answer"
+        return RemoteFailure(TIMEOUT, f"no {answer} within {self.timeout:g} s")
 
-    def _post(self, data: bytes, deadline: float) -> RemoteReply:
-        remaining = deadline - self._monotonic()
-        if remaining <= 0:
-            return RemoteFailure(TIMEOUT, f"no answer within {self._timeout:g} s")
-        http = self._http()
-        if http is None:
-            return RemoteFailure(UNKNOWN_ERROR, "the client is closed")
-        try:
-            with http.stream(
-                "POST",
-                FLAGS_PATH,
-                content=data,
-                headers={"Content-Type": "application/json"},
-                timeout=httpx.Timeout(remaining),
-            ) as response:
-                body = self._read(response, deadline)
-                if body is None:
-                    return RemoteFailure(TIMEOUT, f"no complete answer within {self._timeout:g} s")
-                reply = parse_flags_response(response.status_code, body)
-                if isinstance(reply, RemoteFailure):  # the server's text may echo the token
-                    reply = attrs.evolve(reply, message=redact(reply.message, self._secrets))
-                return reply
-        except httpx.TimeoutException:
-            return RemoteFailure(TIMEOUT, f"no answer within {self._timeout:g} s")
-        except httpx.ConnectError as exc:
+    @staticmethod
+    def closed() -> RemoteFailure:
+        """The reply once the client is closed."""
+        return RemoteFailure(UNKNOWN_ERROR, "the client is closed")
+
+    def response_reply(self, status: int, body: bytes) -> RemoteReply:
+        """:func:`parse_flags_response`, with keys scrubbed from failure messages."""
+        reply = parse_flags_response(status, body)
+        if isinstance(reply, RemoteFailure):  # the server's text may echo the token
+            reply = attrs.evolve(reply, message=redact(reply.message, self._secrets))
+        return reply
+
+    def exception_reply(self, exc: Exception) -> RemoteFailure:
+        """The reply for an exception raised while sending or reading."""
+        if isinstance(exc, httpx.TimeoutException):
+            return self.timed_out()
+        if isinstance(exc, httpx.ConnectError):
             return self._failure(CONNECTION_ERROR, exc, retryable=False)
-        except httpx.TransportError as exc:  # dropped mid-way, e.g. a stale pooled connection
+        if isinstance(exc, httpx.TransportError):  # dropped mid-way, e.g. a stale connection
             return self._failure(CONNECTION_ERROR, exc, retryable=True)
-        except _TooLargeError:
+        if isinstance(exc, TooLargeError):
             return RemoteFailure(INVALID_RESPONSE, "/flags answer is too large")
-        except Exception as exc:  # a closed pool, an exotic transport error, a bug
-            return self._failure(UNKNOWN_ERROR, exc, retryable=False)
+        return self._failure(UNKNOWN_ERROR, exc, retryable=False)  # a closed pool, a bug
 
-    def _read(self, response: httpx.Response, deadline: float) -> bytes | None:
-        buffer = bytearray()
-        for chunk in response.iter_bytes():
-            buffer += chunk
-            if len(buffer) > MAX_RESPONSE_BYTES:
-                raise _TooLargeError
-            if self._monotonic() > deadline:
-                return None  # a slow trickle must not hold the caller past the deadline
-        return bytes(buffer)
+    def body_overdue(self, size: int, deadline: float) -> bool:
+        """Check a body being read: raises :class:`TooLargeError` past
+        :data:`MAX_RESPONSE_BYTES`; True once ``deadline`` passed (stop reading)."""
+        if size > MAX_RESPONSE_BYTES:
+            raise TooLargeError
+        # A slow trickle must not hold the caller past the deadline.
+        return self.monotonic() > deadline
+
+    def retry_wait(self, reply: RemoteReply, failures: int, deadline: float) -> float | None:
+        """Seconds to wait before another attempt, or ``None`` to return ``reply``."""
+        if not should_retry(reply, failures):
+            return None
+        delay = retry_delay(failures)
+        if self.monotonic() + delay >= deadline:
+            return None  # no time left for another attempt
+        return delay
 
     def _failure(self, error: str, exc: BaseException, *, retryable: bool) -> RemoteFailure:
         text = str(exc).strip()
@@ -497,5 +489,97 @@ class RemoteFallback:
             logger.info("flagkit: remote /flags lookups work again")
 
 
-class _TooLargeError(Exception):
+# -- synchronous driver ------------------------------------------------------------------
+
+
+class RemoteFallback(RemoteCore):
+    """Asks ``/flags`` for undecided flags over a shared ``httpx.Client``. Never raises.
+
+    ``http`` returns the client to use (``None`` once closed). The whole lookup, retry
+    included, ends within ``timeout`` seconds. ``on_request(failed)`` is called once per
+    lookup, for counters.
+    """
+
+    def __init__(
+        self,
+        http: Callable[[], httpx.Client | None],
+        token: str,
+        *,
+        timeout: float = DEFAULT_REMOTE_TIMEOUT,
+        secrets: Iterable[str | None] = (),
+        on_request: Callable[[bool], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            token, timeout=timeout, secrets=secrets, on_request=on_request, monotonic=monotonic
+        )
+        self._http = http
+        self._sleep = sleep
+
+    def resolve(
+        self,
+        undecided: Mapping[str, FlagResult] | None,
+        distinct_id: Any,
+        *,
+        person_properties: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Any] | None = None,
+        device_id: Any = None,
+    ) -> dict[str, Resolved]:
+        """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``)."""
+        try:
+            data = self.request_data(
+                undecided,
+                distinct_id,
+                person_properties=person_properties,
+                groups=groups,
+                group_properties=group_properties,
+                device_id=device_id,
+            )
+            reply = self.ask(data)
+        except Exception as exc:  # bad caller data or a bug: the caller still gets an answer
+            reply = self.unsent(exc)
+        return self.conclude(undecided, reply)
+
+    def ask(self, data: bytes) -> RemoteReply:
+        """POST ``data`` (a JSON body) to ``/flags``, retrying once on 502/504."""
+        deadline = self.monotonic() + self.timeout
+        failures = 0
+        while True:
+            reply = self._post(data, deadline)
+            if isinstance(reply, RemoteAnswer):
+                return reply
+            failures += 1
+            delay = self.retry_wait(reply, failures, deadline)
+            if delay is None:
+                return reply
+            self._sleep(delay)
+
+    def _post(self, data: bytes, deadline: float) -> RemoteReply:
+        remaining = deadline - self.monotonic()
+        if remaining <= 0:
+            return self.timed_out()
+        http = self._http()
+        if http is None:
+            return self.closed()
+        try:
+            with http.stream(
+                "POST",
+                FLAGS_PATH,
+                content=data,
+                headers={"Content-Type": "application/json"},
+                timeout=httpx.Timeout(remaining),
+            ) as response:
+                buffer = bytearray()
+                for chunk in response.iter_bytes():
+                    buffer += chunk
+                    if self.body_overdue(len(buffer), deadline):
+                        return self.timed_out(partial=True)
+                return self.response_reply(response.status_code, bytes(buffer))
+        except Exception as exc:
+            return self.exception_reply(exc)
+
+
+class TooLargeError(Exception):
     """The response body passed MAX_RESPONSE_BYTES."""

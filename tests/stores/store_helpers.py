@@ -62,6 +62,19 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
         time.sleep(0.01)
 
 
+def exit_code(pid: int, timeout: float = 15.0) -> int | None:
+    """Wait for a forked child; its exit code, or None (after killing it) if it hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
 class Worker:
     """A separate Python process running one Client (see store_worker.py).
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from store_helpers import exit_code
 
 from flagkit.stores import DefinitionsStore, FileStore, StoreError, StoreState
 
@@ -141,6 +142,7 @@ def test_invalid_scope_is_refused(tmp_path: Path) -> None:
 def test_a_forked_child_does_not_inherit_leadership(tmp_path: Path) -> None:
     leader = FileStore(tmp_path).scoped("p")
     assert leader.try_acquire_leadership(1.0)
+    leader._lock.acquire()  # as if a poller thread were inside the store at fork time
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 0
@@ -151,8 +153,8 @@ def test_a_forked_child_does_not_inherit_leadership(tmp_path: Path) -> None:
                 code = 2  # the parent still holds the lock
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    leader._lock.release()
+    assert exit_code(pid) == 0
     # The child closed its copy of the descriptor: the parent still holds the lock.
     assert leader.try_acquire_leadership(1.0)
     assert not FileStore(tmp_path).scoped("p").try_acquire_leadership(1.0)  # fd closed on fail

@@ -17,6 +17,7 @@ from store_helpers import (
     RedisServer,
     Worker,
     client_options,
+    exit_code,
     scope_for,
     wait_until,
 )
@@ -61,6 +62,8 @@ def test_one_lease_holder_renews_and_releases(make_store: Callable[..., RedisSto
     assert not a.try_acquire_leadership(5.0)
     a.release_leadership()  # not the holder: must not delete b's lease
     assert not a.try_acquire_leadership(5.0)
+    b.close()  # releases the lease, then closes the connections
+    assert a.try_acquire_leadership(5.0)
 
 
 def test_an_unrenewed_lease_expires_and_fences_the_old_leader(
@@ -117,12 +120,12 @@ def test_data_expires_without_writes(
     leader = make_store(data_ttl=60.0)
     assert leader.try_acquire_leadership(5.0)
     assert leader.write(BODY, None) is not None
-    ttl = leader.client.pttl("test:project:definitions")
+    ttl = leader.client.pttl("test:{project}:definitions")
     assert 0 < ttl <= 60_000
     forever = make_store("forever", data_ttl=None)
     assert forever.try_acquire_leadership(5.0)
     assert forever.write(BODY, None) is not None
-    assert forever.client.pttl("test:forever:definitions") == -1
+    assert forever.client.pttl("test:{forever}:definitions") == -1
 
 
 def test_unreachable_redis_fails_fast_and_hides_the_password() -> None:
@@ -142,6 +145,7 @@ def test_unreachable_redis_fails_fast_and_hides_the_password() -> None:
             call()
         assert time.monotonic() - started < 3  # no hidden retries with backoff
         assert "hunter2" not in str(caught.value)
+    store.close()  # shutting down while Redis is away must not raise
 
 
 def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,6 +165,7 @@ def test_arguments_are_checked() -> None:
 def test_a_forked_child_does_not_inherit_the_lease(make_store: Callable[..., RedisStore]) -> None:
     leader = make_store()
     assert leader.try_acquire_leadership(5.0)
+    leader._lock.acquire()  # as if a poller thread were inside the store at fork time
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 0
@@ -173,8 +178,8 @@ def test_a_forked_child_does_not_inherit_the_lease(make_store: Callable[..., Red
             code = 3
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    leader._lock.release()
+    assert exit_code(pid) == 0
     assert leader.try_acquire_leadership(5.0)  # the parent's lease is untouched
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import select
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from store_helpers import DEFINITIONS, POLL, ROLLOUT_ALL, client_options, scope_for, wait_until
+from store_helpers import (
+    DEFINITIONS,
+    POLL,
+    ROLLOUT_ALL,
+    client_options,
+    exit_code,
+    scope_for,
+    wait_until,
+)
 
 from flagkit._client import Client
 from flagkit._status import Role, State
@@ -229,3 +240,44 @@ def test_a_fresh_leader_serves_the_stored_snapshot_while_posthog_is_down(
     state = earlier.peek()
     assert state is not None
     assert state.version == version  # recovered with a 304: nothing to rewrite
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_follows_its_leading_parent(
+    server: Any, tmp_path: Path, make_client: Callable[..., Client]
+) -> None:
+    # gunicorn --preload: the master's client leads, forked workers follow.
+    parent = make_client(shared_cache_dir=tmp_path)
+    assert wait_until(lambda: parent.status.role is Role.LEADER and parent.status.ready)
+    read_fd, write_fd = os.pipe()
+    go_read, go_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        report: dict[str, Any] = {}
+        try:
+            report["follower"] = wait_until(lambda: parent.status.role is Role.FOLLOWER)
+            os.write(write_fd, b"ready\n")
+            select.select([go_read], [], [], 20)
+            report["updated"] = wait_until(lambda: parent.is_enabled("flag", "u"))
+            report["source"] = parent.status.source
+            parent.close()
+        except BaseException as exc:
+            report["error"] = repr(exc)
+        finally:
+            os.write(write_fd, json.dumps(report).encode() + b"\n")
+            os._exit(0)
+    os.close(write_fd)
+    os.close(go_read)
+    try:
+        with os.fdopen(read_fd, "rb") as reader:
+            first = reader.readline()
+            server.update_flag("flag", filters=ROLLOUT_ALL)
+            os.write(go_write, b"go")
+            report = json.loads(reader.readline() or first or b"{}")
+    finally:
+        os.close(go_write)
+        code = exit_code(pid)
+    assert code == 0
+    assert report == {"follower": True, "updated": True, "source": SHARED}, first
+    assert parent.status.role is Role.LEADER  # the child's close did not release the lock
+    assert parent.is_enabled("flag", "u")

@@ -71,7 +71,7 @@ class FileStore:
         """Hold the lock file, or take it if free. ``ttl`` is ignored: the OS ends it."""
         import fcntl
 
-        with self._lock:
+        with self._locked():
             self._forget_inherited_lock()
             if self._lock_fd is not None:
                 if self._still_our_lock_file(self._lock_fd):
@@ -95,9 +95,16 @@ class FileStore:
 
     def release_leadership(self) -> None:
         """Unlock the lock file (if held): another process can take over at once."""
-        with self._lock:
+        with self._locked():
             self._forget_inherited_lock()
             self._close_lock_fd()
+
+    def _locked(self) -> threading.Lock:
+        # In a forked child the parent's lock may be held by a thread that does not exist
+        # here: use a fresh one (the pid bookkeeping happens under it).
+        if os.getpid() != self._pid:
+            self._lock = threading.Lock()
+        return self._lock
 
     def _forget_inherited_lock(self) -> None:
         # A forked child shares the parent's lock: closing our copy leaves the parent's
@@ -125,7 +132,7 @@ class FileStore:
         return (ours.st_dev, ours.st_ino) == (on_disk.st_dev, on_disk.st_ino)
 
     def _is_leader(self) -> bool:
-        with self._lock:
+        with self._locked():
             self._forget_inherited_lock()
             return self._lock_fd is not None
 

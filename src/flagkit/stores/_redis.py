@@ -1,6 +1,6 @@
 """Sharing one fetch between hosts through Redis.
 
-Keys, per scope (``<prefix>:<scope>:...``):
+Keys, per scope (``<prefix>:{<scope>}:...``; the braces keep both in one Cluster slot):
 
 * ``leader``: the lease, a random token of the current leader with a time to live. It is
   taken with ``SET NX PX``-like logic and renewed by compare-and-``PEXPIRE``, both in one
@@ -110,8 +110,10 @@ class RedisStore:
         self._timeout = timeout
         self._data_ttl_ms = 0 if data_ttl is None else max(1, int(data_ttl * 1000))
         self.scope = scope
-        self._lease_key = f"{key_prefix}:{scope}:leader"
-        self._data_key = f"{key_prefix}:{scope}:definitions"
+        # The braces are a Redis Cluster hash tag: both keys live in one slot, as the
+        # scripts that touch both require.
+        self._lease_key = f"{key_prefix}:{{{scope}}}:leader"
+        self._data_key = f"{key_prefix}:{{{scope}}}:definitions"
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._token = secrets.token_hex(16)
@@ -144,6 +146,8 @@ class RedisStore:
         """Close the connection pool (after releasing leadership, if held)."""
         try:
             self.release_leadership()
+        except StoreError:
+            pass  # Redis is away: the lease expires on its own
         finally:
             self._client.close()
 
@@ -152,7 +156,7 @@ class RedisStore:
     def try_acquire_leadership(self, ttl: float) -> bool:
         """Take the lease if free, or extend it if ours, for ``ttl`` seconds."""
         ttl_ms = max(1, int(ttl * 1000))
-        with self._lock:
+        with self._locked():
             self._forget_inherited_lease()
             held = self._script(self._acquire, (self._lease_key,), (self._token, ttl_ms))
             self._leader = bool(held)
@@ -160,11 +164,18 @@ class RedisStore:
 
     def release_leadership(self) -> None:
         """Delete the lease if it is still ours."""
-        with self._lock:
+        with self._locked():
             self._forget_inherited_lease()
             self._leader = False
             # Compare-and-delete by token: harmless when another process holds the lease.
             self._script(self._release, (self._lease_key,), (self._token,))
+
+    def _locked(self) -> threading.Lock:
+        # In a forked child the parent's lock may be held by a thread that does not exist
+        # here: use a fresh one (the pid bookkeeping happens under it).
+        if os.getpid() != self._pid:
+            self._lock = threading.Lock()
+        return self._lock
 
     def _forget_inherited_lease(self) -> None:
         # A forked child must not renew (or release) its parent's lease: new identity.
@@ -203,7 +214,7 @@ class RedisStore:
     def write(self, body: bytes, etag: str | None) -> str | None:
         """Replace the definitions if we still hold the lease; the new version."""
         version = secrets.token_hex(8)
-        with self._lock:
+        with self._locked():
             self._forget_inherited_lease()
             args = (self._token, version, body, etag or "", repr(time.time()), self._data_ttl_ms)
             done = self._script(self._write, (self._lease_key, self._data_key), args)
@@ -214,7 +225,7 @@ class RedisStore:
 
     def confirm(self) -> None:
         """Set ``confirmed_at`` to now if we still hold the lease and data exists."""
-        with self._lock:
+        with self._locked():
             self._forget_inherited_lease()
             args = (self._token, repr(time.time()), self._data_ttl_ms)
             self._script(self._confirm, (self._lease_key, self._data_key), args)

@@ -1,0 +1,241 @@
+"""Delivery of exposure events from an event loop: the bounded queue of
+:class:`flagkit._events.DeliveryQueue`, drained by one asyncio task.
+
+The queueing, batching, retry and drop policy is the one the thread sender uses; only the
+waiting (``asyncio.Event`` instead of a condition variable) and the I/O (an
+``httpx.AsyncClient``) differ. Recording an event is a plain method call: no await, no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from flagkit._events import (
+    BATCH_PATH,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_QUEUE_SIZE,
+    DeliveryQueue,
+    PostResult,
+    batch_body,
+    post_exception,
+    post_result,
+)
+from flagkit._async_loop import wait_until
+from flagkit._status import Counters
+
+logger = logging.getLogger("flagkit.client")
+
+_CLOSED = "the client closed before they could be delivered"
+
+
+class AsyncBatchPoster:
+    """Sends one batch of encoded events to ``/batch/``. Never raises (but can be
+    cancelled)."""
+
+    def __init__(
+        self,
+        http: Callable[[], httpx.AsyncClient | None],
+        token: str,
+        *,
+        timeout: float,
+        secrets: Iterable[str | None] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._token = token
+        self._timeout = timeout
+        self._secrets = (*secrets, token)
+        self._clock = clock
+
+    async def post(self, encoded_events: list[bytes]) -> PostResult:
+        """POST the events; a 200 is success, 408/429/5xx and network errors are retryable."""
+        http = self._http()
+        if http is None:
+            return PostResult(False, message="the client is closed")
+        sent_at = datetime.fromtimestamp(self._clock(), tz=timezone.utc)
+        data = batch_body(self._token, encoded_events, sent_at)
+        try:
+            response = await http.post(
+                BATCH_PATH,
+                content=data,
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
+            )
+        except Exception as exc:  # network trouble, a closed pool: try again later
+            return post_exception(exc, self._secrets)
+        return post_result(
+            response.status_code,
+            response.text,
+            response.headers.get("Retry-After"),
+            now=self._clock(),
+            secrets=self._secrets,
+        )
+
+
+class AsyncEventSender:
+    """A bounded event queue and the asyncio task that delivers it.
+
+    :meth:`put` is synchronous and must be called on the event loop's thread (the
+    client's getters do); the task is started with the first event. ``post`` sends one
+    batch of encoded events.
+    """
+
+    def __init__(
+        self,
+        post: Callable[[list[bytes]], Awaitable[PostResult]],
+        *,
+        counters: Counters,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._post = post
+        self._core = DeliveryQueue(
+            counters,
+            queue_size=queue_size,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            rng=rng,
+            monotonic=monotonic,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()  # something to send, or a reason to look again
+        self._settled = asyncio.Event()  # a batch was delivered or dropped
+        self._stop = asyncio.Event()  # past close()'s deadline: abandon retries
+        counters.pending = self.pending
+
+    def pending(self) -> int:
+        """Events queued or being sent."""
+        return self._core.pending()
+
+    def put(self, event: Mapping[str, Any]) -> bool:
+        """Queue ``event`` without blocking; False (and nothing queued) once closing."""
+        core = self._core
+        if core.closing:
+            return False
+        wake = core.add(event)
+        if self._task is None:
+            self._start()
+        elif wake:
+            self._wakeup.set()  # the task starts its interval, or sends now
+        return True
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued now; True once the queue is empty and nothing is in
+        flight, False if ``timeout`` passed first."""
+        core = self._core
+        if core.idle():
+            return True
+        if self._task is None:
+            self._start()
+        core.flushing += 1
+        self._wakeup.set()
+        try:
+            return await wait_until(core.idle, self._settled, timeout)
+        finally:
+            core.flushing -= 1
+
+    async def close(self, timeout: float = 5.0) -> bool:
+        """Stop taking events, deliver the queue within ``timeout`` seconds, stop the task.
+
+        Returns True if everything queued was delivered (or dropped as undeliverable).
+        Idempotent.
+        """
+        core = self._core
+        if not core.closing:
+            core.begin_close(timeout)
+        if self._task is None and core.queue:
+            self._start()
+        self._wakeup.set()
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=max(timeout, 0.0))
+            self._stop.set()  # cuts a backoff wait short
+            self._wakeup.set()
+            await asyncio.wait({task}, timeout=0.5)
+            if not task.done():  # a request still in flight past the deadline
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        left = core.discard_all(_CLOSED)
+        self._settled.set()
+        return left == 0
+
+    def abandon(self) -> None:
+        """Cancel the task without delivering anything (the client was dropped)."""
+        self._core.closing = True
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- the task ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="flagkit-events")
+
+    async def _run(self) -> None:
+        core = self._core
+        while True:
+            batch = await self._next_batch()
+            if batch is None:
+                return
+            try:
+                await self._deliver(batch)
+            except Exception:  # the task must survive any bug in a delivery
+                logger.exception("flagkit: unexpected error delivering events")
+                core.dropped(len(batch), "an unexpected error")
+            finally:
+                core.settle()
+                self._settled.set()
+
+    async def _next_batch(self) -> list[Mapping[str, Any]] | None:
+        core = self._core
+        while True:
+            if self._stop.is_set():
+                return None
+            wait = core.due_in()
+            if wait is None and core.closing:
+                return None
+            if wait is not None and wait <= 0:
+                return core.take()
+            # No await between the check above and this clear: no wake-up can be lost.
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), wait)
+
+    async def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
+        core = self._core
+        encoded = core.encode(batch)
+        if not encoded:
+            return
+        failures = 0
+        while True:
+            result = await self._post(encoded)
+            if result.ok:
+                core.delivered(len(encoded))
+                return
+            failures += 1
+            delay = core.failed(result, failures)
+            if delay is None or await wait_until(self._stop.is_set, self._stop, delay):
+                core.dropped(len(encoded), f"delivery failed ({result.message})")
+                return
+
