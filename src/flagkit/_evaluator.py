@@ -19,7 +19,7 @@ from flagkit._model import (
 )
 from flagkit._outcome import Cause, RequiresServer
 from flagkit._result import FlagResult, Reason
-from flagkit._runtime import Frame, match_flag, match_simple
+from flagkit._runtime import Frame, match_conditions, match_flag, match_simple
 from flagkit._snapshot import Snapshot
 
 _log = logging.getLogger("flagkit")
@@ -181,7 +181,11 @@ class Evaluator:
                     props = person_properties
                 else:
                     props = {**person_properties, "distinct_id": distinct_id}
-                outcome = match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
+                outcome = (
+                    match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
+                    if flag.has_preamble
+                    else match_conditions(flag, props, distinct_id, None, _EMPTY, _EMPTY)
+                )
                 if isinstance(outcome, FlagResult):
                     return outcome
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)

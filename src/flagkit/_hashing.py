@@ -45,7 +45,9 @@ def key_hasher(flag_key: str) -> Any:
 def bucket_with(hasher: Any, identifier: Any, salt: str = "") -> float:
     """:func:`bucket` from a :func:`key_hasher` state: the same value, computed faster."""
     state = hasher.copy()
-    state.update(f"{identifier}{salt}".encode())
+    state.update((identifier if type(identifier) is str else f"{identifier}").encode())
+    if salt:
+        state.update(salt.encode())
     return (_first_u64(state.digest())[0] >> 4) / _SCALE
 
 

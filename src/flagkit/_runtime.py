@@ -75,7 +75,7 @@ def match_flag(
         preamble = _match_preamble(flag, props, bucketing)
         if preamble is not None:
             return preamble
-    return _match_conditions(flag, props, bucketing, frame, groups, group_props)
+    return match_conditions(flag, props, bucketing, frame, groups, group_props)
 
 
 def _match_preamble(
@@ -105,7 +105,7 @@ def _match_preamble(
     return None
 
 
-def _match_conditions(
+def match_conditions(
     flag: CompiledFlag,
     props: Mapping[str, Any],
     bucketing: Any,
@@ -113,6 +113,7 @@ def _match_conditions(
     groups: Mapping[str, Any],
     group_props: Mapping[str, Mapping[str, Any]],
 ) -> MatchOutcome:
+    """The condition groups alone, in stored order (:func:`match_flag` without preamble)."""
     inconclusive: Cause | None = None
     first_out_of_rollout = -1
     # The rollout hash depends only on the flag key and bucketing value: conditions on
