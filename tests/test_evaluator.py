@@ -305,3 +305,34 @@ def test_nan_rollout_and_huge_strings() -> None:
         {"key": "f", "active": True, "filters": {"groups": [{"rollout_percentage": math.nan}]}}
     )
     assert ev.evaluate("f", "x" * 1_000_000).value is True
+
+
+def test_missing_context_names_the_missing_properties() -> None:
+    ev = evaluator(
+        {
+            "key": "f",
+            "active": True,
+            "filters": {
+                "groups": [
+                    {"properties": [{"key": "plan", "value": "pro", "type": "person"}]},
+                    {"properties": [{"key": "country", "value": "GB", "type": "person"}]},
+                ]
+            },
+        },
+        {
+            "key": "d",
+            "active": True,
+            "bucketing_identifier": "device_id",
+            "filters": {"groups": [{}]},
+        },
+    )
+    result = ev.evaluate("f", "u", person_properties={"email": "a@b.c"})
+    assert result.reason is Reason.MISSING_CONTEXT
+    assert result.description == (
+        "cannot be decided locally: properties 'plan', 'country' were not passed"
+    )
+    one = ev.evaluate("f", "u", person_properties={"plan": "free"})
+    assert one.description == "cannot be decided locally: property 'country' was not passed"
+    device = ev.evaluate("d", "u")
+    assert device.reason is Reason.MISSING_CONTEXT
+    assert "device_id" in device.description

@@ -72,6 +72,13 @@ def _percent(value: float) -> str:
     return f"{value:g}%"
 
 
+def _property_key(raw: Any) -> Any:
+    """The property a filter reads, or None for cohorts, dependencies and malformed filters."""
+    if not isinstance(raw, Mapping) or raw.get("type") in ("cohort", "flag"):
+        return None
+    return raw.get("key")
+
+
 def _variant_table(variants: list[Any]) -> tuple[tuple[tuple[float, float], ...], bool]:
     """Bucket bounds per variant, accumulated exactly as PostHog does; (bounds, broken)."""
     bounds: list[tuple[float, float]] = []
@@ -357,11 +364,13 @@ class _FlagCompiler:
         raw_filters = raw.get("properties")
         filter_tests: tuple[FilterTest, ...] = ()
         filter_texts: tuple[str, ...] = ()
+        filter_keys: tuple[Any, ...] = ()
         if raw_filters:
             if isinstance(raw_filters, list):
                 pairs = [compile_filter(item, self.matching_version) for item in raw_filters]
                 filter_tests = tuple(test for test, _ in pairs)
                 filter_texts = tuple(text for _, text in pairs)
+                filter_keys = tuple(_property_key(item) for item in raw_filters)
             else:
                 self.problem(f"condition {number}: 'properties' is not a list")
                 # PostHog fails on reaching the filters, after choosing the condition's target.
@@ -419,6 +428,7 @@ class _FlagCompiler:
             rollout_broken=rollout_broken,
             text=text,
             filter_texts=filter_texts,
+            filter_keys=filter_keys,
             rollout_percentage=rollout if threshold is not None else None,
         )
 

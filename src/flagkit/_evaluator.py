@@ -6,6 +6,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from flagkit._classify import definition_unsupported
 from flagkit._compile import undecided_slot
 from flagkit._explain import Explanation, explain_flag
@@ -15,6 +17,7 @@ from flagkit._model import (
     GROUP_NOT_PROVIDED,
     INVALID,
     REQUIRES_SERVER,
+    TARGET_FLAG,
     CompiledFlag,
 )
 from flagkit._outcome import Cause, RequiresServer
@@ -43,6 +46,51 @@ def not_found(key: str) -> FlagResult:
     """The result for a key that is not among the definitions."""
     return FlagResult(
         key=key, value=None, reason=Reason.FLAG_NOT_FOUND, description="no flag with this key"
+    )
+
+
+def _missing_keys(
+    flag: CompiledFlag,
+    props: Mapping[str, Any],
+    groups: Mapping[str, Any],
+    group_props: Mapping[str, Mapping[str, Any]],
+) -> list[str]:
+    """The properties the flag's filters read that the caller did not pass."""
+    missing: list[str] = []
+    if flag.enrollment and f"$feature_enrollment/{flag.key}" not in props:
+        missing.append(f"$feature_enrollment/{flag.key}")
+    for condition in flag.conditions:
+        cond_props = props
+        if condition.target != TARGET_FLAG:
+            name = condition.group_name
+            if name is None or name not in groups:
+                continue
+            cond_props = group_props.get(name, _EMPTY)
+        for key in condition.filter_keys:
+            try:
+                if key is not None and key not in cond_props and str(key) not in missing:
+                    missing.append(str(key))
+            except TypeError:  # an unhashable key in the definition
+                continue
+    return missing
+
+
+def _name_missing(
+    result: FlagResult,
+    flag: CompiledFlag,
+    props: Mapping[str, Any],
+    groups: Mapping[str, Any],
+    group_props: Mapping[str, Mapping[str, Any]],
+) -> FlagResult:
+    """The missing-context result, saying which properties were missing (a rare path)."""
+    missing = _missing_keys(flag, props, groups, group_props)
+    if not missing:
+        return result
+    names = ", ".join(repr(key) for key in missing[:5])
+    noun = "property" if len(missing) == 1 else "properties"
+    verb = "was" if len(missing) == 1 else "were"
+    return attrs.evolve(
+        result, description=f"cannot be decided locally: {noun} {names} {verb} not passed"
     )
 
 
@@ -303,8 +351,14 @@ class Evaluator:
             snapshot.group_type_mapping,
             snapshot.property_matching_version,
         )
-        cause = Cause.UNSUPPORTED_DEFINITION if unsupported else Cause.MISSING_CONTEXT
-        return flag.book.get(undecided_slot(cause))
+        if unsupported:
+            return flag.book.get(undecided_slot(Cause.UNSUPPORTED_DEFINITION))
+        result = flag.book.get(undecided_slot(Cause.MISSING_CONTEXT))
+        return attrs.evolve(
+            result,
+            description="cannot be decided locally: the flag is bucketed by device_id, "
+            "and no device_id was passed",
+        )
 
     def _run(self, flag: CompiledFlag, context: _Context) -> FlagResult:
         if not flag.active:
@@ -342,7 +396,10 @@ class Evaluator:
         if isinstance(outcome, FlagResult):
             return outcome
         if isinstance(outcome, Cause):
-            return flag.book.get(undecided_slot(outcome))
+            result = flag.book.get(undecided_slot(outcome))
+            if outcome is Cause.MISSING_CONTEXT:
+                return _name_missing(result, flag, props, groups, group_props)
+            return result
         if isinstance(outcome, RequiresServer):
             return flag.book.get(REQUIRES_SERVER)
         return flag.book.get(INVALID)

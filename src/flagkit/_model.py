@@ -118,6 +118,8 @@ class Condition:
     rollout_broken: bool = False
     text: str = ""
     filter_texts: tuple[str, ...] = ()
+    # The property each filter reads (None for cohorts and dependencies), for messages.
+    filter_keys: tuple[Any, ...] = ()
     rollout_percentage: float | None = None
 
 
