@@ -458,15 +458,15 @@ class Client:
             except Exception:
                 self._log_internal_error()
                 return FlagResult(key, None, Reason.INVALID_INPUT, description=_FAILED_TEXT)
-        resolved = Resolved(result)
-        if needs_remote(result):
-            resolved = self._resolve({key: result}, distinct_id, context, only_local).get(
-                key, resolved
-            )
+        resolved = None
+        if result.value is None and needs_remote(result):
+            resolved = self._resolve({key: result}, distinct_id, context, only_local).get(key)
+            if resolved is not None:
+                result = resolved.result
         reporter = self._outbound.reporter if self._outbound is not None else None
         if send_events and reporter is not None and not self._closed:
-            reporter.report(resolved, distinct_id, context[1])
-        return resolved.result
+            reporter.report(resolved or Resolved(result), distinct_id, context[1])
+        return result
 
     def _evaluate_all(
         self, distinct_id: str, context: _Context, only_local: bool | None
