@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flagkit._async_client import AsyncClient
 from flagkit._client import Client
 from flagkit._evaluator import Evaluator
 from flagkit._explain import ConditionTrace, Explanation, FilterTrace
@@ -11,6 +12,7 @@ from flagkit._status import ClientStatus, Role, State
 from flagkit.errors import DefinitionsError, FlagkitError
 
 __all__ = [
+    "AsyncClient",
     "Client",
     "ClientStatus",
     "ConditionTrace",

@@ -17,8 +17,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
 import httpx
 
+from flagkit._async_loop import wait_until
+from flagkit._async_remote import AsyncRemoteFallback
+from flagkit._event_queue import EventOptions, ExposureReporter
 from flagkit._events import (
     BATCH_PATH,
     DEFAULT_BATCH_SIZE,
@@ -31,7 +35,6 @@ from flagkit._events import (
     post_exception,
     post_result,
 )
-from flagkit._async_loop import wait_until
 from flagkit._status import Counters
 
 logger = logging.getLogger("flagkit.client")
@@ -133,7 +136,7 @@ class AsyncEventSender:
         if core.closing:
             return False
         wake = core.add(event)
-        if self._task is None:
+        if self._task is None or self._task.done():
             self._start()
         elif wake:
             self._wakeup.set()  # the task starts its interval, or sends now
@@ -145,7 +148,7 @@ class AsyncEventSender:
         core = self._core
         if core.idle():
             return True
-        if self._task is None:
+        if self._task is None or self._task.done():
             self._start()
         core.flushing += 1
         self._wakeup.set()
@@ -163,7 +166,7 @@ class AsyncEventSender:
         core = self._core
         if not core.closing:
             core.begin_close(timeout)
-        if self._task is None and core.queue:
+        if core.queue and (self._task is None or self._task.done()):
             self._start()
         self._wakeup.set()
         task = self._task
@@ -179,6 +182,11 @@ class AsyncEventSender:
         left = core.discard_all(_CLOSED)
         self._settled.set()
         return left == 0
+
+    def drop_pending(self) -> None:
+        """Stop taking events and drop (and count) the queue: its loop is gone."""
+        self._core.closing = True
+        self._core.discard_all(_CLOSED)
 
     def abandon(self) -> None:
         """Cancel the task without delivering anything (the client was dropped)."""
@@ -228,14 +236,71 @@ class AsyncEventSender:
         if not encoded:
             return
         failures = 0
-        while True:
-            result = await self._post(encoded)
-            if result.ok:
-                core.delivered(len(encoded))
-                return
-            failures += 1
-            delay = core.failed(result, failures)
-            if delay is None or await wait_until(self._stop.is_set, self._stop, delay):
-                core.dropped(len(encoded), f"delivery failed ({result.message})")
-                return
+        try:
+            while True:
+                result = await self._post(encoded)
+                if result.ok:
+                    core.delivered(len(encoded))
+                    return
+                failures += 1
+                delay = core.failed(result, failures)
+                if delay is None or await wait_until(self._stop.is_set, self._stop, delay):
+                    core.dropped(len(encoded), f"delivery failed ({result.message})")
+                    return
+        except asyncio.CancelledError:  # close() past its deadline, or the loop is ending
+            core.dropped(len(encoded), _CLOSED)
+            raise
 
+
+@attrs.frozen(slots=True)
+class AsyncOutbound:
+    """What an :class:`flagkit.AsyncClient` sends besides definitions requests."""
+
+    remote: AsyncRemoteFallback
+    sender: AsyncEventSender | None
+    reporter: ExposureReporter[AsyncEventSender] | None
+
+
+def build_async_outbound(
+    http: Callable[[], httpx.AsyncClient | None],
+    token: str,
+    *,
+    secrets: Iterable[str | None],
+    remote_timeout: float,
+    events_timeout: float,
+    send_events: bool,
+    options: EventOptions,
+    counters: Counters,
+    rng: random.Random | None = None,
+) -> AsyncOutbound:
+    """Wire the remote fallback and (if ``send_events``) the event pipeline, as
+    :func:`flagkit._event_queue.build_outbound` does for the thread client."""
+    secrets = tuple(secrets)
+    remote = AsyncRemoteFallback(
+        http,
+        token,
+        timeout=remote_timeout,
+        secrets=secrets,
+        on_request=lambda failed: _count_remote(counters, failed),
+    )
+    if not send_events:
+        return AsyncOutbound(remote, None, None)
+    poster = AsyncBatchPoster(http, token, timeout=events_timeout, secrets=secrets)
+    sender = AsyncEventSender(
+        poster.post,
+        counters=counters,
+        queue_size=options.queue_size,
+        batch_size=options.batch_size,
+        flush_interval=options.flush_interval,
+        backoff_base=options.backoff_base,
+        backoff_max=min(options.backoff_max, 30.0),
+        rng=rng,
+    )
+    reporter = ExposureReporter(sender, dedupe_capacity=options.dedupe_capacity)
+    return AsyncOutbound(remote, sender, reporter)
+
+
+def _count_remote(counters: Counters, failed: bool) -> None:
+    counters.add("remote_requests")
+    if failed:
+        counters.add("remote_errors")

@@ -11,10 +11,17 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flagkit._status import Progress, StatusTracker
+
+if TYPE_CHECKING:
+    from flagkit._async_events import AsyncEventSender
+    from flagkit._async_http import AsyncHttpHolder
+    from flagkit._async_poller import AsyncPoller
+
+T = TypeVar("T")
 
 logger = logging.getLogger("flagkit.client")
 
@@ -32,6 +39,32 @@ class LoopHandle:
         if self.loop is None:
             self.loop = loop
         return self.loop is loop
+
+    def elsewhere(self) -> asyncio.AbstractEventLoop | None:
+        """The bound loop when the running loop is another one, else ``None``."""
+        loop = self.loop
+        return None if loop is None or loop is asyncio.get_running_loop() else loop
+
+    async def run_on(
+        self,
+        owner: asyncio.AbstractEventLoop,
+        coroutine: Coroutine[Any, Any, T],
+        timeout: float | None,
+    ) -> T | None:
+        """Run ``coroutine`` on ``owner`` (a loop in another thread) and wait for it here,
+        at most ``timeout`` seconds; ``None`` when ``owner`` is not running (or is gone)."""
+        if owner.is_closed() or not owner.is_running():
+            coroutine.close()
+            return None
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, owner)
+        except RuntimeError:  # closed in the meantime
+            coroutine.close()
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except asyncio.TimeoutError:
+            return None
 
     def call_soon(self, callback: Callable[..., object], *args: Any) -> None:
         """Run ``callback(*args)`` on the bound loop, from any thread; nothing happens when
@@ -117,3 +150,27 @@ def listener_relay(
         handle.call_soon(run, changed)
 
     return relay
+
+
+class Network:
+    """A client's tasks and HTTP client, kept apart from the client object so that running
+    tasks never keep a dropped client alive."""
+
+    def __init__(
+        self, handle: LoopHandle, http: AsyncHttpHolder, sender: AsyncEventSender | None
+    ) -> None:
+        self.handle = handle
+        self.http = http
+        self.sender = sender
+        self.poller: AsyncPoller | None = None
+
+    def abandon(self) -> None:
+        """The client was dropped without ``close()``: stop its tasks (from any thread)."""
+        self.handle.call_soon(self._abandon_on_loop)
+
+    def _abandon_on_loop(self) -> None:
+        if self.poller is not None:
+            self.poller.cancel()
+        if self.sender is not None:
+            self.sender.abandon()
+        self.handle.spawn(self.http.aclose(), "closing the HTTP client")

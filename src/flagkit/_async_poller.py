@@ -22,7 +22,12 @@ logger = logging.getLogger("flagkit.client")
 
 class AsyncPoller:
     """Runs ``fetch`` + ``syncer.handle`` after ``initial_delay``, then again after the
-    seconds each step returns, until :meth:`stop`."""
+    seconds each step returns, until :meth:`stop`.
+
+    Cancelled by anything else (``asyncio.run`` cancels every task when its loop ends), it
+    awaits ``on_abandoned`` first, so the HTTP client's connections are closed while their
+    loop still runs.
+    """
 
     def __init__(
         self,
@@ -30,10 +35,13 @@ class AsyncPoller:
         fetch: Callable[[str | None], Awaitable[FetchOutcome]],
         *,
         initial_delay: float = 0.0,
+        on_abandoned: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._syncer = syncer
         self._fetch = fetch
         self._initial_delay = initial_delay
+        self._on_abandoned = on_abandoned
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -58,6 +66,7 @@ class AsyncPoller:
 
     async def stop(self) -> None:
         """Cancel the task, abandoning a request in flight, and wait for it to end."""
+        self._stopping = True
         task = self._task
         if task is None or task.done():
             return
@@ -66,6 +75,14 @@ class AsyncPoller:
             await task
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        except asyncio.CancelledError:
+            if not self._stopping and self._on_abandoned is not None:
+                await self._on_abandoned()
+            raise
+
+    async def _loop(self) -> None:
         delay = self._initial_delay
         syncer = self._syncer
         while True:
