@@ -18,54 +18,39 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-import attrs
-
 from flagkit._async_events import build_async_outbound
 from flagkit._async_fetch import AsyncDefinitionsFetcher
 from flagkit._async_http import AsyncHttpHolder
 from flagkit._async_loop import LoopHandle, LoopTracker, Network, listener_relay
 from flagkit._async_poller import AsyncPoller
-from flagkit._async_remote import AsyncRemoteFallback
-from flagkit._client import (
+from flagkit._client_base import (
     DEFAULT_HOST,
-    SOURCE_BOOTSTRAP,
     Bootstrap,
+    ClientCore,
+    Context,
     Properties,
-    _clean,
-    _load_bootstrap,
-    _load_cache,
-    _validate,
+    load_bootstrap,
+    load_cache,
+    loaded_progress,
+    read_settings,
 )
 from flagkit._disk_cache import DiskCache, source_id
-from flagkit._event_queue import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_QUEUE_SIZE,
-    EventOptions,
-)
+from flagkit._event_queue import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL, DEFAULT_QUEUE_SIZE
 from flagkit._events import DEFAULT_DEDUPE_CAPACITY
-from flagkit._fetch import DEFAULT_MAX_BODY_BYTES, DEFINITIONS_PATH, FetchOutcome, definitions_url
+from flagkit._fetch import DEFAULT_MAX_BODY_BYTES, DEFINITIONS_PATH, FetchOutcome
 from flagkit._http import DEFAULT_TIMEOUT, hide_secrets_in_http_logs
 from flagkit._remote import DEFAULT_REMOTE_TIMEOUT, Resolved, needs_remote
-from flagkit._result import FlagResult, FlagValue, Reason
-from flagkit._snapshot import Snapshot
-from flagkit._status import ClientStatus, Progress, Role, State
+from flagkit._result import FlagResult, FlagValue
+from flagkit._status import Progress, Role, State
 from flagkit._store import Store
-from flagkit._sync import Syncer, SyncPolicy
+from flagkit._sync import Syncer
 
 logger = logging.getLogger("flagkit.client")
 
-# A call's context: person properties, groups, group properties, device id.
-_Context = tuple[
-    Properties | None, Mapping[str, Any] | None, Mapping[str, Properties] | None, str | None
-]
 AsyncChangeListener = Callable[[frozenset[str]], object]
 
-_NOT_READY_TEXT = "flag definitions are not loaded yet"
-_FAILED_TEXT = "evaluation failed unexpectedly"
 
-
-class AsyncClient:
+class AsyncClient(ClientCore):
     """Evaluates PostHog feature flags locally in an asyncio application.
 
     Takes the same options as :class:`flagkit.Client` (except the shared stores). Nothing
@@ -75,6 +60,9 @@ class AsyncClient:
     locally. The client belongs to the event loop it is started (or first used) on. See
     docs/asyncio.md.
     """
+
+    _tracker: LoopTracker
+    _LOOP_BOUND = True  # events and remote lookups only from the client's own loop
 
     def __init__(
         self,
@@ -105,25 +93,9 @@ class AsyncClient:
         clock: Callable[[], float] | None = None,
         random: _random.Random | None = None,
     ) -> None:
-        _validate(
-            host=host,
-            on_quota_limited=on_quota_limited,
-            positive={
-                "poll_interval": poll_interval,
-                "timeout": timeout,
-                "backoff_base": backoff_base,
-                "backoff_max": backoff_max,
-                "unauthorized_retry_interval": unauthorized_retry_interval,
-                "max_body_bytes": max_body_bytes,
-                "remote_timeout": remote_timeout,
-                "event_queue_size": event_queue_size,
-                "event_batch_size": event_batch_size,
-                "event_flush_interval": event_flush_interval,
-                "dedupe_capacity": dedupe_capacity,
-            },
-        )
-        project_api_key = _clean(project_api_key)
-        self._host = host.strip().rstrip("/")
+        settings = read_settings(locals())
+        project_api_key = settings.project_api_key
+        self._host = settings.host
         self._clock = clock or time.time
         rng = random or _random.Random()
         self._closed = False
@@ -131,29 +103,15 @@ class AsyncClient:
         self._close_task: asyncio.Future[None] | None = None
         self._internal_error_logged = False
         self._foreign_loop_logged = False
-        self._auth_key = _clean(secret_api_key) or _clean(personal_api_key)
-        self._secrets = (project_api_key, _clean(personal_api_key), _clean(secret_api_key))
+        self._auth_key = settings.auth_key
+        self._secrets = settings.secrets
         self._max_body_bytes = max_body_bytes
-        self._target: str | None = None
-        if self._auth_key is not None and (
-            project_api_key is not None or "{project_id}" in definitions_path
-        ):
-            self._target = definitions_url(
-                definitions_path,
-                project_api_key=project_api_key,
-                project_id=None if project_id is None else str(project_id),
-            )
+        self._target = settings.target
 
-        initial = _load_bootstrap(bootstrap) if bootstrap is not None else None
+        initial = load_bootstrap(bootstrap) if bootstrap is not None else None
         progress = Progress()
         if initial is not None:
-            progress = attrs.evolve(
-                progress,
-                ready=True,
-                fingerprint=initial.snapshot.fingerprint,
-                flag_count=len(initial.snapshot),
-                source=SOURCE_BOOTSTRAP,
-            )
+            progress = loaded_progress(progress, initial)
         # The disk cache is read in start(), in a worker thread: not on the loop.
         self._cache: DiskCache | None = None
         if self._target is not None and cache_path is not None:
@@ -178,14 +136,7 @@ class AsyncClient:
                 remote_timeout=remote_timeout,
                 events_timeout=timeout,
                 send_events=send_events,
-                options=EventOptions(
-                    event_queue_size,
-                    event_batch_size,
-                    event_flush_interval,
-                    int(dedupe_capacity),
-                    backoff_base,
-                    backoff_max,
-                ),
+                options=settings.events,
                 counters=self._tracker.counters,
                 rng=None if random is None else rng,
             )
@@ -199,14 +150,7 @@ class AsyncClient:
                 store=self._store,
                 tracker=self._tracker,
                 fetch=_unstarted_fetch,  # the poller fetches; the syncer only handles
-                policy=SyncPolicy(
-                    poll_interval=poll_interval,
-                    poll_jitter=poll_jitter,
-                    backoff_base=backoff_base,
-                    backoff_max=backoff_max,
-                    unauthorized_interval=unauthorized_retry_interval,
-                    clear_on_quota_limited=on_quota_limited == "clear",
-                ),
+                policy=settings.policy,
                 cache=self._cache,
                 clock=self._clock,
                 rng=rng,
@@ -215,20 +159,6 @@ class AsyncClient:
         self._network = Network(self._handle, http, self._sender)
         # Stops the tasks if the client is dropped without close().
         self._finalizer = weakref.finalize(self, self._network.abandon)
-
-    def _offline_progress(self, progress: Progress, has_definitions: bool) -> Progress:
-        if has_definitions:
-            return attrs.evolve(progress, state=State.OFFLINE)
-        self._closed = True
-        logger.warning(
-            "flagkit: AsyncClient has no definitions source (it needs project_api_key plus "
-            "personal_api_key or secret_api_key, or bootstrap=); every flag returns its default."
-        )
-        return attrs.evolve(
-            progress,
-            state=State.CLOSED,
-            last_error="disabled: no keys and no bootstrap definitions",
-        )
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -268,7 +198,7 @@ class AsyncClient:
         poller.start()
 
     async def _adopt_cache(self, cache: DiskCache) -> None:
-        loaded = await asyncio.to_thread(_load_cache, cache)
+        loaded = await asyncio.to_thread(load_cache, cache)
         if loaded is None or self._closed:
             return
         published, saved_at, etag = loaded
@@ -475,86 +405,47 @@ class AsyncClient:
         self,
         key: str,
         distinct_id: str,
-        context: _Context,
+        context: Context,
         only_local: bool | None,
         send_events: bool,
     ) -> FlagResult:
-        published = self._store.current  # the one read that makes this consistent
-        if published is None:
-            result = FlagResult(key, None, Reason.NOT_READY, description=_NOT_READY_TEXT)
-        else:
-            try:
-                result = published.evaluator.evaluate(
-                    key,
-                    distinct_id,
-                    person_properties=context[0],
-                    groups=context[1],
-                    group_properties=context[2],
-                    device_id=context[3],
-                )
-            except Exception:
-                self._log_internal_error()
-                return FlagResult(key, None, Reason.INVALID_INPUT, description=_FAILED_TEXT)
-        resolved: Resolved | None = None
+        result = self._read(key, distinct_id, context, only_local, send_events)
         if result.value is None and needs_remote(result):  # the only await on the read path
-            remote = self._remote_for(only_local)
-            if remote is not None:
-                answers = await remote.resolve(
-                    {key: result},
-                    distinct_id,
-                    person_properties=context[0],
-                    groups=context[1],
-                    group_properties=context[2],
-                    device_id=context[3],
-                )
-                resolved = answers.get(key)
-        reporter = self._reporter
-        if send_events and reporter is not None and not self._closed and self._on_own_loop():
-            reporter.report(resolved or Resolved(result), distinct_id, context[1])
-        return result if resolved is None else resolved.result
+            answers = await self._resolve({key: result}, distinct_id, context, only_local)
+            resolved = answers.get(key)
+            self._report(send_events, resolved or Resolved(result), distinct_id, context)
+            return result if resolved is None else resolved.result
+        return result
 
     async def _evaluate_all(
-        self, distinct_id: str, context: _Context, only_local: bool | None
+        self, distinct_id: str, context: Context, only_local: bool | None
     ) -> dict[str, FlagResult]:
-        published = self._store.current
-        undecided: dict[str, FlagResult] | None = None  # None: ask for every flag
-        results: dict[str, FlagResult] = {}
-        if published is not None:
-            try:
-                results = published.evaluator.evaluate_all(
-                    distinct_id,
-                    person_properties=context[0],
-                    groups=context[1],
-                    group_properties=context[2],
-                    device_id=context[3],
-                )
-            except Exception:
-                self._log_internal_error()
-                return {}
-            undecided = {key: r for key, r in results.items() if needs_remote(r)}
+        results, undecided = self._local_all(distinct_id, context)
         if undecided is None or undecided:
-            remote = self._remote_for(only_local)
-            if remote is not None:
-                answers = await remote.resolve(
-                    undecided,
-                    distinct_id,
-                    person_properties=context[0],
-                    groups=context[1],
-                    group_properties=context[2],
-                    device_id=context[3],
-                )
-                for key, resolved in answers.items():
-                    results[key] = resolved.result
+            answers = await self._resolve(undecided, distinct_id, context, only_local)
+            results.update((key, resolved.result) for key, resolved in answers.items())
         return results
 
-    def _remote_for(self, only_local: bool | None) -> AsyncRemoteFallback | None:
-        """The fallback to ask, or ``None`` when remote evaluation is off for this call."""
+    async def _resolve(
+        self,
+        undecided: dict[str, FlagResult] | None,
+        distinct_id: str,
+        context: Context,
+        only_local: bool | None,
+    ) -> dict[str, Resolved]:
+        """Ask ``/flags`` (one request) about flags local evaluation could not decide; an
+        empty dict when remote evaluation is off for this call, or on another loop."""
         remote = self._remote
-        if remote is None or self._closed:
-            return None
-        if self._only_local if only_local is None else only_local:
-            return None
-        return remote if self._on_own_loop() else None
+        if remote is None or not self._remote_allowed(only_local) or not self._on_own_loop():
+            return {}
+        return await remote.resolve(
+            undecided,
+            distinct_id,
+            person_properties=context[0],
+            groups=context[1],
+            group_properties=context[2],
+            device_id=context[3],
+        )
 
     def _on_own_loop(self) -> bool:
         """True on the client's event loop (binding it on first use). Network work from
@@ -569,23 +460,7 @@ class AsyncClient:
             )
         return False
 
-    def _log_internal_error(self) -> None:
-        if not self._internal_error_logged:
-            self._internal_error_logged = True  # once: this is on the hot path
-            logger.debug("flagkit: unexpected error while evaluating", exc_info=True)
-
-    # -- status, listeners ------------------------------------------------------------------
-
-    @property
-    def status(self) -> ClientStatus:
-        """The current sync status (state, last success, last error, age, ETag, ...)."""
-        return self._tracker.status()
-
-    @property
-    def snapshot(self) -> Snapshot | None:
-        """The definitions currently served, or ``None`` before the first load."""
-        published = self._store.current
-        return None if published is None else published.snapshot
+    # -- listeners ------------------------------------------------------------------------
 
     def on_change(self, callback: AsyncChangeListener) -> Callable[[], None]:
         """Call ``callback(changed_keys)`` after each update that changes definitions.

@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -22,18 +20,18 @@ import httpx
 
 from flagkit._async_loop import wait_until
 from flagkit._async_remote import AsyncRemoteFallback
-from flagkit._event_queue import EventOptions, ExposureReporter
+from flagkit._event_queue import (
+    CLOSED_POST,
+    JSON_HEADERS,
+    EventOptions,
+    ExposureReporter,
+    PosterBase,
+    remote_counter,
+)
 from flagkit._events import (
     BATCH_PATH,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_QUEUE_SIZE,
     DeliveryQueue,
     PostResult,
-    batch_body,
-    post_exception,
-    post_result,
 )
 from flagkit._status import Counters
 
@@ -42,48 +40,23 @@ logger = logging.getLogger("flagkit.client")
 _CLOSED = "the client closed before they could be delivered"
 
 
-class AsyncBatchPoster:
+class AsyncBatchPoster(PosterBase[httpx.AsyncClient]):
     """Sends one batch of encoded events to ``/batch/``. Never raises (but can be
     cancelled)."""
-
-    def __init__(
-        self,
-        http: Callable[[], httpx.AsyncClient | None],
-        token: str,
-        *,
-        timeout: float,
-        secrets: Iterable[str | None] = (),
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._http = http
-        self._token = token
-        self._timeout = timeout
-        self._secrets = (*secrets, token)
-        self._clock = clock
 
     async def post(self, encoded_events: list[bytes]) -> PostResult:
         """POST the events; a 200 is success, 408/429/5xx and network errors are retryable."""
         http = self._http()
         if http is None:
-            return PostResult(False, message="the client is closed")
-        sent_at = datetime.fromtimestamp(self._clock(), tz=timezone.utc)
-        data = batch_body(self._token, encoded_events, sent_at)
+            return CLOSED_POST
+        data = self._body(encoded_events)
         try:
             response = await http.post(
-                BATCH_PATH,
-                content=data,
-                headers={"Content-Type": "application/json"},
-                timeout=self._timeout,
+                BATCH_PATH, content=data, headers=JSON_HEADERS, timeout=self._timeout
             )
         except Exception as exc:  # network trouble, a closed pool: try again later
-            return post_exception(exc, self._secrets)
-        return post_result(
-            response.status_code,
-            response.text,
-            response.headers.get("Retry-After"),
-            now=self._clock(),
-            secrets=self._secrets,
-        )
+            return self._failed(exc)
+        return self._answer(response)
 
 
 class AsyncEventSender:
@@ -91,40 +64,20 @@ class AsyncEventSender:
 
     :meth:`put` is synchronous and must be called on the event loop's thread (the
     client's getters do); the task is started with the first event. ``post`` sends one
-    batch of encoded events.
+    batch of encoded events; ``core`` is the queue and its policy (shared with the thread
+    sender).
     """
 
     def __init__(
-        self,
-        post: Callable[[list[bytes]], Awaitable[PostResult]],
-        *,
-        counters: Counters,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
-        rng: random.Random | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        self, post: Callable[[list[bytes]], Awaitable[PostResult]], core: DeliveryQueue
     ) -> None:
         self._post = post
-        self._core = DeliveryQueue(
-            counters,
-            queue_size=queue_size,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            rng=rng,
-            monotonic=monotonic,
-        )
+        self._core = core
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()  # something to send, or a reason to look again
         self._settled = asyncio.Event()  # a batch was delivered or dropped
         self._stop = asyncio.Event()  # past close()'s deadline: abandon retries
-        counters.pending = self.pending
+        core.counters.pending = self.pending
 
     def pending(self) -> int:
         """Events queued or being sent."""
@@ -281,26 +234,11 @@ def build_async_outbound(
         token,
         timeout=remote_timeout,
         secrets=secrets,
-        on_request=lambda failed: _count_remote(counters, failed),
+        on_request=remote_counter(counters),
     )
     if not send_events:
         return AsyncOutbound(remote, None, None)
     poster = AsyncBatchPoster(http, token, timeout=events_timeout, secrets=secrets)
-    sender = AsyncEventSender(
-        poster.post,
-        counters=counters,
-        queue_size=options.queue_size,
-        batch_size=options.batch_size,
-        flush_interval=options.flush_interval,
-        backoff_base=options.backoff_base,
-        backoff_max=min(options.backoff_max, 30.0),
-        rng=rng,
-    )
+    sender = AsyncEventSender(poster.post, options.delivery_queue(counters, rng))
     reporter = ExposureReporter(sender, dedupe_capacity=options.dedupe_capacity)
     return AsyncOutbound(remote, sender, reporter)
-
-
-def _count_remote(counters: Counters, failed: bool) -> None:
-    counters.add("remote_requests")
-    if failed:
-        counters.add("remote_errors")

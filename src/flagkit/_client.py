@@ -19,48 +19,38 @@ from typing import Any, Literal
 import attrs
 
 from flagkit._backoff import jittered
-from flagkit._disk_cache import DiskCache, body_hash, source_id
+from flagkit._client_base import (
+    DEFAULT_HOST,
+    Bootstrap,
+    ClientCore,
+    Context,
+    Properties,
+    load_bootstrap,
+    load_cache,
+    loaded_progress,
+    read_settings,
+)
+from flagkit._disk_cache import DiskCache, source_id
 from flagkit._event_queue import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_QUEUE_SIZE,
-    EventOptions,
     Outbound,
     build_outbound,
 )
 from flagkit._events import DEFAULT_DEDUPE_CAPACITY
-from flagkit._fetch import (
-    DEFAULT_MAX_BODY_BYTES,
-    DEFINITIONS_PATH,
-    DefinitionsFetcher,
-    definitions_url,
-)
+from flagkit._fetch import DEFAULT_MAX_BODY_BYTES, DEFINITIONS_PATH, DefinitionsFetcher
 from flagkit._http import DEFAULT_TIMEOUT, build_http_client, hide_secrets_in_http_logs
 from flagkit._poller import Poller
-from flagkit._remote import DEFAULT_REMOTE_TIMEOUT, Resolved, needs_remote
-from flagkit._result import FlagResult, FlagValue, Reason
-from flagkit._snapshot import Snapshot
-from flagkit._status import ClientStatus, Progress, Role, State, StatusTracker
-from flagkit._store import ChangeListener, Published, Store
-from flagkit._sync import Syncer, SyncPolicy, compile_definitions
+from flagkit._remote import DEFAULT_REMOTE_TIMEOUT, Resolved
+from flagkit._result import FlagResult, FlagValue
+from flagkit._status import Progress, Role, State, StatusTracker
+from flagkit._store import ChangeListener, Store
+from flagkit._sync import Syncer
 from flagkit.stores import DefinitionsStore, FileStore
 from flagkit.stores._coordinator import SharedSync, SharedTiming
 
 logger = logging.getLogger("flagkit.client")
-
-DEFAULT_HOST = "https://us.i.posthog.com"
-SOURCE_DISK_CACHE = "disk cache"
-SOURCE_BOOTSTRAP = "bootstrap"
-
-Bootstrap = str | os.PathLike[str] | bytes | Mapping[str, Any] | Snapshot
-Properties = Mapping[str, Any]
-# A call's context: person properties, groups, group properties, device id.
-_Context = tuple[
-    Properties | None, Mapping[str, Any] | None, Mapping[str, Properties] | None, str | None
-]
-
-_NOT_READY_TEXT = "flag definitions are not loaded yet"
-_FAILED_TEXT = "evaluation failed unexpectedly"
 
 
 class _Network:
@@ -83,7 +73,7 @@ class _Network:
                 logger.debug("flagkit: error closing HTTP client", exc_info=True)
 
 
-class Client:
+class Client(ClientCore):
     """Evaluates PostHog feature flags locally and keeps their definitions fresh.
 
     Give it ``project_api_key`` plus ``personal_api_key`` (or ``secret_api_key``) to poll
@@ -127,67 +117,35 @@ class Client:
         clock: Callable[[], float] | None = None,
         random: _random.Random | None = None,
     ) -> None:
-        _validate(
-            host=host,
-            on_quota_limited=on_quota_limited,
-            positive={
-                "poll_interval": poll_interval,
-                "timeout": timeout,
-                "backoff_base": backoff_base,
-                "backoff_max": backoff_max,
-                "unauthorized_retry_interval": unauthorized_retry_interval,
-                "max_body_bytes": max_body_bytes,
-                "remote_timeout": remote_timeout,
-                "event_queue_size": event_queue_size,
-                "event_batch_size": event_batch_size,
-                "event_flush_interval": event_flush_interval,
-                "dedupe_capacity": dedupe_capacity,
-            },
-        )
-        if shared_cache_dir is not None and store is not None:
-            raise ValueError("pass shared_cache_dir= or store=, not both")
-        project_api_key = _clean(project_api_key)
-        self._host = host.strip().rstrip("/")
+        settings = read_settings(locals())
+        project_api_key = settings.project_api_key
+        self._host = settings.host
         self._clock = clock or time.time
         self._own_rng = random is None
         self._rng = random or _random.Random()
         self._closed = False
         self._close_lock = threading.Lock()
         self._internal_error_logged = False
-        self._auth_key = _clean(secret_api_key) or _clean(personal_api_key)
-        self._secrets = (project_api_key, _clean(personal_api_key), _clean(secret_api_key))
+        self._auth_key = settings.auth_key
+        self._secrets = settings.secrets
         self._timeout = timeout
         self._max_body_bytes = max_body_bytes
         self._network = _Network()
         self._syncer: Syncer | None = None
-        self._target: str | None = None
-        if self._auth_key is not None and (
-            project_api_key is not None or "{project_id}" in definitions_path
-        ):
-            self._target = definitions_url(
-                definitions_path,
-                project_api_key=project_api_key,
-                project_id=None if project_id is None else str(project_id),
-            )
+        self._target = settings.target
 
-        initial = _load_bootstrap(bootstrap) if bootstrap is not None else None
+        initial = load_bootstrap(bootstrap) if bootstrap is not None else None
         progress = Progress()
         cache: DiskCache | None = None
         if self._target is not None and cache_path is not None:
             identity = source_id(self._host, self._target, project_api_key or "")
             cache = DiskCache(cache_path, source=identity)
-            cached = _load_cache(cache)
+            cached = load_cache(cache)
             if cached is not None:  # newer than any bootstrap: it came from the server
                 initial, saved_at, etag = cached
                 progress = attrs.evolve(progress, confirmed_at=saved_at, etag=etag)
         if initial is not None:
-            progress = attrs.evolve(
-                progress,
-                ready=initial.source == SOURCE_BOOTSTRAP,
-                fingerprint=initial.snapshot.fingerprint,
-                flag_count=len(initial.snapshot),
-                source=initial.source,
-            )
+            progress = loaded_progress(progress, initial)
         if self._target is None:
             progress = self._offline_progress(progress, initial is not None)
 
@@ -196,6 +154,7 @@ class Client:
         # Remote lookups and events need the project token; offline without one, never.
         self._only_local = only_evaluate_locally
         self._outbound: Outbound | None = None
+        self._reporter = None
         if project_api_key is not None and not self._closed:
             self._outbound = build_outbound(
                 self._host,
@@ -204,17 +163,11 @@ class Client:
                 remote_timeout=remote_timeout,
                 events_timeout=timeout,
                 send_events=send_events,
-                options=EventOptions(
-                    event_queue_size,
-                    event_batch_size,
-                    event_flush_interval,
-                    int(dedupe_capacity),
-                    backoff_base,
-                    backoff_max,
-                ),
+                options=settings.events,
                 counters=self._tracker.counters,
                 rng=None if self._own_rng else self._rng,
             )
+            self._reporter = self._outbound.reporter
             # Delivers what is queued (briefly) if the client is dropped without close().
             self._outbound_finalizer = weakref.finalize(self, self._outbound.close, 1.0)
         if self._target is not None:
@@ -223,14 +176,7 @@ class Client:
                 store=self._store,
                 tracker=self._tracker,
                 fetch=_unstarted_fetch,
-                policy=SyncPolicy(
-                    poll_interval=poll_interval,
-                    poll_jitter=poll_jitter,
-                    backoff_base=backoff_base,
-                    backoff_max=backoff_max,
-                    unauthorized_interval=unauthorized_retry_interval,
-                    clear_on_quota_limited=on_quota_limited == "clear",
-                ),
+                policy=settings.policy,
                 cache=cache,
                 clock=self._clock,
                 rng=self._rng,
@@ -250,20 +196,6 @@ class Client:
             _LIVE_CLIENTS.add(self)
         # Stops the thread if the client is dropped without close() (and at exit).
         self._finalizer = weakref.finalize(self, self._network.shutdown)
-
-    def _offline_progress(self, progress: Progress, has_definitions: bool) -> Progress:
-        if has_definitions:
-            return attrs.evolve(progress, state=State.OFFLINE)
-        self._closed = True
-        logger.warning(
-            "flagkit: Client has no definitions source (it needs project_api_key plus "
-            "personal_api_key or secret_api_key, or bootstrap=); every flag returns its default."
-        )
-        return attrs.evolve(
-            progress,
-            state=State.CLOSED,
-            last_error="disabled: no keys and no bootstrap definitions",
-        )
 
     # -- network lifecycle ----------------------------------------------------------------
 
@@ -339,7 +271,7 @@ class Client:
         ``only_evaluate_locally`` (``None``: the client's setting). ``send_events=False``
         skips the ``$feature_flag_called`` event. The same holds for the getters below.
         """
-        return self._evaluate(
+        return self._read(
             key,
             distinct_id,
             (person_properties, groups, group_properties, device_id),
@@ -362,7 +294,7 @@ class Client:
     ) -> FlagValue | None:
         """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
         context = (person_properties, groups, group_properties, device_id)
-        value = self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events).value
+        value = self._read(key, distinct_id, context, only_evaluate_locally, send_events).value
         return default if value is None else value
 
     def is_enabled(
@@ -380,7 +312,7 @@ class Client:
     ) -> bool:
         """True when the flag is on (any variant counts); ``default`` when undecidable."""
         context = (person_properties, groups, group_properties, device_id)
-        result = self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
+        result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None else result.enabled
 
     def get_payload(
@@ -400,7 +332,7 @@ class Client:
 
         Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
         context = (person_properties, groups, group_properties, device_id)
-        result = self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
+        result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None or result.payload is None else result.payload
 
     def get_all_flags(
@@ -434,77 +366,39 @@ class Client:
         context = (person_properties, groups, group_properties, device_id)
         return self._evaluate_all(distinct_id, context, only_evaluate_locally)
 
-    def _evaluate(
+    def _undecided(
         self,
         key: str,
+        result: FlagResult,
         distinct_id: str,
-        context: _Context,
+        context: Context,
         only_local: bool | None,
         send_events: bool,
     ) -> FlagResult:
-        published = self._store.current  # the one read that makes this consistent
-        if published is None:
-            result = FlagResult(key, None, Reason.NOT_READY, description=_NOT_READY_TEXT)
-        else:
-            try:
-                result = published.evaluator.evaluate(
-                    key,
-                    distinct_id,
-                    person_properties=context[0],
-                    groups=context[1],
-                    group_properties=context[2],
-                    device_id=context[3],
-                )
-            except Exception:
-                self._log_internal_error()
-                return FlagResult(key, None, Reason.INVALID_INPUT, description=_FAILED_TEXT)
-        resolved = None
-        if result.value is None and needs_remote(result):
-            resolved = self._resolve({key: result}, distinct_id, context, only_local).get(key)
-            if resolved is not None:
-                result = resolved.result
-        reporter = self._outbound.reporter if self._outbound is not None else None
-        if send_events and reporter is not None and not self._closed:
-            reporter.report(resolved or Resolved(result), distinct_id, context[1])
-        return result
+        resolved = self._resolve({key: result}, distinct_id, context, only_local).get(key)
+        self._report(send_events, resolved or Resolved(result), distinct_id, context)
+        return result if resolved is None else resolved.result
 
     def _evaluate_all(
-        self, distinct_id: str, context: _Context, only_local: bool | None
+        self, distinct_id: str, context: Context, only_local: bool | None
     ) -> dict[str, FlagResult]:
-        published = self._store.current
-        undecided: dict[str, FlagResult] | None = None  # None: ask for every flag
-        results: dict[str, FlagResult] = {}
-        if published is not None:
-            try:
-                results = published.evaluator.evaluate_all(
-                    distinct_id,
-                    person_properties=context[0],
-                    groups=context[1],
-                    group_properties=context[2],
-                    device_id=context[3],
-                )
-            except Exception:
-                self._log_internal_error()
-                return {}
-            undecided = {key: r for key, r in results.items() if needs_remote(r)}
+        results, undecided = self._local_all(distinct_id, context)
         if undecided is None or undecided:
-            for key, resolved in self._resolve(undecided, distinct_id, context, only_local).items():
-                results[key] = resolved.result
+            answers = self._resolve(undecided, distinct_id, context, only_local)
+            results.update((key, resolved.result) for key, resolved in answers.items())
         return results
 
     def _resolve(
         self,
         undecided: dict[str, FlagResult] | None,
         distinct_id: str,
-        context: _Context,
+        context: Context,
         only_local: bool | None,
     ) -> dict[str, Resolved]:
         """Ask ``/flags`` (one request) about flags local evaluation could not decide; an
         empty dict when remote evaluation is off for this call or impossible."""
         outbound = self._outbound
-        if outbound is None or self._closed:
-            return {}
-        if self._only_local if only_local is None else only_local:
+        if outbound is None or not self._remote_allowed(only_local):
             return {}
         return outbound.remote.resolve(
             undecided,
@@ -514,11 +408,6 @@ class Client:
             group_properties=context[2],
             device_id=context[3],
         )
-
-    def _log_internal_error(self) -> None:
-        if not self._internal_error_logged:
-            self._internal_error_logged = True  # once: this is on the hot path
-            logger.debug("flagkit: unexpected error while evaluating", exc_info=True)
 
     # -- readiness, status, listeners -------------------------------------------------------
 
@@ -536,17 +425,6 @@ class Client:
         )
         return self._tracker.progress.ready
 
-    @property
-    def status(self) -> ClientStatus:
-        """The current sync status (state, last success, last error, age, ETag, ...)."""
-        return self._tracker.status()
-
-    @property
-    def snapshot(self) -> Snapshot | None:
-        """The definitions currently served, or ``None`` before the first load."""
-        published = self._store.current
-        return None if published is None else published.snapshot
-
     def on_change(self, callback: ChangeListener) -> Callable[[], None]:
         """Call ``callback(changed_keys)`` after each update that changes definitions.
 
@@ -561,7 +439,7 @@ class Client:
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Send queued ``$feature_flag_called`` events now and wait until they are delivered
         (or given up after retries); False if ``timeout`` seconds passed first."""
-        reporter = self._outbound.reporter if self._outbound is not None else None
+        reporter = self._reporter
         return True if reporter is None else reporter.sender.flush(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -595,56 +473,8 @@ class Client:
         return f"<flagkit.Client host={self._host!r} state={self._tracker.progress.state.value}>"
 
 
-def _validate(
-    *,
-    host: str,
-    on_quota_limited: str,
-    positive: Mapping[str, float],
-) -> None:
-    if on_quota_limited not in ("clear", "keep"):
-        raise ValueError('on_quota_limited must be "clear" or "keep"')
-    for name, value in positive.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be positive")
-    if not host.strip().startswith(("http://", "https://")):
-        raise ValueError("host must start with http:// or https://")
-
-
-def _clean(key: str | None) -> str | None:
-    """Keys are whitespace-stripped; an empty key counts as no key (as in PostHog's SDK)."""
-    if key is None:
-        return None
-    key = key.strip()
-    return key or None
-
-
 def _unstarted_fetch(etag: str | None) -> Any:
     raise RuntimeError("the HTTP client is not started")
-
-
-def _load_bootstrap(bootstrap: Bootstrap) -> Published:
-    if isinstance(bootstrap, Snapshot):
-        snapshot = bootstrap
-    elif isinstance(bootstrap, (bytes, bytearray)):
-        snapshot = Snapshot.from_json(bytes(bootstrap))
-    elif isinstance(bootstrap, Mapping):
-        snapshot = Snapshot.from_dict(dict(bootstrap))
-    else:
-        snapshot = Snapshot.from_file(os.fspath(bootstrap))
-    return Published.of(snapshot.compile_all(), SOURCE_BOOTSTRAP)
-
-
-def _load_cache(cache: DiskCache) -> tuple[Published, float, str | None] | None:
-    cached = cache.load()
-    if cached is None:
-        return None
-    try:
-        snapshot = compile_definitions(cached.body)
-    except Exception as exc:
-        logger.warning("flagkit: ignoring definitions cache %s: %s", cache.path, exc)
-        return None
-    published = Published.of(snapshot, SOURCE_DISK_CACHE, body_hash(cached.body))
-    return published, cached.saved_at, cached.etag
 
 
 # Clients whose poller must be restarted in a forked child (weak: never keeps one alive).

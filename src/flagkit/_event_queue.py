@@ -39,7 +39,6 @@ from flagkit._events import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DEDUPE_CAPACITY,
     DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_MAX_RETRIES,
     DEFAULT_QUEUE_SIZE,
     DeliveryQueue,
     FingerprintSet,
@@ -59,9 +58,11 @@ logger = logging.getLogger("flagkit.client")
 
 # The defaults and PostResult are defined in flagkit._events; the clients import them here.
 __all__ = [
+    "CLOSED_POST",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_FLUSH_INTERVAL",
     "DEFAULT_QUEUE_SIZE",
+    "JSON_HEADERS",
     "BatchPoster",
     "EventOptions",
     "EventSender",
@@ -70,7 +71,9 @@ __all__ = [
     "HttpHolder",
     "Outbound",
     "PostResult",
+    "PosterBase",
     "build_outbound",
+    "remote_counter",
 ]
 
 
@@ -115,40 +118,38 @@ class HttpHolder:
                 logger.debug("flagkit: error closing the events HTTP client", exc_info=True)
 
 
-class BatchPoster:
-    """Sends one batch of encoded events to ``/batch/``. Never raises."""
+HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
+CLOSED_POST = PostResult(False, message="the client is closed")
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class PosterBase(Generic[HttpT]):
+    """What the thread and asyncio ``/batch/`` posters share: the request body and the
+    meaning of a response; subclasses only send (plainly or awaited)."""
 
     def __init__(
         self,
-        http: Callable[[], httpx.Client | None],
+        http: Callable[[], HttpT | None],
         token: str,
         *,
         timeout: float,
         secrets: Iterable[str | None] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._http = http
+        self._http: Callable[[], HttpT | None] = http
         self._token = token
         self._timeout = timeout
         self._secrets = (*secrets, token)
         self._clock = clock
 
-    def post(self, encoded_events: list[bytes]) -> PostResult:
-        """POST the events; a 200 is success, 408/429/5xx and network errors are retryable."""
-        http = self._http()
-        if http is None:
-            return PostResult(False, message="the client is closed")
+    def _body(self, encoded_events: list[bytes]) -> bytes:
         sent_at = datetime.fromtimestamp(self._clock(), tz=timezone.utc)
-        data = batch_body(self._token, encoded_events, sent_at)
-        try:
-            response = http.post(
-                BATCH_PATH,
-                content=data,
-                headers={"Content-Type": "application/json"},
-                timeout=self._timeout,
-            )
-        except Exception as exc:  # network trouble, a closed pool: try again later
-            return post_exception(exc, self._secrets)
+        return batch_body(self._token, encoded_events, sent_at)
+
+    def _failed(self, exc: Exception) -> PostResult:
+        return post_exception(exc, self._secrets)
+
+    def _answer(self, response: httpx.Response) -> PostResult:
         return post_result(
             response.status_code,
             response.text,
@@ -158,38 +159,33 @@ class BatchPoster:
         )
 
 
+class BatchPoster(PosterBase[httpx.Client]):
+    """Sends one batch of encoded events to ``/batch/``. Never raises."""
+
+    def post(self, encoded_events: list[bytes]) -> PostResult:
+        """POST the events; a 200 is success, 408/429/5xx and network errors are retryable."""
+        http = self._http()
+        if http is None:
+            return CLOSED_POST
+        data = self._body(encoded_events)
+        try:
+            response = http.post(
+                BATCH_PATH, content=data, headers=JSON_HEADERS, timeout=self._timeout
+            )
+        except Exception as exc:  # network trouble, a closed pool: try again later
+            return self._failed(exc)
+        return self._answer(response)
+
+
 class EventSender:
     """A bounded event queue and the daemon thread that delivers it (see the module doc);
     the queue and its policy are a :class:`flagkit._events.DeliveryQueue`."""
 
-    def __init__(
-        self,
-        post: Callable[[list[bytes]], PostResult],
-        *,
-        counters: Counters,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
-        rng: random.Random | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, post: Callable[[list[bytes]], PostResult], core: DeliveryQueue) -> None:
         self._post = post
-        self._core = DeliveryQueue(
-            counters,
-            queue_size=queue_size,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            rng=rng,
-            monotonic=monotonic,
-        )
+        self._core = core
         self._init_sync()
-        counters.pending = self.pending
+        core.counters.pending = self.pending
         _FORK_AWARE.add(self)
 
     def _init_sync(self) -> None:
@@ -396,6 +392,19 @@ class EventOptions:
     backoff_base: float = 1.0
     backoff_max: float = 30.0
 
+    def delivery_queue(self, counters: Counters, rng: random.Random | None) -> DeliveryQueue:
+        """The bounded queue and delivery policy a sender drives (retries back off at most
+        30 s, whatever the definitions backoff)."""
+        return DeliveryQueue(
+            counters,
+            queue_size=self.queue_size,
+            batch_size=self.batch_size,
+            flush_interval=self.flush_interval,
+            backoff_base=self.backoff_base,
+            backoff_max=min(self.backoff_max, 30.0),
+            rng=rng,
+        )
+
 
 @attrs.frozen(slots=True)
 class Outbound:
@@ -435,26 +444,22 @@ def build_outbound(
         token,
         timeout=remote_timeout,
         secrets=secrets,
-        on_request=lambda failed: _count_remote(counters, failed),
+        on_request=remote_counter(counters),
     )
     reporter = None
     if send_events:
         poster = BatchPoster(http.get, token, timeout=events_timeout, secrets=secrets)
-        sender = EventSender(
-            poster.post,
-            counters=counters,
-            queue_size=options.queue_size,
-            batch_size=options.batch_size,
-            flush_interval=options.flush_interval,
-            backoff_base=options.backoff_base,
-            backoff_max=min(options.backoff_max, 30.0),
-            rng=rng,
-        )
+        sender = EventSender(poster.post, options.delivery_queue(counters, rng))
         reporter = ExposureReporter(sender, dedupe_capacity=options.dedupe_capacity)
     return Outbound(http, remote, reporter)
 
 
-def _count_remote(counters: Counters, failed: bool) -> None:
-    counters.add("remote_requests")
-    if failed:
-        counters.add("remote_errors")
+def remote_counter(counters: Counters) -> Callable[[bool], None]:
+    """Counts each ``/flags`` request (and each failed one) in ``counters``."""
+
+    def count(failed: bool) -> None:
+        counters.add("remote_requests")
+        if failed:
+            counters.add("remote_errors")
+
+    return count
