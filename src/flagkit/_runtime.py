@@ -1,8 +1,9 @@
 """The evaluation hot path: one compiled flag against one set of properties.
 
-Functions here never raise and never allocate results: they return prebuilt
-:class:`FlagResult` objects, or an inconclusive outcome (:class:`Cause`,
-:class:`RequiresServer`, ``BROKEN``) that the caller turns into a result.
+Functions here never allocate results: they return shared :class:`FlagResult` objects, or
+an inconclusive outcome (:class:`Cause`, :class:`RequiresServer`, ``BROKEN``) that the
+caller turns into a result. They raise only where PostHog's SDK itself fails (an identifier
+or key that UTF-8 cannot encode); the Evaluator turns that into ``INVALID_DEFINITION``.
 """
 
 from __future__ import annotations
