@@ -211,6 +211,9 @@ class _FlagCompiler:
             hasher=key_hasher(self.key),
             simple=simple,
             plain=plain,
+            reads_distinct_id=any(
+                key == "distinct_id" for c in conditions for key in c.filter_keys
+            ),
             has_preamble=(
                 filters_broken
                 or enrollment

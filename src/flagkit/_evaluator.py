@@ -223,8 +223,10 @@ class Evaluator:
                 and (group_properties is None or type(group_properties) is dict)
             ):
                 # Person properties only: build them and go straight to the conditions.
-                if not person_properties:
-                    props: Mapping[str, Any] = {"distinct_id": distinct_id}
+                if not flag.reads_distinct_id:
+                    props: Mapping[str, Any] = person_properties or _EMPTY
+                elif not person_properties:
+                    props = {"distinct_id": distinct_id}
                 elif "distinct_id" in person_properties:
                     props = person_properties
                 else:

@@ -137,6 +137,9 @@ class CompiledFlag:
     # Active person flag bucketed by distinct id, reading only person properties (no
     # cohorts, dependencies or groups): evaluated without building a full context.
     plain: bool
+    # Whether a filter reads the implicit ``distinct_id`` person property. When none does,
+    # a plain flag can read the caller's properties as they are, without a copy.
+    reads_distinct_id: bool
     # Enrollment, a holdout or a broken piece: checks to run before the conditions.
     has_preamble: bool
     book: ResultBook
