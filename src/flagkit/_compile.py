@@ -7,7 +7,7 @@ outcome at the same point, and described in ``problems``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flagkit._filters import BROKEN_FILTER, compile_filter
@@ -70,6 +70,23 @@ def _as_int(value: Any) -> int | None:
 
 def _percent(value: float) -> str:
     return f"{value:g}%"
+
+
+def _with_frame(test: Callable[..., Any]) -> Callable[..., Any]:
+    def call(props: Mapping[str, Any], frame: Any) -> Any:
+        return test(props)
+
+    return call
+
+
+def _plan_tests(
+    filters: tuple[FilterTest, ...], needs_frame: bool
+) -> tuple[Callable[..., Any], ...]:
+    """The tests as the hot loop calls them: test(props) when the flag never has a frame,
+    else test(props, frame) for all (property tests wrapped to accept the frame)."""
+    if not needs_frame:
+        return tuple(test for _, test in filters)
+    return tuple(test if framed else _with_frame(test) for framed, test in filters)
 
 
 def _property_key(raw: Any) -> Any:
@@ -231,7 +248,12 @@ class _FlagCompiler:
             holdout_percentage=holdout_percentage,
             conditions=conditions,
             plan=tuple(
-                (c, c.target == TARGET_FLAG and not c.broken, c.filters, c.threshold)
+                (
+                    c,
+                    c.target == TARGET_FLAG and not c.broken,
+                    _plan_tests(c.filters, needs_frame),
+                    c.threshold,
+                )
                 for c in conditions
             ),
             early_exit=bool(filters.get("early_exit")),

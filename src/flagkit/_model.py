@@ -156,7 +156,8 @@ class CompiledFlag:
     # Per condition, what the hot loop reads: (condition, on the flag's own target and not
     # broken, filters, threshold). A broken condition is never "own target", so the loop
     # reaches its broken check.
-    plan: tuple[tuple[Condition, bool, tuple[FilterTest, ...], float | None], ...]
+    # The tests are called test(props) when the flag needs no frame, else test(props, frame).
+    plan: tuple[tuple[Condition, bool, tuple[Callable[..., FilterOutcome], ...], float | None], ...]
     early_exit: bool
     # (low, high) bucket bounds per variant, in table order.
     variant_bounds: tuple[tuple[float, float], ...]

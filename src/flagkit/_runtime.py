@@ -141,8 +141,8 @@ def match_conditions(
             group_cause: Cause | None = None
             requires_server: RequiresServer | None = None
             matched = True
-            for needs_frame, test in tests:
-                outcome = test(cond_props, frame) if needs_frame else test(cond_props)
+            for test in tests:
+                outcome = test(cond_props) if frame is None else test(cond_props, frame)
                 if outcome is True:
                     continue
                 if outcome is False:
@@ -254,7 +254,10 @@ def evaluate_dependency(
     frame.depth += 1
     try:
         # No group context inside dependencies: mixed group conditions are skipped.
-        outcome = match_flag(flag, props, bucketing, frame, _EMPTY, _EMPTY)
+        # A flag without cohort or dependency filters is evaluated without the frame.
+        outcome = match_flag(
+            flag, props, bucketing, frame if flag.needs_frame else None, _EMPTY, _EMPTY
+        )
     finally:
         frame.depth -= 1
     if isinstance(outcome, FlagResult):
