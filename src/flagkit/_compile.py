@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
+
 from flagkit._filters import BROKEN_FILTER, compile_filter
 from flagkit._hashing import key_hasher
 from flagkit._model import (
@@ -34,6 +36,7 @@ from flagkit._model import (
 )
 from flagkit._outcome import Cause
 from flagkit._result import Reason
+from flagkit._specialize import specialize
 
 _CAUSE_REASONS = {
     Cause.EXPERIENCE_CONTINUITY: Reason.REQUIRES_SERVER,
@@ -465,4 +468,6 @@ def compile_flag(
     problems: list[str],
 ) -> CompiledFlag:
     """Compile one flag definition (which must be a mapping with a string ``key``)."""
-    return _FlagCompiler(raw, group_type_mapping, matching_version, problems).compile()
+    flag = _FlagCompiler(raw, group_type_mapping, matching_version, problems).compile()
+    run = specialize(flag)
+    return flag if run is None else attrs.evolve(flag, run=run)

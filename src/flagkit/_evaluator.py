@@ -231,11 +231,13 @@ class Evaluator:
                     props = person_properties
                 else:
                     props = {**person_properties, "distinct_id": distinct_id}
-                outcome = (
-                    match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
-                    if flag.has_preamble
-                    else match_conditions(flag, props, distinct_id, None, _EMPTY, _EMPTY)
-                )
+                run = flag.run
+                if run is not None:
+                    outcome = run(props, distinct_id)
+                elif flag.has_preamble:
+                    outcome = match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
+                else:
+                    outcome = match_conditions(flag, props, distinct_id, None, _EMPTY, _EMPTY)
                 if isinstance(outcome, FlagResult):
                     return outcome
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
@@ -289,11 +291,13 @@ class Evaluator:
                 elif flag.plain:
                     if person is None:
                         person = context.person()
-                    outcome = (
-                        match_flag(flag, person, distinct_id, None, _EMPTY, _EMPTY)
-                        if flag.has_preamble
-                        else match_conditions(flag, person, distinct_id, None, _EMPTY, _EMPTY)
-                    )
+                    run = flag.run
+                    if run is not None and type(person) is dict:
+                        outcome = run(person, distinct_id)
+                    elif flag.has_preamble:
+                        outcome = match_flag(flag, person, distinct_id, None, _EMPTY, _EMPTY)
+                    else:
+                        outcome = match_conditions(flag, person, distinct_id, None, _EMPTY, _EMPTY)
                 else:
                     outcome = None
                 if outcome.__class__ is FlagResult:

@@ -171,6 +171,8 @@ class CompiledFlag:
     holdout_broken: bool = False
     variant_keys_broken: bool = False
     variant_table_broken: bool = False
+    # The conditions unrolled into one function (see flagkit._specialize), or None.
+    run: Callable[[Mapping[str, Any], Any], Any] | None = None
 
     def result(self, slot: int) -> FlagResult:
         """The shared result of one slot (see :class:`ResultBook`)."""

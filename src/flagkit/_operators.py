@@ -21,6 +21,7 @@ Inputs for which PostHog raises an ordinary exception (not an inconclusive match
 from __future__ import annotations
 
 import operator as _op
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
 from typing import Any
@@ -158,6 +159,15 @@ def _exact(key: Any, value: Any, matching_version: int, negate: bool) -> Propert
     return test
 
 
+# Tests whose result for a ``str`` property is a single expression, described so that
+# flagkit._specialize can inline it: ("in", key, choices, negate) for exact/is_not and
+# ("contains", key, needle, negate) for icontains/not_icontains. Other property types still
+# go through the test itself.
+FAST_PATHS: weakref.WeakKeyDictionary[Callable[..., Any], tuple[str, Any, Any, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _exact_choices(key: Any, choices: frozenset[str], negate: bool) -> PropertyTest:
     """``exact``/``is_not`` against plain values: one set lookup (the hot, common case)."""
 
@@ -176,6 +186,7 @@ def _exact_choices(key: Any, choices: frozenset[str], negate: bool) -> PropertyT
         except Exception:
             return _UNSUPPORTED
 
+    FAST_PATHS[test] = ("in", key, choices, negate)
     return test
 
 
@@ -235,6 +246,8 @@ def _text(key: Any, value: Any, operator: str) -> PropertyTest:
         except Exception:
             return _UNSUPPORTED
 
+    if contains:
+        FAST_PATHS[test] = ("contains", key, needle, negate)
     return test
 
 
