@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -22,11 +22,12 @@ from flagkit._model import (
 )
 from flagkit._outcome import Cause, RequiresServer
 from flagkit._result import FlagResult, Reason
-from flagkit._runtime import Frame, match_conditions, match_flag, match_simple
+from flagkit._runtime import Frame, match_flag, match_plain, match_simple
 from flagkit._snapshot import Snapshot
 
 _log = logging.getLogger("flagkit")
 _EMPTY: Mapping[str, Any] = {}
+_NO_PROPERTIES: dict[str, Any] = {}  # shared and never written to
 
 
 class InvalidInputError(Exception):
@@ -130,19 +131,19 @@ class _Context:
         self.groups: Mapping[str, Any] = groups or _EMPTY
         self.group_properties = group_properties
         self.device_id = device_id
-        self._person: Mapping[str, Any] | None = None
+        self._person: dict[str, Any] | None = None
         self._group_props: Mapping[str, Mapping[str, Any]] | None = None
 
-    def person(self) -> Mapping[str, Any]:
-        """Person properties with the implicit ``distinct_id`` property."""
+    def person(self) -> dict[str, Any]:
+        """Person properties with the implicit ``distinct_id`` property, as a ``dict``."""
         props = self._person
         if props is None:
             given = self.person_properties
-            if given and "distinct_id" in given:
+            if type(given) is dict and "distinct_id" in given:
                 props = given
             else:
                 props = dict(given) if given else {}
-                props["distinct_id"] = self.distinct_id
+                props.setdefault("distinct_id", self.distinct_id)
             self._person = props
         return props
 
@@ -223,23 +224,20 @@ class Evaluator:
                 and (group_properties is None or type(group_properties) is dict)
             ):
                 # Person properties only: build them and go straight to the conditions.
+                # (person_properties is a dict or None here: checked just above.)
+                given = cast("dict[str, Any] | None", person_properties)
                 if not flag.reads_distinct_id:
-                    props: Mapping[str, Any] = person_properties or _EMPTY
-                elif not person_properties:
+                    props = given or _NO_PROPERTIES
+                elif not given:
                     props = {"distinct_id": distinct_id}
-                elif "distinct_id" in person_properties:
-                    props = person_properties
+                elif "distinct_id" in given:
+                    props = given
                 else:
-                    props = {**person_properties, "distinct_id": distinct_id}
-                run = flag.run
-                if run is not None:
-                    outcome = run(props, distinct_id)
-                elif flag.has_preamble:
-                    outcome = match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
-                else:
-                    outcome = match_conditions(flag, props, distinct_id, None, _EMPTY, _EMPTY)
+                    props = {**given, "distinct_id": distinct_id}
+                outcome = match_plain(flag, props, distinct_id)
                 if isinstance(outcome, FlagResult):
                     return outcome
+                # Undecided (rare): the general path below builds the detailed result.
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
             return self._run(flag, context)
         except InvalidInputError as error:
@@ -278,7 +276,7 @@ class Evaluator:
             return {key: _invalid(key, str(error)) for key in selected}
         results: dict[str, FlagResult] = {}
         compiled = self._flags
-        person: Mapping[str, Any] | None = None
+        person: dict[str, Any] | None = None
         for key in selected:
             flag = compiled.get(key) or self._compile(key)
             if flag is None:
@@ -291,13 +289,7 @@ class Evaluator:
                 elif flag.plain:
                     if person is None:
                         person = context.person()
-                    run = flag.run
-                    if run is not None and type(person) is dict:
-                        outcome = run(person, distinct_id)
-                    elif flag.has_preamble:
-                        outcome = match_flag(flag, person, distinct_id, None, _EMPTY, _EMPTY)
-                    else:
-                        outcome = match_conditions(flag, person, distinct_id, None, _EMPTY, _EMPTY)
+                    outcome = match_plain(flag, person, distinct_id)
                 else:
                     outcome = None
                 if outcome.__class__ is FlagResult:

@@ -173,7 +173,3 @@ class CompiledFlag:
     variant_table_broken: bool = False
     # The conditions unrolled into one function (see flagkit._specialize), or None.
     run: Callable[[Mapping[str, Any], Any], Any] | None = None
-
-    def result(self, slot: int) -> FlagResult:
-        """The shared result of one slot (see :class:`ResultBook`)."""
-        return self.book.get(slot)

@@ -41,6 +41,7 @@ from flagkit._semver import (
 from flagkit._stringify import (
     UnrepresentableError,
     ascii_lower,
+    fold_ascii,
     is_boolean_like,
     is_truthy,
     stringify,
@@ -190,11 +191,6 @@ def _exact_choices(key: Any, choices: frozenset[str], negate: bool) -> PropertyT
     return test
 
 
-def _fold(text: str) -> str:
-    # For ASCII text str.lower() is ASCII lowering, and much faster than translate().
-    return text.lower() if text.isascii() else ascii_lower(text)
-
-
 # --- text operators ---------------------------------------------------------------------------
 
 
@@ -241,8 +237,8 @@ def _text(key: Any, value: Any, operator: str) -> PropertyTest:
                 except UnrepresentableError:
                     return _MISSING_CONTEXT
             if contains:
-                return (needle in _fold(text)) is not negate
-            return check(needle, _fold(text)) is not negate
+                return (needle in fold_ascii(text)) is not negate
+            return check(needle, fold_ascii(text)) is not negate
         except Exception:
             return _UNSUPPORTED
 

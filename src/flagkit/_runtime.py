@@ -22,6 +22,7 @@ from flagkit._model import (
 )
 from flagkit._outcome import (
     BROKEN,
+    RS_DEPENDENCY,
     Cause,
     RequiresServer,
     _Broken,
@@ -77,6 +78,17 @@ def match_flag(
         if preamble is not None:
             return preamble
     return match_conditions(flag, props, bucketing, frame, groups, group_props)
+
+
+def match_plain(flag: CompiledFlag, props: dict[str, Any], distinct_id: Any) -> MatchOutcome:
+    """A plain flag (``flag.plain``): its unrolled code when it has some, else the loop."""
+    run = flag.run
+    if run is not None:
+        outcome: MatchOutcome = run(props, distinct_id)
+        return outcome
+    if flag.has_preamble:
+        return match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
+    return match_conditions(flag, props, distinct_id, None, _EMPTY, _EMPTY)
 
 
 def _match_preamble(
@@ -267,5 +279,5 @@ def evaluate_dependency(
         cache[key] = None
         return Cause.UNRESOLVED_DEPENDENCY
     if isinstance(outcome, RequiresServer):
-        return RequiresServer(Cause.UNRESOLVED_DEPENDENCY)
+        return RS_DEPENDENCY
     return outcome

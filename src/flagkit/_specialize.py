@@ -23,7 +23,7 @@ from flagkit._model import NO_MATCH, CompiledFlag
 from flagkit._operators import FAST_PATHS
 from flagkit._outcome import BROKEN, stronger
 from flagkit._runtime import matched_value
-from flagkit._stringify import ascii_lower
+from flagkit._stringify import fold_ascii
 
 Specialized = Callable[[Mapping[str, Any], Any], Any]
 Shape = tuple[tuple[tuple[str, ...], bool], ...]
@@ -36,15 +36,11 @@ _factories: dict[Shape, Callable[..., Specialized]] = {}
 _factories_lock = threading.Lock()
 
 
-def _fold(text: str) -> str:
-    return text.lower() if text.isascii() else ascii_lower(text)
-
-
 _HELPERS = {
     "ABSENT": _ABSENT,
     "BROKEN": BROKEN,
     "stronger": stronger,
-    "fold": _fold,
+    "fold": fold_ascii,
     "bucket": bucket_with,
 }
 

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "UnrepresentableError",
     "ascii_lower",
+    "fold_ascii",
     "is_boolean_like",
     "is_truthy",
     "stringify",
@@ -112,3 +113,8 @@ def is_truthy(value: Any) -> bool:
     if isinstance(value, list):
         return all(is_truthy(item) for item in value)
     return False
+
+
+def fold_ascii(text: str) -> str:
+    """:func:`ascii_lower`, with the fast ``str.lower()`` for ASCII text (same result there)."""
+    return text.lower() if text.isascii() else ascii_lower(text)
