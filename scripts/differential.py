@@ -18,6 +18,7 @@ import argparse
 import copy
 import json
 import random
+import signal
 import sys
 import time
 import traceback
@@ -61,6 +62,75 @@ def run_pair(body: dict[str, Any], key: str, ctx: dict[str, Any]) -> tuple[Outco
     except Exception as exc:  # evaluation must never raise: report it as a mismatch
         got = exc
     return expected, got
+
+
+def share_filter_lists(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A copy of ``body`` where some conditions take another condition's filter list.
+
+    Repeated filter lists are what ``evaluate_all`` shares between flags; random worlds
+    rarely repeat one by chance.
+    """
+    body = copy.deepcopy(body)
+    lists = [
+        cond["properties"]
+        for flag in body.get("flags") or []
+        if isinstance(flag, dict) and isinstance(flag.get("filters"), dict)
+        for cond in flag["filters"].get("groups") or []
+        if isinstance(cond, dict) and isinstance(cond.get("properties"), list)
+    ]
+    if not lists:
+        return body
+    filters = [item for found in lists for item in found]
+    for flag in body.get("flags") or []:
+        if not isinstance(flag, dict) or not isinstance(flag.get("filters"), dict):
+            continue
+        for cond in flag["filters"].get("groups") or []:
+            if not isinstance(cond, dict) or rng.random() < 0.3:
+                continue
+            taken = copy.deepcopy(rng.choice(lists))
+            # Sometimes a near copy, which must not share: one filter more or one less.
+            if taken and rng.random() < 0.3:
+                taken.pop(rng.randrange(len(taken)))
+            elif filters and rng.random() < 0.3:
+                taken.append(copy.deepcopy(rng.choice(filters)))
+            cond["properties"] = taken
+    return body
+
+
+def run_all(body: dict[str, Any], ctx: dict[str, Any]) -> list[tuple[str, Outcome, Any]]:
+    """Every flag of ``body``: (key, posthog outcome, flagkit's evaluate_all result)."""
+    ref = Reference(copy.deepcopy(body))
+    kwargs = {k: copy.deepcopy(v) for k, v in ctx.items() if k != "distinct_id"}
+    keys = [f["key"] for f in body.get("flags") or [] if isinstance(f, dict)]
+    keys = [k for k in dict.fromkeys(keys) if isinstance(k, str)]
+    try:
+        results: Any = Evaluator(Snapshot.from_dict(copy.deepcopy(body))).evaluate_all(
+            ctx["distinct_id"], **copy.deepcopy(kwargs)
+        )
+    except Exception as exc:  # must never raise: every flag counts as a mismatch
+        results = dict.fromkeys(keys, exc)
+    pairs = []
+    for key in keys:
+        # Copied filter lists can make a dependency loop that posthog re-evaluates
+        # exponentially (flagkit cuts it off): such bodies have no reference answer.
+        signal.alarm(_REFERENCE_SECONDS)
+        try:
+            expected = ref.evaluate(key, ctx["distinct_id"], **copy.deepcopy(kwargs))
+        finally:
+            signal.alarm(0)
+        pairs.append((key, expected, results.get(key, KeyError(key))))
+    return pairs
+
+
+_REFERENCE_SECONDS = 5
+
+
+class _ReferenceTimeout(BaseException):
+    """posthog did not finish one flag in time (not an Exception: posthog catches those)."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _ReferenceTimeout
 
 
 def classify(expected: Outcome, got: Any) -> str | None:
@@ -185,7 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", type=int, default=10, help="mismatches to print (shrunk)")
     parser.add_argument("--show-reasons", type=int, default=5, help="reason-only mismatches")
     parser.add_argument("--no-shrink", action="store_true")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="compare evaluate_all over every flag of each body, with filter lists "
+        "repeated across flags (no shrinking)",
+    )
     args = parser.parse_args(argv)
+    if args.all:
+        return main_all(args)
 
     rng = random.Random(args.seed)
     start = time.time()
@@ -243,6 +321,40 @@ def main(argv: list[str] | None = None) -> int:
                 body, ctx = shrink(body, key, ctx, "reason")
                 expected, got = run_pair(body, key, ctx)
             report(i, "reason only", body, key, ctx, expected, got)
+    return 0 if bad == 0 else 1
+
+
+def main_all(args: argparse.Namespace) -> int:
+    """--all: evaluate_all against posthog's per-flag answers, flag by flag."""
+    rng = random.Random(args.seed)
+    start = time.time()
+    flags = bad = 0
+    kinds: Counter[str] = Counter()
+    signal.signal(signal.SIGALRM, _on_alarm)
+    unfinished = 0
+    for _ in range(args.n):
+        world = World(rng).build()
+        body = share_filter_lists(world.body, rng)
+        try:
+            compared = run_all(body, world.context)
+        except _ReferenceTimeout:
+            unfinished += 1
+            continue
+        for key, expected, got in compared:
+            flags += 1
+            kind = kind_of(expected, got)
+            if kind is None:
+                continue
+            bad += 1
+            kinds[kind] += 1
+            if bad <= args.show:
+                report(bad, kind, body, key, world.context, expected, got)
+    print("\n=== differential summary (evaluate_all): posthog 7.91.1 vs flagkit ===")
+    print(f"seed {args.seed}, {args.n} bodies, {flags} flags in {time.time() - start:.1f}s")
+    print(f"agreement (value, payload, reason): {flags - bad}/{flags}")
+    print(f"bodies skipped because posthog did not finish in {_REFERENCE_SECONDS} s: {unfinished}")
+    for kind, count in kinds.most_common():
+        print(f"  {kind}: {count}")
     return 0 if bad == 0 else 1
 
 

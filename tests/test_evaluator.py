@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import pytest
@@ -336,3 +337,46 @@ def test_missing_context_names_the_missing_properties() -> None:
     device = ev.evaluate("d", "u")
     assert device.reason is Reason.MISSING_CONTEXT
     assert "device_id" in device.description
+
+
+def _self_dependency(key: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "type": "flag",
+        "value": True,
+        "operator": "flag_evaluates_to",
+        "dependency_chain": [key],
+    }
+
+
+def test_exponential_dependency_loops_are_cut_off() -> None:
+    # Each level of the loop re-evaluates the flag twice: the first condition is already
+    # inconclusive (a missing property), so the error from deep in the loop does not end
+    # the flag, and the second condition tries again. That is 2**48 evaluations, which
+    # PostHog's SDK never finishes; flagkit gives up after a bounded amount of work.
+    loop = {
+        "key": "loop",
+        "active": True,
+        "filters": {
+            "groups": [
+                {"properties": [{"key": "plan", "value": "pro"}, _self_dependency("loop")]},
+                {"properties": [_self_dependency("loop")]},
+            ]
+        },
+    }
+    ev = evaluator(loop)
+    outcome: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(
+            (ev.evaluate("loop", "u"), ev.evaluate_all("u")["loop"], ev.explain("loop", "u"))
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the evaluation did not finish"
+    single, every, explanation = outcome[0]
+    assert single.value is None
+    assert single.reason is Reason.INVALID_DEFINITION
+    assert every == single
+    assert explanation.result == single

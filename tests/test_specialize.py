@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,12 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flagkit import Evaluator, Snapshot, _specialize
+from flagkit._hashing import encode_identifier
 from flagkit._runtime import match_conditions
-from flagkit._specialize import specialize
 
 texts = st.sampled_from(
-    ["pro", "PRO", "Pro", "free", "acme", "ACME.com", "x@acme.com", "ß", "İ", "true", ""]
+    [
+        *["pro", "PRO", "Pro", "free", "acme", "ACME.com", "x@acme.com", "ß", "İ", "true", ""],
+        *["2.4.1", "1.0", "v3", "10.2.3-beta", "2"],
+    ]
 )
+big = st.sampled_from([2**53 + 1, -(2**1023), 2**1023, 2**1024, 10**400, float("inf"), 1e308])
 # Mostly strings, so that the inlined string paths are exercised most of the time.
 values = st.one_of(
     texts,
@@ -24,10 +29,17 @@ values = st.one_of(
     st.booleans(),
     st.integers(-3, 3),
     st.floats(allow_nan=False, width=16),
+    st.floats(),
+    big,
     st.lists(st.sampled_from(["pro", "free", 1, True]), max_size=3),
 )
 operators = st.sampled_from(
-    ["exact", "is_not", "icontains", "not_icontains", "is_set", "gt", "regex", "bogus", None]
+    [
+        *["exact", "is_not", "icontains", "not_icontains", "is_set", "is_not_set", "regex"],
+        *["gt", "gte", "lt", "lte", "semver_gte", "semver_lt", "semver_eq", "semver_neq"],
+        *["semver_gt", "semver_lte", "semver_tilde", "semver_caret", "semver_wildcard"],
+        *["bogus", None],
+    ]
 )
 filters = st.fixed_dictionaries(
     {
@@ -54,7 +66,7 @@ flags = st.fixed_dictionaries(
         "active": st.just(True),
         "filters": st.fixed_dictionaries(
             {"groups": st.lists(conditions, min_size=1, max_size=3)},
-            optional={"multivariate": variants},
+            optional={"multivariate": variants, "early_exit": st.booleans()},
         ),
     }
 )
@@ -67,18 +79,72 @@ people = st.one_of(
 )
 
 
-@settings(max_examples=800, deadline=None)
-@given(flags, people, st.sampled_from(["u1", "u2", "user-42", 7]))
+def _unrolled(flag: Any, props: dict[str, Any], distinct_id: Any, shared: bool) -> Any:
+    assert flag.run is not None  # every generated flag is eligible
+    encoded = encode_identifier(distinct_id)
+    assert encoded is not None
+    # evaluate() lets the code add "variant" itself; evaluate_all() passes it in.
+    return flag.run(props, encoded, encoded + b"variant" if shared else None)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(flags, people, st.sampled_from(["u1", "u2", "user-42", 7, "ü"]), st.booleans())
 def test_unrolled_flags_match_the_generic_loop(
-    raw: dict[str, Any], props: dict[str, Any], distinct_id: Any
+    raw: dict[str, Any], props: dict[str, Any], distinct_id: Any, shared: bool
 ) -> None:
     # Many shapes are generated here: keep the bounded shape cache from filling up.
     _specialize._factories.clear()
     flag = Snapshot.from_dict({"flags": [raw]}).compiled(raw["key"])
     assert flag is not None
-    run = specialize(flag)
-    assert run is not None  # every generated flag is eligible
-    assert run(props, distinct_id) == match_conditions(flag, props, distinct_id, None, {}, {})
+    expected = match_conditions(flag, props, distinct_id, None, {}, {})
+    assert _unrolled(flag, props, distinct_id, shared) == expected
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(flags, min_size=1, max_size=4), people, st.sampled_from(["u1", "user-42", 7]))
+def test_flags_sharing_filter_lists_in_one_call_match_the_generic_loop(
+    raws: list[dict[str, Any]], props: dict[str, Any], distinct_id: Any
+) -> None:
+    _specialize._factories.clear()
+    # Distinct keys; conditions repeated across flags (and within one) share memo slots.
+    raws = [{**raw, "key": f"flag-{index}"} for index, raw in enumerate(raws)]
+    snapshot = Snapshot.from_dict({"flags": raws}).compile_all()
+    memo: list[Any] = [None] * len(snapshot._shared)
+    encoded = encode_identifier(distinct_id)
+    assert encoded is not None
+    for raw in raws:
+        flag = snapshot.compiled(raw["key"])
+        assert flag is not None
+        assert flag.run_shared is not None
+        expected = match_conditions(flag, props, distinct_id, None, {}, {})
+        assert flag.run_shared(props, encoded, encoded + b"variant", memo) == expected
+
+
+def test_repeated_filter_lists_share_one_number() -> None:
+    internal = [{"key": "email", "operator": "icontains", "value": "@acme.com"}]
+    other = [{"key": "plan", "value": "pro"}]
+    raws = [
+        {
+            "key": f"f{index}",
+            "active": True,
+            "filters": {"groups": [{"properties": internal}, {"properties": other}]},
+        }
+        for index in range(3)
+    ]
+    raws.append({"key": "g", "active": True, "filters": {"groups": [{"properties": [{"key": 1}]}]}})
+    snapshot = Snapshot.from_dict({"flags": raws}).compile_all()
+    assert len(snapshot._shared) == 3
+    # Decoded JSON needs no check of its values: the same numbering.
+    decoded = Snapshot.from_json(json.dumps({"flags": raws})).compile_all()
+    assert len(decoded._shared) == 3
+    shared = _specialize.SharedConditions()
+    assert shared.number(internal) == 0
+    assert shared.number([dict(item) for item in internal]) == 0
+    assert shared.number(other) == 1
+    # Only plain JSON values are numbered: these would print like others but differ.
+    assert shared.number([{"key": "email", "value": {1: "a"}}]) is None
+    assert shared.number([{"key": "email", "value": ("a",)}]) is None
+    assert len(shared) == 2
 
 
 def test_flags_with_cohorts_or_groups_are_not_unrolled() -> None:
@@ -99,13 +165,12 @@ def test_flags_with_cohorts_or_groups_are_not_unrolled() -> None:
                     "groups": [{"rollout_percentage": 50}],
                 },
             },
-            {"key": "e", "active": True, "filters": {"early_exit": True, "groups": [{}]}},
         ],
         "cohorts": {"1": {"type": "AND", "values": []}},
         "group_type_mapping": {"0": "company"},
     }
     snapshot = Snapshot.from_dict(body)
-    for key in ("c", "g", "e"):
+    for key in ("c", "g"):
         flag = snapshot.compiled(key)
         assert flag is not None
         assert flag.run is None
@@ -126,7 +191,7 @@ def test_inlined_string_operators(operator: str, value: Any, prop: Any) -> None:
     assert flag is not None
     assert flag.run is not None
     props = {"p": prop}
-    assert flag.run(props, "u") == match_conditions(flag, props, "u", None, {}, {})
+    assert _unrolled(flag, props, "u", False) == match_conditions(flag, props, "u", None, {}, {})
 
 
 def test_a_full_shape_cache_falls_back_to_the_generic_loop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,3 +203,96 @@ def test_a_full_shape_cache_falls_back_to_the_generic_loop(monkeypatch: pytest.M
     assert flag is not None
     assert flag.run is None
     assert Evaluator(snapshot).evaluate("f", "u").value is True
+
+
+def _single_filter_flag(operator: str, value: Any) -> Any:
+    raw = {
+        "key": "f",
+        "active": True,
+        "filters": {
+            "groups": [{"properties": [{"key": "p", "value": value, "operator": operator}]}]
+        },
+    }
+    flag = Snapshot.from_dict({"flags": [raw]}).compiled("f")
+    assert flag is not None
+    return flag
+
+
+@pytest.mark.parametrize("operator", ["gt", "gte", "lt", "lte"])
+@pytest.mark.parametrize("value", [5, "5", 2.5, -1, 2**53])
+@pytest.mark.parametrize(
+    "prop",
+    [
+        *[5, 5.0, 4.999, 6, 2.5, -1, -1.0, 0, True, 2**53, 2**53 + 1, 2**1023, 2**1024],
+        *[10**400, float("inf"), float("-inf"), float("nan"), "5", None],
+    ],
+)
+def test_inlined_numeric_comparisons_at_their_boundaries(
+    operator: str, value: Any, prop: Any
+) -> None:
+    flag = _single_filter_flag(operator, value)
+    props = {"p": prop}
+    assert _unrolled(flag, props, "u", False) == match_conditions(flag, props, "u", None, {}, {})
+
+
+_SEMVER_OPERATORS = [
+    *["semver_eq", "semver_neq", "semver_gt", "semver_gte", "semver_lt", "semver_lte"],
+    *["semver_tilde", "semver_caret", "semver_wildcard"],
+]
+
+
+@pytest.mark.parametrize("operator", _SEMVER_OPERATORS)
+@pytest.mark.parametrize("value", ["1.2.3", "1.2.*", "0.2.3", "2"])
+@pytest.mark.parametrize(
+    "prop",
+    [
+        *["1.2.3", "1.2.2", "1.2.4", "1.3.0", "1.2.0", "2.0.0", "0.2.3", "0.3.0", "0.2.4"],
+        *["2", "1.2", "v1.2.3", "bogus", "", 1, None],
+    ],
+)
+def test_inlined_semver_comparisons_at_their_boundaries(
+    operator: str, value: Any, prop: Any
+) -> None:
+    flag = _single_filter_flag(operator, value)
+    props = {"p": prop}
+    # Twice: the second time the property's version is already parsed (the inlined path).
+    for _ in range(2):
+        expected = match_conditions(flag, props, "u", None, {}, {})
+        assert _unrolled(flag, props, "u", False) == expected
+
+
+def test_evaluate_all_agrees_with_evaluate_while_flags_compile_lazily() -> None:
+    internal = [{"key": "email", "operator": "icontains", "value": "@acme.com"}]
+    raws: list[dict[str, Any]] = [
+        {
+            "key": f"f{index}",
+            "active": True,
+            "filters": {
+                "groups": [
+                    {"properties": internal, "rollout_percentage": 50},
+                    {"properties": [{"key": "plan", "value": f"p{index % 2}"}]},
+                ],
+                "multivariate": {
+                    "variants": [
+                        {"key": "a", "rollout_percentage": 50},
+                        {"key": "b", "rollout_percentage": 50},
+                    ]
+                },
+            },
+        }
+        for index in range(6)
+    ]
+    people = [
+        {"email": "ada@acme.com", "plan": "p1"},
+        {"email": "bob@example.com", "plan": "p0"},
+        {"plan": "p1"},
+        {},
+    ]
+    for person in people:
+        evaluator = Evaluator(Snapshot.from_dict({"flags": raws}))
+        # A few flags first: the rest compile (and number new filter lists) in the next call.
+        some = evaluator.evaluate_all("user-1", person_properties=person, keys=["f1", "f4"])
+        every = evaluator.evaluate_all("user-1", person_properties=person)
+        assert some == {key: every[key] for key in ("f1", "f4")}
+        for key, result in every.items():
+            assert result == evaluator.evaluate(key, "user-1", person_properties=person)

@@ -36,7 +36,7 @@ from flagkit._model import (
 )
 from flagkit._outcome import Cause
 from flagkit._result import Reason
-from flagkit._specialize import specialize
+from flagkit._specialize import SharedConditions, specialize
 
 _CAUSE_REASONS = {
     Cause.EXPERIENCE_CONTINUITY: Reason.REQUIRES_SERVER,
@@ -466,8 +466,16 @@ def compile_flag(
     group_type_mapping: Mapping[str, Any],
     matching_version: int,
     problems: list[str],
+    shared: SharedConditions | None = None,
 ) -> CompiledFlag:
-    """Compile one flag definition (which must be a mapping with a string ``key``)."""
+    """Compile one flag definition (which must be a mapping with a string ``key``).
+
+    ``shared`` numbers filter lists across the flags of one snapshot (see
+    :class:`flagkit._specialize.SharedConditions`).
+    """
     flag = _FlagCompiler(raw, group_type_mapping, matching_version, problems).compile()
-    run = specialize(flag)
-    return flag if run is None else attrs.evolve(flag, run=run)
+    unrolled = specialize(flag, shared)
+    if unrolled is None:
+        return flag
+    run, run_shared = unrolled
+    return attrs.evolve(flag, run=run, run_shared=run_shared)

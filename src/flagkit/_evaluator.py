@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
 from flagkit._classify import definition_unsupported
 from flagkit._compile import undecided_slot
 from flagkit._explain import Explanation, explain_flag
+from flagkit._hashing import encode_identifier
 from flagkit._model import (
     CONTINUITY,
     DISABLED,
@@ -206,36 +207,37 @@ class Evaluator:
             return _invalid(given, "flag key must be a string")
         try:
             if (
-                flag.simple
-                and distinct_id is not None
-                and (person_properties is None or type(person_properties) is dict)
-                and (groups is None or type(groups) is dict)
-                and (group_properties is None or type(group_properties) is dict)
-            ):
-                # Rollout-only flag: the context is not read, so skip building it.
-                outcome = match_simple(flag, distinct_id)
-                if isinstance(outcome, FlagResult):
-                    return outcome
-            elif (
                 flag.plain
                 and distinct_id is not None
                 and (person_properties is None or type(person_properties) is dict)
                 and (groups is None or type(groups) is dict)
                 and (group_properties is None or type(group_properties) is dict)
             ):
-                # Person properties only: build them and go straight to the conditions.
+                # Person properties only: no context to build, straight to the conditions.
                 # (person_properties is a dict or None here: checked just above.)
-                given = cast("dict[str, Any] | None", person_properties)
+                props: Mapping[str, Any]
                 if not flag.reads_distinct_id:
-                    props = given or _NO_PROPERTIES
-                elif not given:
+                    props = person_properties or _NO_PROPERTIES
+                elif not person_properties:
                     props = {"distinct_id": distinct_id}
-                elif "distinct_id" in given:
-                    props = given
+                elif "distinct_id" in person_properties:
+                    props = person_properties
                 else:
-                    props = {**given, "distinct_id": distinct_id}
-                outcome = match_plain(flag, props, distinct_id)
-                if isinstance(outcome, FlagResult):
+                    props = {**person_properties, "distinct_id": distinct_id}
+                run = flag.run
+                if run is None:
+                    encoded = None
+                elif type(distinct_id) is str and distinct_id.isascii():
+                    encoded = distinct_id.encode()  # the common case, without a call
+                else:
+                    encoded = encode_identifier(distinct_id)
+                if run is not None and encoded is not None:
+                    outcome = run(props, encoded, None)
+                elif flag.simple:
+                    outcome = match_simple(flag, distinct_id)
+                else:
+                    outcome = match_plain(flag, props, distinct_id)
+                if outcome.__class__ is FlagResult:
                     return outcome
                 # Undecided (rare): the general path below builds the detailed result.
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
@@ -276,7 +278,18 @@ class Evaluator:
             return {key: _invalid(key, str(error)) for key in selected}
         results: dict[str, FlagResult] = {}
         compiled = self._flags
+        if len(compiled) < len(flags):
+            # Compile first, so that every filter list these flags share is numbered
+            # before the memo below is sized.
+            for key in selected:
+                if key not in compiled:
+                    self._compile(key)
+        # Outcomes of the filter lists flags share (see SharedConditions), for this call.
+        memo: list[Any] = [None] * len(self._snapshot._shared)
         person: dict[str, Any] | None = None
+        # Every flag hashes the same identifier: encode it once.
+        encoded = encode_identifier(distinct_id)
+        variant_encoded = None if encoded is None else encoded + b"variant"
         for key in selected:
             flag = compiled.get(key) or self._compile(key)
             if flag is None:
@@ -284,7 +297,12 @@ class Evaluator:
                 continue
             try:
                 # The same short paths as evaluate(), with the person properties built once.
-                if flag.simple:
+                run = flag.run_shared
+                if run is not None and encoded is not None:
+                    if person is None:
+                        person = context.person()
+                    outcome = run(person, encoded, variant_encoded, memo)
+                elif flag.simple:
                     outcome = match_simple(flag, distinct_id)
                 elif flag.plain:
                     if person is None:

@@ -15,7 +15,7 @@ from flagkit._outcome import (
     RequiresServer,
     stronger,
 )
-from flagkit._runtime import MAX_DEPTH, Frame, evaluate_dependency
+from flagkit._runtime import Frame, evaluate_dependency
 
 CohortTest = Callable[[Mapping[str, Any], Frame], FilterOutcome]
 _COHORT_OPERATORS = frozenset({"exact", "in", "not_in"})
@@ -60,7 +60,7 @@ def _compile_cohort_reference(raw: Mapping[str, Any]) -> CohortTest:
             return RS_DEFINITION
         if not supported:
             return Cause.UNSUPPORTED_DEFINITION
-        if frame.depth >= MAX_DEPTH:
+        if not frame.nest():
             return BROKEN
         frame.depth += 1
         try:

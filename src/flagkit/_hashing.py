@@ -42,6 +42,19 @@ def key_hasher(flag_key: str) -> Any:
         return _UnencodableKey()
 
 
+def encode_identifier(identifier: Any) -> bytes | None:
+    """The UTF-8 text a bucketing identifier is hashed as, or None when it has none.
+
+    None means hashing this identifier fails (lone surrogates, a raising ``__format__``):
+    PostHog's SDK fails at the point it hashes, so callers take the generic path, which
+    fails at that same point.
+    """
+    try:
+        return (identifier if type(identifier) is str else f"{identifier}").encode()
+    except Exception:
+        return None
+
+
 def bucket_with(hasher: Any, identifier: Any, salt: str = "") -> float:
     """:func:`bucket` from a :func:`key_hasher` state: the same value, computed faster."""
     state = hasher.copy()

@@ -171,5 +171,7 @@ class CompiledFlag:
     holdout_broken: bool = False
     variant_keys_broken: bool = False
     variant_table_broken: bool = False
-    # The conditions unrolled into one function (see flagkit._specialize), or None.
-    run: Callable[[Mapping[str, Any], Any], Any] | None = None
+    # The conditions unrolled into one function (see flagkit._specialize), or None; and
+    # the same sharing filter-list outcomes between the flags of one evaluate_all call.
+    run: Callable[[Mapping[str, Any], bytes, bytes | None], Any] | None = None
+    run_shared: Callable[[Mapping[str, Any], bytes, bytes | None, list[Any]], Any] | None = None

@@ -111,6 +111,7 @@ def _presence(key: Any, when_present: bool) -> PropertyTest:
         except Exception:
             return _UNSUPPORTED
 
+    FAST_PATHS[test] = ("set", key, when_present, False)
     return test
 
 
@@ -160,10 +161,12 @@ def _exact(key: Any, value: Any, matching_version: int, negate: bool) -> Propert
     return test
 
 
-# Tests whose result for a ``str`` property is a single expression, described so that
-# flagkit._specialize can inline it: ("in", key, choices, negate) for exact/is_not and
-# ("contains", key, needle, negate) for icontains/not_icontains. Other property types still
-# go through the test itself.
+# Tests whose result for common property values is a single expression, described as
+# (kind, key, constant, negate) so that flagkit._specialize can inline them:
+# "in" (exact/is_not, str property: choices), "contains" (icontains/not_icontains, str
+# property: needle), "set" (is_set/is_not_set: the answer when present), "gt"/"gte"/"lt"/
+# "lte" (finite float or int property: the bound), "semver_*" (str property already parsed:
+# the target, or (low, high) for "semver_range"). Other values still go through the test.
 FAST_PATHS: weakref.WeakKeyDictionary[Callable[..., Any], tuple[str, Any, Any, bool]] = (
     weakref.WeakKeyDictionary()
 )
@@ -307,6 +310,7 @@ def _numeric(key: Any, value: Any, operator: str) -> PropertyTest:
         except Exception:
             return _UNSUPPORTED
 
+    FAST_PATHS[test] = (operator, key, bound, False)
     return test
 
 
@@ -412,12 +416,15 @@ def _semver(key: Any, value: Any, operator: str) -> PropertyTest:
             def within(version: Version) -> bool:
                 return low <= version < high
 
+            fast: tuple[str, Any, Any, bool] = ("semver_range", key, (low, high), False)
         else:
             target = parse_version(value)
             compare = _VERSION_COMPARISONS[operator]
 
             def within(version: Version) -> bool:
                 return compare(version, target)
+
+            fast = (operator, key, target, False)
 
     except Exception:  # PostHog: inconclusive (or an error), except for a null property
         return _bad_filter_unless_null(key)
@@ -437,6 +444,7 @@ def _semver(key: Any, value: Any, operator: str) -> PropertyTest:
         except Exception:
             return _UNSUPPORTED
 
+    FAST_PATHS[test] = fast
     return test
 
 

@@ -35,6 +35,11 @@ MatchOutcome = FlagResult | Cause | RequiresServer | _Broken
 # Deeper nesting than this (self-referencing cohorts, dependency loops the server did not
 # flag) makes PostHog's SDK hit Python's recursion limit: an error, so no local value.
 MAX_DEPTH = 48
+# Failed members are not cached (PostHog's SDK does not cache them either), so repeated
+# references to a failing dependency or a dependency loop re-evaluate it, and the work can
+# grow exponentially: PostHog's SDK never finishes such flags. Past this many nested
+# evaluations for one flag, the flag has no local value instead of hanging the caller.
+MAX_NESTED_EVALUATIONS = 10_000
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -42,7 +47,16 @@ _EMPTY: Mapping[str, Any] = {}
 class Frame:
     """Per-evaluation state shared by cohort and flag-dependency filters."""
 
-    __slots__ = ("cache", "cohorts", "definitions", "dependency_id", "depth", "device_id", "lookup")
+    __slots__ = (
+        "cache",
+        "cohorts",
+        "definitions",
+        "dependency_id",
+        "depth",
+        "device_id",
+        "lookup",
+        "nested",
+    )
 
     def __init__(
         self,
@@ -62,6 +76,13 @@ class Frame:
         # Flag key -> value, or None when it could not be decided.
         self.cache: dict[Any, Any] = {}
         self.depth = 0
+        # Nested cohort and dependency evaluations so far (see MAX_NESTED_EVALUATIONS).
+        self.nested = 0
+
+    def nest(self) -> bool:
+        """Count one nested evaluation; False when the depth or work limit is reached."""
+        self.nested += 1
+        return self.depth < MAX_DEPTH and self.nested <= MAX_NESTED_EVALUATIONS
 
 
 def match_flag(
@@ -80,12 +101,8 @@ def match_flag(
     return match_conditions(flag, props, bucketing, frame, groups, group_props)
 
 
-def match_plain(flag: CompiledFlag, props: dict[str, Any], distinct_id: Any) -> MatchOutcome:
-    """A plain flag (``flag.plain``): its unrolled code when it has some, else the loop."""
-    run = flag.run
-    if run is not None:
-        outcome: MatchOutcome = run(props, distinct_id)
-        return outcome
+def match_plain(flag: CompiledFlag, props: Mapping[str, Any], distinct_id: Any) -> MatchOutcome:
+    """A plain flag (``flag.plain``) by the generic loop (callers try ``flag.run`` first)."""
     if flag.has_preamble:
         return match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
     return match_conditions(flag, props, distinct_id, None, _EMPTY, _EMPTY)
@@ -261,7 +278,7 @@ def evaluate_dependency(
             return Cause.UNRESOLVED_DEPENDENCY
     else:
         bucketing = frame.dependency_id
-    if frame.depth >= MAX_DEPTH:
+    if not frame.nest():
         return BROKEN
     frame.depth += 1
     try:

@@ -14,6 +14,7 @@ import mmh3
 from flagkit._compile import compile_flag
 from flagkit._filters import CohortTest, compile_cohort_group
 from flagkit._model import CompiledFlag
+from flagkit._specialize import SharedConditions
 from flagkit.errors import DefinitionsError
 
 
@@ -60,6 +61,7 @@ class Snapshot:
     _compiled: dict[str, CompiledFlag] = attrs.field(factory=dict)
     _flag_problems: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     _memo: dict[str, Any] = attrs.field(factory=dict)
+    _shared: SharedConditions = attrs.field(factory=SharedConditions)
 
     # -- construction ---------------------------------------------------------------------
 
@@ -74,6 +76,10 @@ class Snapshot:
 
         With ``compile_all=True`` every flag is compiled now instead of on first use.
         """
+        return cls._index(body, compile_all, decoded_json=False)
+
+    @classmethod
+    def _index(cls, body: Mapping[str, Any], compile_all: bool, decoded_json: bool) -> Snapshot:
         if not isinstance(body, Mapping):
             raise DefinitionsError(f"definitions must be a JSON object, not {type(body).__name__}")
         problems: list[str] = []
@@ -118,6 +124,7 @@ class Snapshot:
             property_matching_version=version,
             body=body,
             load_problems=tuple(problems),
+            shared=SharedConditions(decoded_json),
         )
         if compile_all:
             snapshot.compile_all()
@@ -130,7 +137,7 @@ class Snapshot:
             body = json.loads(text)
         except (ValueError, TypeError, RecursionError) as error:
             raise DefinitionsError(f"definitions are not valid JSON: {error}") from None
-        return cls.from_dict(body, compile_all=compile_all)
+        return cls._index(body, compile_all, decoded_json=True)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, compile_all: bool = False) -> Snapshot:
@@ -153,7 +160,7 @@ class Snapshot:
                 return None
             problems: list[str] = []
             flag = compile_flag(
-                raw, self.group_type_mapping, self.property_matching_version, problems
+                raw, self.group_type_mapping, self.property_matching_version, problems, self._shared
             )
             # Two threads may race here; both results are equivalent and either may stay.
             self._flag_problems[key] = tuple(problems)

@@ -1,55 +1,163 @@
 """Straight-line evaluation code for common flags.
 
 For a person flag whose conditions only read person properties (no cohorts, dependencies,
-groups, holdout, enrollment or early exit), the generic loop of
-:func:`flagkit._runtime.match_conditions` is unrolled into one function: each filter is
-called directly, and ``exact`` / ``icontains`` filters on string properties are inlined.
+groups, holdout or enrollment), the generic loop of
+:func:`flagkit._runtime.match_conditions` is unrolled into one function:
 
-The code depends only on the flag's *shape* (conditions, filter kinds, rollouts), so it is
-generated and compiled once per shape, as a factory that takes the flag's tests and constants;
-building a flag's function is then one call. The result decides exactly as the generic loop
-does (same order, same undecidable causes); the conformance suite and the differential tester
-run through it.
+* each filter is called directly, and the common operators are inlined for the property
+  values they see most (``exact``/``icontains`` on strings, ``is_set``, numeric comparisons
+  on numbers, semver comparisons on versions already parsed once);
+* the rollout and variant hashes are computed inline from the caller's identifier, encoded
+  once by the caller (``evaluate_all`` encodes it once for all flags);
+* the matched result is read straight from the flag's result book.
+
+The code depends only on the flag's *shape* (conditions, filter kinds, rollouts, how a match
+is valued), so it is generated and compiled once per shape, as a factory that takes the
+flag's tests and constants; building a flag's function is then one call. The result decides
+exactly as the generic loop does (same order, same undecidable causes); property tests
+compare the two, and the conformance suite and the differential tester run through it.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flagkit._hashing import bucket_with
 from flagkit._model import NO_MATCH, CompiledFlag
 from flagkit._operators import FAST_PATHS
 from flagkit._outcome import BROKEN, stronger
-from flagkit._runtime import matched_value
+from flagkit._semver import _PROPERTY_CACHE
 from flagkit._stringify import fold_ascii
 
-Specialized = Callable[[Mapping[str, Any], Any], Any]
-Shape = tuple[tuple[tuple[str, ...], bool], ...]
+# run(props, identifier_bytes, identifier_bytes + b"variant" or None) -> outcome
+Specialized = Callable[[Mapping[str, Any], bytes, "bytes | None"], Any]
+# run_shared(props, identifier_bytes, identifier_bytes + b"variant" or None, memo) -> outcome
+Shared = Callable[[Mapping[str, Any], bytes, "bytes | None", list[Any]], Any]
+# Per condition: (filter kinds, has a rollout threshold, how a match is valued, whether
+# its filter list is numbered for sharing).
+Shape = tuple[tuple[tuple[str, ...], bool, str, bool], ...]
 
 _ABSENT = object()
 # Compiling a shape costs about half a millisecond; flags reuse a few shapes. Bounded so
 # that an unusual body cannot grow it without limit (past it, flags use the generic loop).
 _MAX_SHAPES = 256
-_factories: dict[Shape, Callable[..., Specialized]] = {}
+_factories: dict[tuple[Shape, bool], Callable[..., tuple[Specialized, Shared]]] = {}
 _factories_lock = threading.Lock()
-
 
 _HELPERS = {
     "ABSENT": _ABSENT,
     "BROKEN": BROKEN,
     "stronger": stronger,
     "fold": fold_ascii,
-    "bucket": bucket_with,
+    # Parsed semver property values by text (None: not a version); see flagkit._semver.
+    "VERSIONS": _PROPERTY_CACHE,
+    # PostHog's bucket: the top 60 bits of the digest over float(0xFFFFFFFFFFFFFFF).
+    "first_u64": struct.Struct(">Q").unpack_from,
+    "SCALE": float(0xFFFFFFFFFFFFFFF),
+    "VARIANT": b"variant",
+    # float(int) overflows from 2**1024 on; below 2**1023 it cannot.
+    "INT_LIMIT": 2**1023,
 }
+
+
+def _plain_json(value: Any, depth: int) -> bool:
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return True
+    if depth > 32:
+        return False
+    if kind is list:
+        return all(_plain_json(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(
+            type(name) is str and _plain_json(item, depth + 1) for name, item in value.items()
+        )
+    return False
+
+
+class SharedConditions:
+    """Numbers the distinct filter lists of one snapshot's conditions.
+
+    Flags often repeat a condition's filters (an "internal users" group, a country list).
+    ``evaluate_all`` keeps one outcome per number for the call, so each distinct filter list
+    is tested once per call however many flags repeat it. Thread-safe; numbers only grow.
+
+    ``decoded_json`` says the definitions came from ``json.loads``, so they hold plain JSON
+    values only and need no check.
+    """
+
+    __slots__ = ("_decoded_json", "_lock", "_numbers")
+
+    def __init__(self, decoded_json: bool = False) -> None:
+        self._decoded_json = decoded_json
+        self._lock = threading.Lock()
+        self._numbers: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def number(self, filters: Any) -> int | None:
+        """The number of a condition's raw filter list, or None when it cannot be shared."""
+        # Same text, same tests: compiling a filter reads nothing but the filter and the
+        # snapshot's matching version. repr() tells all plain JSON values apart (1, 1.0,
+        # True and "1"; lists and tuples); other values, which could print alike but
+        # differ (subclasses, custom objects), are not shared.
+        if not self._decoded_json and not _plain_json(filters, 0):
+            return None
+        try:
+            text = repr(filters)
+        except (ValueError, RecursionError):  # an int too long to print, deep nesting
+            return None
+        with self._lock:
+            return self._numbers.setdefault(text, len(self._numbers))
+
+
+# Inlined filters: (guards, each with the expression that passes under it). The guard
+# picks the property values the expression is exact for; other values call the test.
+_COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_SEMVER = {"eq": "==", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_STRING = "type(v) is str"
+_VERSION = "type(v) is str and (w := VERSIONS.get(v)) is not None"
+
+
+def _inline(kind: str, name: str) -> list[tuple[str, str | None]] | None:
+    """Guards and passing expressions for filter ``name`` of this kind (None: not inlined)."""
+    c = f"c{name}"
+    folded = "(v.lower() if v.isascii() else fold(v))"
+    if kind in ("in", "not_in"):
+        return [(_STRING, f"v.lower() {kind.replace('_', ' ')} {c}")]
+    if kind == "contains":
+        return [(_STRING, f"{c} in {folded}")]
+    if kind == "not_contains":
+        return [(_STRING, f"{c} not in {folded}")]
+    if kind == "set":
+        return [(f"k{name} in props", None)]
+    if kind == "not_set":
+        return [(f"k{name} in props", "False")]
+    if kind in _COMPARE:
+        symbol = _COMPARE[kind]
+        return [
+            # A finite float (x - x is NaN for infinities and NaN).
+            ("type(v) is float and v - v == 0.0", f"v {symbol} {c}"),
+            ("type(v) is int and -INT_LIMIT < v < INT_LIMIT", f"float(v) {symbol} {c}"),
+        ]
+    if kind == "semver_range":
+        return [(_VERSION, f"{c}[0] <= w < {c}[1]")]
+    if kind.startswith("semver_") and kind[7:] in _SEMVER:
+        return [(_VERSION, f"w {_SEMVER[kind[7:]]} {c}")]
+    return None
 
 
 def _kind(test: Any) -> str:
     fast = FAST_PATHS.get(test)
     if fast is None:
         return "call"
-    return ("not_" if fast[3] else "") + fast[0]
+    kind = ("not_" if fast[3] else "") + fast[0]
+    if kind == "set" and fast[2] is False:
+        return "not_set"  # is_not_set: present means False
+    return kind if _inline(kind, "") is not None else "call"
 
 
 def specializable(flag: CompiledFlag) -> bool:
@@ -58,118 +166,233 @@ def specializable(flag: CompiledFlag) -> bool:
         flag.plain
         and not flag.needs_frame
         and not flag.has_preamble
-        and not flag.early_exit
         and all(own and not c.rollout_broken for c, own, _, _ in flag.plan)
     )
 
 
-def _filter_lines(name: str, kind: str) -> list[str]:
-    """Code that sets ``o`` to the outcome of filter ``name``."""
-    if kind == "call":
-        return [f"o = t{name}(props)"]
-    expression = {
-        "in": f"v.lower() in c{name}",
-        "not_in": f"v.lower() not in c{name}",
-        "contains": f"c{name} in fold(v)",
-        "not_contains": f"c{name} not in fold(v)",
-    }[kind]
+def _filter_lines(name: str, kind: str, position: int, shared: bool) -> list[str]:
+    """Code that runs filter ``name`` of a condition.
+
+    Unshared, ``break`` leaves the condition when the filter fails. Shared (inside the loop
+    that works out a filter list's outcome once per call), ``g`` is set to the list's
+    outcome before ``break``.
+    """
+    fail = ["g = False", "break"] if shared else ["break"]
+    # A definite error is fatal, unless the group was already inconclusive: then the
+    # group is inconclusive. A cause makes the group inconclusive.
+    if position == 0:
+        broken = ["g = BROKEN", "break"] if shared else ["return BROKEN"]
+    elif shared:
+        broken = ["g = BROKEN if gc is None else gc", "break"]
+    else:
+        broken = ["if gc is None:", "    return BROKEN", "inc = stronger(inc, gc)", "break"]
+    handle = [f"o = t{name}(props)", "if o is not True:", "    if o is False:"]
+    handle += [*_indent(fail, 2), "    if o is BROKEN:", *_indent(broken, 2)]
+    handle += ["    gc = stronger(gc, o)"]
+    guards = _inline(kind, name) if kind != "call" else None
+    if guards is None:
+        return handle
+    lines = [] if kind in ("set", "not_set") else [f"v = props.get(k{name}, ABSENT)"]
+    for number, (guard, passes) in enumerate(guards):
+        lines.append(f"{'if' if number == 0 else 'elif'} {guard}:")
+        lines += ["    pass"] if passes is None else [f"    if not ({passes}):", *_indent(fail, 2)]
+    return [*lines, "else:", *_indent(handle, 1)]
+
+
+def _indent(lines: list[str], levels: int) -> list[str]:
+    return ["    " * levels + line for line in lines]
+
+
+def _condition_filters(index: int, kinds: tuple[str, ...], shared: bool) -> list[str]:
+    """Code that leaves the condition unless its filters all pass."""
+    if not kinds:
+        return []
+    names = [f"{index}_{position}" for position in range(len(kinds))]
+    if not shared:
+        lines = ["gc = None"]
+        for position, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+            lines += _filter_lines(name, kind, position, False)
+        return [*lines, "if gc is not None:", "    inc = stronger(inc, gc)", "    break"]
+    # The outcome of the filter list (True, False, a cause or BROKEN), once per call.
+    work = ["gc = None"]
+    for position, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+        work += _filter_lines(name, kind, position, True)
+    work += ["g = True if gc is None else gc", "break"]
     return [
-        f"v = props.get(k{name}, ABSENT)",
-        "if type(v) is str:",
-        f"    o = {expression}",
-        "else:",
-        f"    o = t{name}(props)",
+        f"g = memo[j{index}]",
+        "if g is None:",
+        "    while True:",
+        *_indent(work, 2),
+        f"    memo[j{index}] = g",
+        "if g is not True:",
+        "    if g is False:",
+        "        break",
+        "    if g is BROKEN:",
+        "        return BROKEN",
+        "    inc = stronger(inc, g)",
+        "    break",
     ]
 
 
-def _source(shape: Shape) -> tuple[str, list[str]]:
-    """The factory's source for one shape, and its parameter names in order."""
-    params = ["flag", "book", "hasher", "matched"]
+def _result(slot: str) -> str:
+    # The shared result, built by the book on first use (a FlagResult is always truthy).
+    return f"results[{slot}] or book.get({slot})"
+
+
+def _match_lines(index: int, how: str) -> list[str]:
+    """Code that returns the value of matched condition ``index`` (see matched_value)."""
+    if how == "override":
+        return [f"return {_result(f'ov{index}')}"]
+    if how == "true":
+        return [f"return {_result(f'tr{index}')}"]
+    if how == "broken":
+        return ["return BROKEN"]
+    return [
+        "if idv is None:",
+        "    idv = idb + VARIANT",
+        "s = hasher.copy()",
+        "s.update(idv)",
+        "vh = (first_u64(s.digest())[0] >> 4) / SCALE",
+        f"slot = vs{index}",
+        "for low, high in bounds:",
+        "    if low <= vh < high:",
+        f"        return {_result('slot')}",
+        "    slot += 1",
+        f"return {_result(f'tr{index}')}",
+    ]
+
+
+def _ending() -> list[str]:
+    """Code that returns when no condition matched: inconclusive, out of rollout, or no match."""
+    return [
+        "if inc is not None:",
+        "    return inc",
+        f"slot = fo if fo >= 0 else {NO_MATCH}",
+        f"return {_result('slot')}",
+    ]
+
+
+def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> list[str]:
+    """One evaluation function; ``with_memo`` shares filter-list outcomes through ``memo``."""
     body: list[str] = []
-    for index, (kinds, has_threshold) in enumerate(shape):
-        params += [f"cond{index}", f"out{index}", f"th{index}"]
-        lines: list[str] = []
-        if kinds:
-            lines.append("gc = None")
-            for position, kind in enumerate(kinds):
-                name = f"{index}_{position}"
-                params += [f"t{name}", f"k{name}", f"c{name}"]
-                lines += _filter_lines(name, kind)
-                lines += ["if o is not True:", "    if o is False:", "        break"]
-                lines += ["    if o is BROKEN:"]
-                if position == 0:
-                    lines += ["        return BROKEN"]
-                else:
-                    lines += [
-                        "        if gc is None:",
-                        "            return BROKEN",
-                        "        inc = stronger(inc, gc)",
-                        "        break",
-                    ]
-                lines += ["    gc = stronger(gc, o)"]
-            lines += ["if gc is not None:", "    inc = stronger(inc, gc)", "    break"]
+    for index, (kinds, has_threshold, how, shareable) in enumerate(shape):
+        lines = _condition_filters(index, kinds, with_memo and shareable)
         if has_threshold:
             lines += [
                 "if rh < 0.0:",
-                "    rh = bucket(hasher, bucketing)",
+                "    s = hasher.copy()",
+                "    s.update(idb)",
+                "    rh = (first_u64(s.digest())[0] >> 4) / SCALE",
                 f"if rh > th{index}:",
                 "    if fo < 0:",
                 f"        fo = out{index}",
-                "    break",
             ]
-        lines.append(f"return matched(flag, cond{index}, bucketing)")
+            # early_exit: the first rollout miss ends the evaluation.
+            lines += _indent(_ending(), 1) if early_exit else ["    break"]
+        lines += _match_lines(index, how)
         # A one-pass loop: "break" leaves the condition like "continue" in the generic loop.
-        body += ["while True:", *("    " + line for line in lines)]
-    run = [
-        "def run(props, bucketing):",
-        "    inc = None",
-        "    fo = -1",
-        "    rh = -1.0",
-        *("    " + line for line in body),
-        "    if inc is not None:",
-        "        return inc",
-        f"    return book.get(fo if fo >= 0 else {NO_MATCH})",
+        body += ["while True:", *_indent(lines, 1)]
+    params = "props, idb, idv, memo" if with_memo else "props, idb, idv"
+    return [
+        f"def {name}({params}):",
+        *_indent(["inc = None", "fo = -1", "rh = -1.0", *body, *_ending()], 1),
     ]
-    source = "\n".join(
-        [f"def factory({', '.join(params)}):", *("    " + line for line in run), "    return run"]
-    )
+
+
+def _source(shape: Shape, early_exit: bool) -> tuple[str, list[str]]:
+    """The factory's source for one shape, and its parameter names in order."""
+    params = ["book", "results", "hasher", "bounds"]
+    for index, (kinds, _, _, _) in enumerate(shape):
+        params += [f"out{index}", f"th{index}", f"ov{index}", f"tr{index}", f"vs{index}"]
+        params += [f"j{index}"]
+        for position in range(len(kinds)):
+            name = f"{index}_{position}"
+            params += [f"t{name}", f"k{name}", f"c{name}"]
+    lines = [
+        *_run_source("run", shape, early_exit, False),
+        *_run_source("run_shared", shape, early_exit, True),
+        "return run, run_shared",
+    ]
+    source = "\n".join([f"def factory({', '.join(params)}):", *_indent(lines, 1)])
     return source, params
 
 
-def _factory(shape: Shape) -> Callable[..., Specialized] | None:
-    factory = _factories.get(shape)
+def _factory(shape: Shape, early_exit: bool) -> Callable[..., tuple[Specialized, Shared]] | None:
+    factory = _factories.get((shape, early_exit))
     if factory is not None:
         return factory
     with _factories_lock:
-        factory = _factories.get(shape)
+        factory = _factories.get((shape, early_exit))
         if factory is None:
             if len(_factories) >= _MAX_SHAPES:
                 return None
-            source, _ = _source(shape)
+            source, _ = _source(shape, early_exit)
             space: dict[str, Any] = dict(_HELPERS)
             exec(compile(source, "<flagkit specialized flag>", "exec"), space)
-            built: Callable[..., Specialized] = space["factory"]
-            _factories[shape] = factory = built
+            built: Callable[..., tuple[Specialized, Shared]] = space["factory"]
+            _factories[(shape, early_exit)] = factory = built
     return factory
 
 
-def specialize(flag: CompiledFlag) -> Specialized | None:
-    """The unrolled ``(props, bucketing) -> outcome`` function, or None when not applicable.
+def _match_kind(flag: CompiledFlag, override_slot: int) -> str:
+    # The order of matched_value's checks.
+    if override_slot >= 0:
+        return "override"
+    if not flag.has_variants:
+        return "true"
+    if flag.variant_table_broken:
+        return "broken"
+    return "variants"
 
-    ``props`` must be a ``dict``; the outcome is what ``match_conditions`` returns.
+
+def _raw_filters(flag: CompiledFlag, index: int) -> Any:
+    try:
+        return flag.raw["filters"]["groups"][index]["properties"]
+    except Exception:
+        return None
+
+
+def specialize(
+    flag: CompiledFlag, shared: SharedConditions | None = None
+) -> tuple[Specialized, Shared] | None:
+    """The unrolled ``run`` and ``run_shared`` functions, or None when not applicable.
+
+    ``run(props, idb, idv)``: ``props`` must be a ``dict``; ``idb`` is the bucketing
+    identifier encoded by :func:`flagkit._hashing.encode_identifier`, and ``idv`` is
+    ``idb + b"variant"`` or None (computed when needed). The outcome is what
+    ``match_conditions`` returns. ``run_shared(props, idb, idv, memo)`` is the same with
+    the outcome of each filter list numbered by ``shared`` kept in ``memo`` (a list with a
+    slot per number, None until known), for calls that evaluate many flags on one ``props``.
     """
     if not specializable(flag):
         return None
+    numbers = [
+        shared.number(_raw_filters(flag, condition.index)) if shared is not None and tests else None
+        for condition, _, tests, _ in flag.plan
+    ]
     shape: Shape = tuple(
-        (tuple(_kind(test) for test in tests), threshold is not None)
-        for _, _, tests, threshold in flag.plan
+        (
+            tuple(_kind(test) for test in tests),
+            threshold is not None,
+            _match_kind(flag, condition.override_slot),
+            number is not None,
+        )
+        for (condition, _, tests, threshold), number in zip(flag.plan, numbers, strict=True)
     )
-    factory = _factory(shape)
+    factory = _factory(shape, flag.early_exit)
     if factory is None:
         return None
-    args: list[Any] = [flag, flag.book, flag.hasher, matched_value]
-    for condition, _, tests, threshold in flag.plan:
-        args += [condition, condition.out_of_rollout_slot, threshold]
+    book = flag.book
+    args: list[Any] = [book, book._results, flag.hasher, flag.variant_bounds]
+    for (condition, _, tests, threshold), number in zip(flag.plan, numbers, strict=True):
+        args += [
+            condition.out_of_rollout_slot,
+            threshold,
+            condition.override_slot,
+            condition.true_slot,
+            condition.variant_slot,
+            number,
+        ]
         for test in tests:
             fast = FAST_PATHS.get(test)
             args += [test, fast[1] if fast else None, fast[2] if fast else None]
