@@ -380,3 +380,32 @@ def test_exponential_dependency_loops_are_cut_off() -> None:
     assert single.reason is Reason.INVALID_DEFINITION
     assert every == single
     assert explanation.result == single
+
+
+@pytest.mark.parametrize("every", [False, True])
+def test_an_unencodable_distinct_id_fails_only_where_it_is_hashed(every: bool) -> None:
+    # PostHog's SDK fails when it hashes an id UTF-8 cannot encode (lone surrogates), and
+    # only then: a flag decided before any hash still has its value.
+    ev = evaluator(
+        {"key": "r", "active": True, "filters": {"groups": [{"rollout_percentage": 50}]}},
+        {
+            "key": "p",
+            "active": True,
+            "filters": {
+                "groups": [
+                    {"properties": [{"key": "plan", "value": "pro"}], "rollout_percentage": 50}
+                ]
+            },
+        },
+    )
+    for plan, expected_p in (("free", False), ("pro", None)):
+        person = {"plan": plan}
+        if every:
+            results = ev.evaluate_all("\ud800x", person_properties=person)
+        else:
+            results = {k: ev.evaluate(k, "\ud800x", person_properties=person) for k in "rp"}
+        assert results["r"].value is None
+        assert results["r"].reason is Reason.INVALID_DEFINITION
+        assert results["p"].value is expected_p
+        expected_reason = Reason.NO_CONDITION_MATCH if plan == "free" else Reason.INVALID_DEFINITION
+        assert results["p"].reason is expected_reason

@@ -477,5 +477,5 @@ def compile_flag(
     unrolled = specialize(flag, shared)
     if unrolled is None:
         return flag
-    run, run_shared = unrolled
-    return attrs.evolve(flag, run=run, run_shared=run_shared)
+    run, run_shared, shared_numbers = unrolled
+    return attrs.evolve(flag, run=run, run_shared=run_shared, shared_numbers=shared_numbers)

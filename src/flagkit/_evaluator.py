@@ -24,7 +24,7 @@ from flagkit._model import (
 from flagkit._outcome import Cause, RequiresServer
 from flagkit._result import FlagResult, Reason
 from flagkit._runtime import Frame, match_flag, match_plain, match_simple
-from flagkit._snapshot import Snapshot
+from flagkit._snapshot import RUN_GENERIC, RUN_SHARED, Snapshot
 
 _log = logging.getLogger("flagkit")
 _EMPTY: Mapping[str, Any] = {}
@@ -225,14 +225,17 @@ class Evaluator:
                 else:
                     props = {**person_properties, "distinct_id": distinct_id}
                 run = flag.run
-                if run is None:
-                    encoded = None
-                elif type(distinct_id) is str and distinct_id.isascii():
-                    encoded = distinct_id.encode()  # the common case, without a call
-                else:
-                    encoded = encode_identifier(distinct_id)
-                if run is not None and encoded is not None:
-                    outcome = run(props, encoded, None)
+                encoded: bytes | None = None
+                if run is not None:
+                    if type(distinct_id) is str:
+                        try:
+                            encoded = distinct_id.encode()  # the common case, without a call
+                        except UnicodeEncodeError:
+                            pass  # lone surrogates: the generic path fails where PostHog does
+                    else:
+                        encoded = encode_identifier(distinct_id)
+                if encoded is not None:
+                    outcome = run(props, encoded, None)  # type: ignore[misc]  # run is set
                 elif flag.simple:
                     outcome = match_simple(flag, distinct_id)
                 else:
@@ -262,46 +265,54 @@ class Evaluator:
 
         Keys that are not defined get a ``FLAG_NOT_FOUND`` result.
         """
+        snapshot = self._snapshot
         flags = self._definitions
+        plan: Iterable[tuple[str, CompiledFlag | None, int]]
         if keys is None:
-            selected: Iterable[str] = flags
+            plan = snapshot._evaluation_plan()
         else:
             try:
                 wanted = set(keys)
             except TypeError:
                 return {}
-            selected = [key for key in flags if key in wanted]
-            selected += [key for key in wanted if key not in flags and isinstance(key, str)]
+            chosen = [key for key in flags if key in wanted]
+            plan = [(key, self._compile(key), RUN_GENERIC) for key in chosen]
+            # Modes once all chosen flags are compiled, so the repeat counts are known.
+            plan = [
+                (key, flag, snapshot._run_mode(flag) if flag else RUN_GENERIC)
+                for key, flag, _ in plan
+            ]
+            plan += [
+                (key, None, RUN_GENERIC)
+                for key in wanted
+                if key not in flags and isinstance(key, str)
+            ]
         try:
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
         except InvalidInputError as error:
-            return {key: _invalid(key, str(error)) for key in selected}
+            return {key: _invalid(key, str(error)) for key, _, _ in plan}
         results: dict[str, FlagResult] = {}
-        compiled = self._flags
-        if len(compiled) < len(flags):
-            # Compile first, so that every filter list these flags share is numbered
-            # before the memo below is sized.
-            for key in selected:
-                if key not in compiled:
-                    self._compile(key)
         # Outcomes of the filter lists flags share (see SharedConditions), for this call.
-        memo: list[Any] = [None] * len(self._snapshot._shared)
+        # Sized after compiling: every number the flags use exists by now.
+        memo: list[Any] = [None] * len(snapshot._shared)
         person: dict[str, Any] | None = None
         # Every flag hashes the same identifier: encode it once.
         encoded = encode_identifier(distinct_id)
         variant_encoded = None if encoded is None else encoded + b"variant"
-        for key in selected:
-            flag = compiled.get(key) or self._compile(key)
+        for key, flag, mode in plan:
             if flag is None:
                 results[key] = not_found(key)
                 continue
             try:
                 # The same short paths as evaluate(), with the person properties built once.
-                run = flag.run_shared
-                if run is not None and encoded is not None:
+                if mode and encoded is not None:
                     if person is None:
                         person = context.person()
-                    outcome = run(person, encoded, variant_encoded, memo)
+                    if mode == RUN_SHARED:
+                        # (the mode says the function exists)
+                        outcome = flag.run_shared(person, encoded, variant_encoded, memo)  # type: ignore[misc]
+                    else:
+                        outcome = flag.run(person, encoded, variant_encoded)  # type: ignore[misc]
                 elif flag.simple:
                     outcome = match_simple(flag, distinct_id)
                 elif flag.plain:

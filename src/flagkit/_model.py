@@ -175,3 +175,5 @@ class CompiledFlag:
     # the same sharing filter-list outcomes between the flags of one evaluate_all call.
     run: Callable[[Mapping[str, Any], bytes, bytes | None], Any] | None = None
     run_shared: Callable[[Mapping[str, Any], bytes, bytes | None, list[Any]], Any] | None = None
+    # The numbers of this flag's filter lists (see flagkit._specialize.SharedConditions).
+    shared_numbers: tuple[int, ...] = ()

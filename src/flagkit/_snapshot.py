@@ -37,6 +37,12 @@ def _matching_version(value: Any) -> int:
         return 1
 
 
+# How evaluate_all runs a flag (Snapshot._run_mode).
+RUN_GENERIC = 0  # the short paths of evaluate(), then the general one
+RUN_UNROLLED = 1  # CompiledFlag.run
+RUN_SHARED = 2  # CompiledFlag.run_shared, with the call's memo of filter-list outcomes
+
+
 @attrs.frozen(slots=True, repr=False, eq=False)
 class Snapshot:
     """An immutable set of flag definitions, compiled for evaluation.
@@ -183,6 +189,27 @@ class Snapshot:
             if paused:
                 gc.enable()
         return self
+
+    def _evaluation_plan(self) -> tuple[tuple[str, CompiledFlag, int], ...]:
+        """Every flag, compiled, in definition order, with its run mode (see _run_mode)."""
+        plan: tuple[tuple[str, CompiledFlag, int], ...] | None = self._memo.get("plan")
+        if plan is None:
+            self.compile_all()
+            compiled = self._compiled
+            plan = tuple(
+                (key, compiled[key], self._run_mode(compiled[key])) for key in self.definitions
+            )
+            # Built after every flag is compiled, so the repeat counts are final.
+            self._memo["plan"] = plan
+        return plan
+
+    def _run_mode(self, flag: CompiledFlag) -> int:
+        """How ``evaluate_all`` runs a flag: RUN_SHARED, RUN_UNROLLED or RUN_GENERIC."""
+        if flag.run_shared is not None and self._shared.repeated(flag.shared_numbers):
+            return RUN_SHARED  # some filter list repeats: worth keeping its outcome
+        if flag.run is not None:
+            return RUN_UNROLLED
+        return RUN_GENERIC
 
     @property
     def problems(self) -> tuple[str, ...]:

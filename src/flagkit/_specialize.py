@@ -88,15 +88,22 @@ class SharedConditions:
     values only and need no check.
     """
 
-    __slots__ = ("_decoded_json", "_lock", "_numbers")
+    __slots__ = ("_decoded_json", "_lock", "_numbers", "_uses")
 
     def __init__(self, decoded_json: bool = False) -> None:
         self._decoded_json = decoded_json
         self._lock = threading.Lock()
         self._numbers: dict[str, int] = {}
+        # Conditions numbered so far, per number.
+        self._uses: list[int] = []
 
     def __len__(self) -> int:
         return len(self._numbers)
+
+    def repeated(self, numbers: tuple[int, ...]) -> bool:
+        """Whether any of these filter lists belongs to more than one condition so far."""
+        uses = self._uses
+        return any(uses[number] > 1 for number in numbers)
 
     def number(self, filters: Any) -> int | None:
         """The number of a condition's raw filter list, or None when it cannot be shared."""
@@ -111,7 +118,11 @@ class SharedConditions:
         except (ValueError, RecursionError):  # an int too long to print, deep nesting
             return None
         with self._lock:
-            return self._numbers.setdefault(text, len(self._numbers))
+            number = self._numbers.setdefault(text, len(self._numbers))
+            if number == len(self._uses):
+                self._uses.append(0)
+            self._uses[number] += 1
+            return number
 
 
 # Inlined filters: (guards, each with the expression that passes under it). The guard
@@ -354,8 +365,9 @@ def _raw_filters(flag: CompiledFlag, index: int) -> Any:
 
 def specialize(
     flag: CompiledFlag, shared: SharedConditions | None = None
-) -> tuple[Specialized, Shared] | None:
-    """The unrolled ``run`` and ``run_shared`` functions, or None when not applicable.
+) -> tuple[Specialized, Shared, tuple[int, ...]] | None:
+    """The unrolled ``run`` and ``run_shared`` functions and the numbers of the flag's
+    filter lists in ``shared``, or None when not applicable.
 
     ``run(props, idb, idv)``: ``props`` must be a ``dict``; ``idb`` is the bucketing
     identifier encoded by :func:`flagkit._hashing.encode_identifier`, and ``idv`` is
@@ -396,4 +408,5 @@ def specialize(
         for test in tests:
             fast = FAST_PATHS.get(test)
             args += [test, fast[1] if fast else None, fast[2] if fast else None]
-    return factory(*args)
+    run, run_shared = factory(*args)
+    return run, run_shared, tuple(number for number in numbers if number is not None)
