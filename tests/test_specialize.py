@@ -51,14 +51,22 @@ filters = st.fixed_dictionaries(
 )
 conditions = st.fixed_dictionaries(
     # A malformed filter now and then; mostly real ones.
-    {"properties": st.lists(st.one_of(*[filters] * 6, st.just("broken")), min_size=1, max_size=3)},
+    {"properties": st.lists(st.one_of(*[filters] * 6, st.just("broken")), min_size=0, max_size=3)},
     optional={
         "rollout_percentage": st.sampled_from([0, 10, 50, 99.5, 100]),
         "variant": st.just("b"),
     },
 )
-variants = st.just(
-    {"variants": [{"key": "a", "rollout_percentage": 50}, {"key": "b", "rollout_percentage": 50}]}
+# Tables that take the bisect path (contiguous, sorted) and ones that take the loop.
+variants = st.sampled_from(
+    [[50, 50], [0, 100], [100, 0], [34, 33, 33], [33.3, 0, 66.7], [60, 60], [-10, 110], [20, 30]]
+).map(
+    lambda table: {
+        "variants": [
+            {"key": key, "rollout_percentage": percentage}
+            for key, percentage in zip("abc", table, strict=False)
+        ]
+    }
 )
 flags = st.fixed_dictionaries(
     {
@@ -296,3 +304,36 @@ def test_evaluate_all_agrees_with_evaluate_while_flags_compile_lazily() -> None:
         assert some == {key: every[key] for key in ("f1", "f4")}
         for key, result in every.items():
             assert result == evaluator.evaluate(key, "user-1", person_properties=person)
+
+
+@pytest.mark.parametrize(
+    "table", [[50, 50], [20, 80], [0, 100], [34, 33, 33], [20, 30], [-10, 110], [60, 60]]
+)
+@pytest.mark.parametrize("rollout", [None, 100, 70])
+@pytest.mark.parametrize("shared", [False, True])
+def test_unrolled_variants_match_the_generic_loop(
+    table: list[float], rollout: float | None, shared: bool
+) -> None:
+    # With a rollout, the variant hash continues the rollout's hash state; without one,
+    # it starts from the flag key. Tables that are contiguous from 0 use bisection.
+    condition: dict[str, Any] = {"properties": []}
+    if rollout is not None:
+        condition["rollout_percentage"] = rollout
+    variants = [
+        {"key": key, "rollout_percentage": percentage}
+        for key, percentage in zip("abc", table, strict=False)
+    ]
+    raw = {
+        "key": "f",
+        "active": True,
+        "filters": {"groups": [condition], "multivariate": {"variants": variants}},
+    }
+    flag = Snapshot.from_dict({"flags": [raw]}).compiled("f")
+    assert flag is not None
+    seen = set()
+    for number in range(300):
+        distinct_id = f"user-{number}"
+        outcome = _unrolled(flag, {}, distinct_id, shared)
+        assert outcome == match_conditions(flag, {}, distinct_id, None, {}, {})
+        seen.add(outcome.value)
+    assert seen - {False}  # some ids matched

@@ -20,6 +20,7 @@ compare the two, and the conformance suite and the differential tester run throu
 
 from __future__ import annotations
 
+import bisect
 import struct
 import threading
 from collections.abc import Callable, Mapping
@@ -59,6 +60,7 @@ _HELPERS = {
     "VARIANT": b"variant",
     # float(int) overflows from 2**1024 on; below 2**1023 it cannot.
     "INT_LIMIT": 2**1023,
+    "bisect_right": bisect.bisect_right,
 }
 
 
@@ -258,12 +260,31 @@ def _match_lines(index: int, how: str) -> list[str]:
         return [f"return {_result(f'tr{index}')}"]
     if how == "broken":
         return ["return BROKEN"]
+    lines = [
+        # The variant hash text extends the rollout's ("<key>.<id>" + "variant"): when
+        # the rollout state exists, feed it the suffix instead of hashing from the start.
+        "if rh >= 0.0:",
+        "    rs.update(VARIANT)",
+        "    vh = (first_u64(rs.digest())[0] >> 4) / SCALE",
+        "else:",
+        "    if idv is None:",
+        "        idv = idb + VARIANT",
+        "    s = hasher.copy()",
+        "    s.update(idv)",
+        "    vh = (first_u64(s.digest())[0] >> 4) / SCALE",
+    ]
+    if how == "variants_sorted":
+        # Contiguous bounds from 0 with non-decreasing highs: the first high above vh.
+        return [
+            *lines,
+            "slot = bisect_right(highs, vh)",
+            "if slot < variant_count:",
+            f"    slot += vs{index}",
+            f"    return {_result('slot')}",
+            f"return {_result(f'tr{index}')}",
+        ]
     return [
-        "if idv is None:",
-        "    idv = idb + VARIANT",
-        "s = hasher.copy()",
-        "s.update(idv)",
-        "vh = (first_u64(s.digest())[0] >> 4) / SCALE",
+        *lines,
         f"slot = vs{index}",
         "for low, high in bounds:",
         "    if low <= vh < high:",
@@ -291,9 +312,9 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
         if has_threshold:
             lines += [
                 "if rh < 0.0:",
-                "    s = hasher.copy()",
-                "    s.update(idb)",
-                "    rh = (first_u64(s.digest())[0] >> 4) / SCALE",
+                "    rs = hasher.copy()",
+                "    rs.update(idb)",
+                "    rh = (first_u64(rs.digest())[0] >> 4) / SCALE",
                 f"if rh > th{index}:",
                 "    if fo < 0:",
                 f"        fo = out{index}",
@@ -312,7 +333,7 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
 
 def _source(shape: Shape, early_exit: bool) -> tuple[str, list[str]]:
     """The factory's source for one shape, and its parameter names in order."""
-    params = ["book", "results", "hasher", "bounds"]
+    params = ["book", "results", "hasher", "bounds", "highs", "variant_count"]
     for index, (kinds, _, _, _) in enumerate(shape):
         params += [f"out{index}", f"th{index}", f"ov{index}", f"tr{index}", f"vs{index}"]
         params += [f"j{index}"]
@@ -353,7 +374,19 @@ def _match_kind(flag: CompiledFlag, override_slot: int) -> str:
         return "true"
     if flag.variant_table_broken:
         return "broken"
-    return "variants"
+    return "variants_sorted" if _sorted_bounds(flag.variant_bounds) else "variants"
+
+
+def _sorted_bounds(bounds: tuple[tuple[float, float], ...]) -> bool:
+    """Whether variant i is exactly [highs[i-1], highs[i]) with highs non-decreasing from 0."""
+    previous = 0.0
+    for low, high in bounds:
+        if type(low) not in (int, float) or type(high) is not float:
+            return False
+        if low != previous or not previous <= high <= 1.0:
+            return False
+        previous = high
+    return True
 
 
 def _raw_filters(flag: CompiledFlag, index: int) -> Any:
@@ -395,7 +428,9 @@ def specialize(
     if factory is None:
         return None
     book = flag.book
-    args: list[Any] = [book, book._results, flag.hasher, flag.variant_bounds]
+    bounds = flag.variant_bounds
+    highs = tuple(high for _, high in bounds)
+    args: list[Any] = [book, book._results, flag.hasher, bounds, highs, len(bounds)]
     for (condition, _, tests, threshold), number in zip(flag.plan, numbers, strict=True):
         args += [
             condition.out_of_rollout_slot,
