@@ -24,7 +24,7 @@ from flagkit._model import (
 from flagkit._outcome import Cause, RequiresServer
 from flagkit._result import FlagResult, Reason
 from flagkit._runtime import Frame, match_flag, match_plain, match_simple
-from flagkit._snapshot import RUN_GENERIC, RUN_SHARED, Snapshot
+from flagkit._snapshot import RUN_GENERIC, RUN_SHARED, PlanEntry, Runner, Snapshot, no_runner
 
 _log = logging.getLogger("flagkit")
 _EMPTY: Mapping[str, Any] = {}
@@ -225,8 +225,9 @@ class Evaluator:
                 else:
                     props = {**person_properties, "distinct_id": distinct_id}
                 run = flag.run
-                encoded: bytes | None = None
+                outcome: Any = None
                 if run is not None:
+                    encoded: bytes | None = None
                     if type(distinct_id) is str:
                         try:
                             encoded = distinct_id.encode()  # the common case, without a call
@@ -234,12 +235,13 @@ class Evaluator:
                             pass  # lone surrogates: the generic path fails where PostHog does
                     else:
                         encoded = encode_identifier(distinct_id)
-                if encoded is not None:
-                    outcome = run(props, encoded, None)  # type: ignore[misc]  # run is set
-                elif flag.simple:
-                    outcome = match_simple(flag, distinct_id)
-                else:
-                    outcome = match_plain(flag, props, distinct_id)
+                    if encoded is not None:
+                        outcome = run(props, encoded, None)
+                if outcome is None:
+                    if flag.simple:
+                        outcome = match_simple(flag, distinct_id)
+                    else:
+                        outcome = match_plain(flag, props, distinct_id)
                 if outcome.__class__ is FlagResult:
                     return outcome
                 # Undecided (rare): the general path below builds the detailed result.
@@ -267,7 +269,7 @@ class Evaluator:
         """
         snapshot = self._snapshot
         flags = self._definitions
-        plan: Iterable[tuple[str, CompiledFlag | None, int]]
+        plan: Iterable[PlanEntry | tuple[str, None, int, Runner]]
         if keys is None:
             plan = snapshot._evaluation_plan()
         else:
@@ -275,22 +277,18 @@ class Evaluator:
                 wanted = set(keys)
             except TypeError:
                 return {}
-            chosen = [key for key in flags if key in wanted]
-            plan = [(key, self._compile(key), RUN_GENERIC) for key in chosen]
-            # Modes once all chosen flags are compiled, so the repeat counts are known.
-            plan = [
-                (key, flag, snapshot._run_mode(flag) if flag else RUN_GENERIC)
-                for key, flag, _ in plan
-            ]
+            chosen = [(key, self._compile(key)) for key in flags if key in wanted]
+            # Entries once all chosen flags are compiled, so the repeat counts are known.
+            plan = [snapshot._plan_entry(key, flag) for key, flag in chosen if flag is not None]
             plan += [
-                (key, None, RUN_GENERIC)
+                (key, None, RUN_GENERIC, no_runner)
                 for key in wanted
                 if key not in flags and isinstance(key, str)
             ]
         try:
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
         except InvalidInputError as error:
-            return {key: _invalid(key, str(error)) for key, _, _ in plan}
+            return {entry[0]: _invalid(entry[0], str(error)) for entry in plan}
         results: dict[str, FlagResult] = {}
         # Outcomes of the filter lists flags share (see SharedConditions), for this call.
         # Sized after compiling: every number the flags use exists by now.
@@ -299,7 +297,7 @@ class Evaluator:
         # Every flag hashes the same identifier: encode it once.
         encoded = encode_identifier(distinct_id)
         variant_encoded = None if encoded is None else encoded + b"variant"
-        for key, flag, mode in plan:
+        for key, flag, mode, runner in plan:
             if flag is None:
                 results[key] = not_found(key)
                 continue
@@ -309,10 +307,9 @@ class Evaluator:
                     if person is None:
                         person = context.person()
                     if mode == RUN_SHARED:
-                        # (the mode says the function exists)
-                        outcome = flag.run_shared(person, encoded, variant_encoded, memo)  # type: ignore[misc]
+                        outcome = runner(person, encoded, variant_encoded, memo)
                     else:
-                        outcome = flag.run(person, encoded, variant_encoded)  # type: ignore[misc]
+                        outcome = runner(person, encoded, variant_encoded)
                 elif flag.simple:
                     outcome = match_simple(flag, distinct_id)
                 elif flag.plain:

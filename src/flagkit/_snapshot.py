@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -37,10 +37,17 @@ def _matching_version(value: Any) -> int:
         return 1
 
 
-# How evaluate_all runs a flag (Snapshot._run_mode).
+# How evaluate_all runs a flag (Snapshot._plan_entry).
 RUN_GENERIC = 0  # the short paths of evaluate(), then the general one
 RUN_UNROLLED = 1  # CompiledFlag.run
 RUN_SHARED = 2  # CompiledFlag.run_shared, with the call's memo of filter-list outcomes
+
+Runner = Callable[..., Any]
+PlanEntry = tuple[str, CompiledFlag, int, Runner]
+
+
+def no_runner(*args: Any) -> None:
+    """The runner of RUN_GENERIC entries (not called: those take the generic path)."""
 
 
 @attrs.frozen(slots=True, repr=False, eq=False)
@@ -190,26 +197,25 @@ class Snapshot:
                 gc.enable()
         return self
 
-    def _evaluation_plan(self) -> tuple[tuple[str, CompiledFlag, int], ...]:
-        """Every flag, compiled, in definition order, with its run mode (see _run_mode)."""
-        plan: tuple[tuple[str, CompiledFlag, int], ...] | None = self._memo.get("plan")
+    def _evaluation_plan(self) -> tuple[PlanEntry, ...]:
+        """Every flag, compiled, in definition order, with how evaluate_all runs it."""
+        plan: tuple[PlanEntry, ...] | None = self._memo.get("plan")
         if plan is None:
             self.compile_all()
             compiled = self._compiled
-            plan = tuple(
-                (key, compiled[key], self._run_mode(compiled[key])) for key in self.definitions
-            )
+            plan = tuple(self._plan_entry(key, compiled[key]) for key in self.definitions)
             # Built after every flag is compiled, so the repeat counts are final.
             self._memo["plan"] = plan
         return plan
 
-    def _run_mode(self, flag: CompiledFlag) -> int:
-        """How ``evaluate_all`` runs a flag: RUN_SHARED, RUN_UNROLLED or RUN_GENERIC."""
+    def _plan_entry(self, key: str, flag: CompiledFlag) -> PlanEntry:
+        """(key, flag, run mode, the function for that mode)."""
         if flag.run_shared is not None and self._shared.repeated(flag.shared_numbers):
-            return RUN_SHARED  # some filter list repeats: worth keeping its outcome
+            # Some filter list repeats: worth keeping its outcome for the call.
+            return key, flag, RUN_SHARED, flag.run_shared
         if flag.run is not None:
-            return RUN_UNROLLED
-        return RUN_GENERIC
+            return key, flag, RUN_UNROLLED, flag.run
+        return key, flag, RUN_GENERIC, no_runner
 
     @property
     def problems(self) -> tuple[str, ...]:
