@@ -95,6 +95,22 @@ def _unrolled(flag: Any, props: dict[str, Any], distinct_id: Any, shared: bool) 
     return flag.run(props, encoded, encoded + b"variant" if shared else None)
 
 
+def _assert_one_filter_agrees(operator: str, value: Any, prop: Any) -> None:
+    """A flag with one filter on ``p``: unrolled and generic agree for ``{"p": prop}``."""
+    raw = {
+        "key": "f",
+        "active": True,
+        "filters": {
+            "groups": [{"properties": [{"key": "p", "value": value, "operator": operator}]}]
+        },
+    }
+    flag = Snapshot.from_dict({"flags": [raw]}).compiled("f")
+    assert flag is not None
+    assert flag.run is not None
+    props = {"p": prop}
+    assert _unrolled(flag, props, "u", False) == match_conditions(flag, props, "u", None, {}, {})
+
+
 @settings(max_examples=1500, deadline=None)
 @given(flags, people, st.sampled_from(["u1", "u2", "user-42", 7, "ü"]), st.booleans())
 def test_unrolled_flags_match_the_generic_loop(
@@ -188,18 +204,7 @@ def test_flags_with_cohorts_or_groups_are_not_unrolled() -> None:
 @pytest.mark.parametrize("value", ["acme", "ACME", ["Pro", "acme.com"], "ß"])
 @pytest.mark.parametrize("prop", ["ACME.com", "acme", "pro", "PRO", "SS", "İ", 5, None])
 def test_inlined_string_operators(operator: str, value: Any, prop: Any) -> None:
-    raw = {
-        "key": "f",
-        "active": True,
-        "filters": {
-            "groups": [{"properties": [{"key": "p", "value": value, "operator": operator}]}]
-        },
-    }
-    flag = Snapshot.from_dict({"flags": [raw]}).compiled("f")
-    assert flag is not None
-    assert flag.run is not None
-    props = {"p": prop}
-    assert _unrolled(flag, props, "u", False) == match_conditions(flag, props, "u", None, {}, {})
+    _assert_one_filter_agrees(operator, value, prop)
 
 
 def test_a_full_shape_cache_falls_back_to_the_generic_loop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,19 +216,6 @@ def test_a_full_shape_cache_falls_back_to_the_generic_loop(monkeypatch: pytest.M
     assert flag is not None
     assert flag.run is None
     assert Evaluator(snapshot).evaluate("f", "u").value is True
-
-
-def _single_filter_flag(operator: str, value: Any) -> Any:
-    raw = {
-        "key": "f",
-        "active": True,
-        "filters": {
-            "groups": [{"properties": [{"key": "p", "value": value, "operator": operator}]}]
-        },
-    }
-    flag = Snapshot.from_dict({"flags": [raw]}).compiled("f")
-    assert flag is not None
-    return flag
 
 
 @pytest.mark.parametrize("operator", ["gt", "gte", "lt", "lte"])
@@ -238,9 +230,7 @@ def _single_filter_flag(operator: str, value: Any) -> Any:
 def test_inlined_numeric_comparisons_at_their_boundaries(
     operator: str, value: Any, prop: Any
 ) -> None:
-    flag = _single_filter_flag(operator, value)
-    props = {"p": prop}
-    assert _unrolled(flag, props, "u", False) == match_conditions(flag, props, "u", None, {}, {})
+    _assert_one_filter_agrees(operator, value, prop)
 
 
 _SEMVER_OPERATORS = [
@@ -261,12 +251,9 @@ _SEMVER_OPERATORS = [
 def test_inlined_semver_comparisons_at_their_boundaries(
     operator: str, value: Any, prop: Any
 ) -> None:
-    flag = _single_filter_flag(operator, value)
-    props = {"p": prop}
     # Twice: the second time the property's version is already parsed (the inlined path).
     for _ in range(2):
-        expected = match_conditions(flag, props, "u", None, {}, {})
-        assert _unrolled(flag, props, "u", False) == expected
+        _assert_one_filter_agrees(operator, value, prop)
 
 
 def test_evaluate_all_agrees_with_evaluate_while_flags_compile_lazily() -> None:
