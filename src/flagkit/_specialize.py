@@ -85,6 +85,8 @@ class SharedConditions:
     Flags often repeat a condition's filters (an "internal users" group, a country list).
     ``evaluate_all`` keeps one outcome per number for the call, so each distinct filter list
     is tested once per call however many flags repeat it. Thread-safe; numbers only grow.
+    (Two threads compiling the same flag both count its lists: a list may then look repeated
+    when it is not, which costs a little speed and nothing else.)
 
     ``decoded_json`` says the definitions came from ``json.loads``, so they hold plain JSON
     values only and need no check.
