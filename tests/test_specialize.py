@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -324,3 +325,57 @@ def test_unrolled_variants_match_the_generic_loop(
         assert outcome == match_conditions(flag, {}, distinct_id, None, {}, {})
         seen.add(outcome.value)
     assert seen - {False}  # some ids matched
+
+
+def test_threads_racing_to_compile_agree_with_evaluate() -> None:
+    # Several threads start evaluate_all on a snapshot nothing is compiled in yet: flags,
+    # filter-list numbers and the evaluation plan are built while others read them.
+    internal = [{"key": "email", "operator": "icontains", "value": "@acme.com"}]
+    raws = [
+        {
+            "key": f"f{index}",
+            "active": True,
+            "filters": {
+                "groups": [
+                    {"properties": internal, "rollout_percentage": 30 + index},
+                    {"properties": [{"key": "plan", "value": f"p{index % 3}"}]},
+                ]
+            },
+        }
+        for index in range(60)
+    ]
+    person = {"email": "ada@acme.com", "plan": "p1"}
+    expected = {
+        key: result.value
+        for key, result in Evaluator(Snapshot.from_dict({"flags": raws}))
+        .evaluate_all("user-1", person_properties=person)
+        .items()
+    }
+    expected_some = {key: expected[key] for key in ("f3", "f30")}
+    for _ in range(10):
+        for values in _race_evaluate_all(raws, person, threads=6):
+            assert values in (expected, expected_some)
+
+
+def _race_evaluate_all(
+    raws: list[dict[str, Any]], person: dict[str, Any], threads: int
+) -> list[dict[str, Any]]:
+    """Values from ``threads`` threads that call evaluate_all at once on a fresh snapshot
+    (every other one for two keys only)."""
+    evaluator = Evaluator(Snapshot.from_dict({"flags": raws}))
+    seen: list[dict[str, Any]] = []
+    start = threading.Barrier(threads)
+
+    def work(index: int) -> None:
+        start.wait()
+        keys = ["f3", "f30"] if index % 2 else None
+        results = evaluator.evaluate_all("user-1", person_properties=person, keys=keys)
+        seen.append({key: result.value for key, result in results.items()})
+
+    workers = [threading.Thread(target=work, args=(index,)) for index in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(seen) == threads
+    return seen
