@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from flagkit._runtime import Frame, match_flag, match_plain, match_simple
 from flagkit._snapshot import RUN_GENERIC, RUN_SHARED, PlanEntry, Runner, Snapshot, no_runner
 
 _log = logging.getLogger("flagkit")
+_none = type(None)  # NoneType() is None: the default of a memo dict, called in C
 _EMPTY: Mapping[str, Any] = {}
 _NO_PROPERTIES: dict[str, Any] = {}  # shared and never written to
 
@@ -268,31 +270,39 @@ class Evaluator:
         Keys that are not defined get a ``FLAG_NOT_FOUND`` result.
         """
         snapshot = self._snapshot
-        flags = self._definitions
         plan: Iterable[PlanEntry | tuple[str, None, int, Runner]]
         if keys is None:
-            plan = snapshot._evaluation_plan()
+            plan, shares = snapshot._evaluation_plan()
         else:
             try:
                 wanted = set(keys)
             except TypeError:
                 return {}
-            chosen = [(key, self._compile(key)) for key in flags if key in wanted]
+            # In definition order, without walking every definition for a few keys.
+            positions = snapshot._positions()
+            known = sorted(
+                (positions[key], key) for key in wanted if isinstance(key, str) and key in positions
+            )
+            chosen = [(key, self._compile(key)) for _, key in known]
             # Entries once all chosen flags are compiled, so the repeat counts are known.
             plan = [snapshot._plan_entry(key, flag) for key, flag in chosen if flag is not None]
+            shares = any(entry[2] == RUN_SHARED for entry in plan)
             plan += [
                 (key, None, RUN_GENERIC, no_runner)
                 for key in wanted
-                if key not in flags and isinstance(key, str)
+                if isinstance(key, str) and key not in positions
             ]
         try:
             context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
         except InvalidInputError as error:
             return {entry[0]: _invalid(entry[0], str(error)) for entry in plan}
         results: dict[str, FlagResult] = {}
-        # Outcomes of the filter lists flags share (see SharedConditions), for this call.
-        # Sized after compiling: every number the flags use exists by now.
-        memo: list[Any] = [None] * len(snapshot._shared)
+        # Outcomes of the filter lists flags share (see SharedConditions), for this call: a
+        # slot per number (sized after compiling, so every number the flags use exists),
+        # or for a few keys a dict that reads None for numbers not seen yet.
+        memo: list[Any] | defaultdict[int, Any] = []
+        if shares:
+            memo = [None] * len(snapshot._shared) if keys is None else defaultdict(_none)
         person: dict[str, Any] | None = None
         # Every flag hashes the same identifier: encode it once.
         encoded = encode_identifier(distinct_id)

@@ -197,16 +197,26 @@ class Snapshot:
                 gc.enable()
         return self
 
-    def _evaluation_plan(self) -> tuple[PlanEntry, ...]:
-        """Every flag, compiled, in definition order, with how evaluate_all runs it."""
-        plan: tuple[PlanEntry, ...] | None = self._memo.get("plan")
+    def _evaluation_plan(self) -> tuple[tuple[PlanEntry, ...], bool]:
+        """Every flag, compiled, in definition order, with how evaluate_all runs it; and
+        whether any entry is RUN_SHARED (else a call needs no memo)."""
+        plan: tuple[tuple[PlanEntry, ...], bool] | None = self._memo.get("plan")
         if plan is None:
             self.compile_all()
             compiled = self._compiled
-            plan = tuple(self._plan_entry(key, compiled[key]) for key in self.definitions)
+            entries = tuple(self._plan_entry(key, compiled[key]) for key in self.definitions)
             # Built after every flag is compiled, so the repeat counts are final.
+            plan = entries, any(entry[2] == RUN_SHARED for entry in entries)
             self._memo["plan"] = plan
         return plan
+
+    def _positions(self) -> dict[str, int]:
+        """Each flag key's position in definition order."""
+        positions: dict[str, int] | None = self._memo.get("positions")
+        if positions is None:
+            positions = {key: index for index, key in enumerate(self.definitions)}
+            self._memo["positions"] = positions
+        return positions
 
     def _plan_entry(self, key: str, flag: CompiledFlag) -> PlanEntry:
         """(key, flag, run mode, the function for that mode)."""
