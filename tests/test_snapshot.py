@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,30 @@ def test_definition_and_to_dict_round_trip() -> None:
     assert Snapshot.from_dict(snapshot.to_dict()).fingerprint == snapshot.fingerprint
     assert "a" in snapshot
     assert "flags=1" in repr(snapshot)
+
+
+def test_a_cohort_nested_past_the_recursion_limit_does_not_fail_the_load() -> None:
+    # Only a body built in Python can nest this deep (JSON parsing stops much earlier).
+    group: dict[str, Any] = {"type": "AND", "values": []}
+    inner = group
+    for _ in range(3000):
+        deeper: dict[str, Any] = {"type": "AND", "values": []}
+        inner["values"].append(deeper)
+        inner = deeper
+    in_cohort = {"properties": [{"key": "id", "type": "cohort", "value": 1}]}
+    body = {
+        "flags": [
+            {"key": "deep", "active": True, "filters": {"groups": [in_cohort]}},
+            {"key": "plain", "active": True, "filters": {"groups": [{}]}},
+        ],
+        "cohorts": {"1": group},
+    }
+    snapshot = Snapshot.from_dict(body)
+    assert snapshot.problems == ("cohort '1' is nested too deeply to evaluate",)
+    evaluator = Evaluator(snapshot)
+    deep = evaluator.evaluate("deep", "u")
+    assert (deep.value, deep.reason) == (None, Reason.INVALID_DEFINITION)
+    assert evaluator.evaluate("plain", "u").value is True
+    # Fingerprints and diffs still work: such a body never equals another.
+    assert snapshot.fingerprint != Snapshot.from_dict(body).fingerprint
+    assert snapshot.diff(Snapshot.from_dict(body)) == {"deep", "plain"}

@@ -137,6 +137,12 @@ def _requires_server(props: Mapping[str, Any], frame: Frame) -> FilterOutcome:
     return RS_DEFINITION
 
 
+def broken_cohort(props: Mapping[str, Any], frame: Frame) -> FilterOutcome:
+    """The test of a cohort that cannot be compiled (nested past the recursion limit):
+    PostHog's SDK fails on reaching it, so flags that reach it have no local value."""
+    return BROKEN
+
+
 def _dependency_matches(expected: Any, actual: Any) -> bool:
     """Whether a dependency's value satisfies the expected value of the filter."""
     if isinstance(actual, str) and actual:
@@ -201,6 +207,7 @@ def _compile_dependency(raw: Mapping[str, Any]) -> FilterTest:
 __all__ = [
     "CohortTest",
     "RequiresServer",
+    "broken_cohort",
     "compile_cohort_group",
     "compile_filter",
 ]

@@ -12,16 +12,22 @@ import attrs
 import mmh3
 
 from flagkit._compile import compile_flag
-from flagkit._filters import CohortTest, compile_cohort_group
+from flagkit._filters import CohortTest, broken_cohort, compile_cohort_group
 from flagkit._model import CompiledFlag
 from flagkit._specialize import SharedConditions
 from flagkit.errors import DefinitionsError
 
 
 def _canonical(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
-    ).encode("utf-8", "surrogatepass")
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+        ).encode("utf-8", "surrogatepass")
+    except (RecursionError, ValueError):
+        # Nested past the recursion limit or an int too long to print: only a body built
+        # in Python can hold one (JSON bodies fail to parse first). Unique bytes: it
+        # differs from everything, so a change is never missed.
+        return b"\x00unrepresentable" + os.urandom(16)
 
 
 def _fingerprint(value: Any) -> str:
@@ -126,10 +132,13 @@ class Snapshot:
                 problems.append(f"flag {key!r} is defined twice; the last definition wins")
             definitions[key] = raw
 
-        cohorts = {
-            str(cohort_id): compile_cohort_group(group, version)
-            for cohort_id, group in raw_cohorts.items()
-        }
+        cohorts: dict[str, CohortTest] = {}
+        for cohort_id, group in raw_cohorts.items():
+            try:
+                cohorts[str(cohort_id)] = compile_cohort_group(group, version)
+            except RecursionError:  # only a dict built in Python can nest this deep
+                problems.append(f"cohort {cohort_id!r} is nested too deeply to evaluate")
+                cohorts[str(cohort_id)] = broken_cohort
         snapshot = cls(
             definitions=definitions,
             cohorts=cohorts,
