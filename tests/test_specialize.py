@@ -379,3 +379,25 @@ def _race_evaluate_all(
         worker.join()
     assert len(seen) == threads
     return seen
+
+
+@pytest.mark.parametrize(("conditions", "filters"), [(33, 1), (2, 65)])
+def test_very_large_flags_keep_the_generic_loop(conditions: int, filters: int) -> None:
+    # Compiling generated code for thousands of conditions would take seconds.
+    raw = {
+        "key": "big",
+        "active": True,
+        "filters": {
+            "groups": [
+                {"properties": [{"key": "plan", "value": f"p{i}-{j}"} for j in range(filters)]}
+                for i in range(conditions)
+            ]
+        },
+    }
+    snapshot = Snapshot.from_dict({"flags": [raw]})
+    flag = snapshot.compiled("big")
+    assert flag is not None
+    assert flag.run is None
+    assert Evaluator(snapshot).evaluate("big", "u", person_properties={"plan": "p1-0"}).value is (
+        filters == 1
+    )

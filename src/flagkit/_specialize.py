@@ -44,6 +44,10 @@ _ABSENT = object()
 # Compiling a shape costs about half a millisecond; flags reuse a few shapes. Bounded so
 # that an unusual body cannot grow it without limit (past it, flags use the generic loop).
 _MAX_SHAPES = 256
+# Generated code grows with the flag, and compiling it grows faster (seconds for thousands
+# of conditions): past these sizes a flag keeps the generic loop. Real flags are far smaller.
+_MAX_CONDITIONS = 32
+_MAX_FILTERS = 128
 _factories: dict[tuple[Shape, bool], Callable[..., tuple[Specialized, Shared]]] = {}
 _factories_lock = threading.Lock()
 
@@ -181,6 +185,8 @@ def specializable(flag: CompiledFlag) -> bool:
         flag.plain
         and not flag.needs_frame
         and not flag.has_preamble
+        and len(flag.plan) <= _MAX_CONDITIONS
+        and sum(len(tests) for _, _, tests, _ in flag.plan) <= _MAX_FILTERS
         and all(own and not c.rollout_broken for c, own, _, _ in flag.plan)
     )
 
