@@ -11,6 +11,11 @@ groups, holdout or enrollment), the generic loop of
   once by the caller (``evaluate_all`` encodes it once for all flags);
 * the matched result is read straight from the flag's result book.
 
+Each flag gets two such functions: ``run`` for one evaluation, and ``run_shared`` for
+``evaluate_all``, which keeps the outcome of each filter list numbered by
+:class:`SharedConditions` for the rest of the call, so that flags repeating a list test it
+once. Very large flags keep the generic loop.
+
 The code depends only on the flag's *shape* (conditions, filter kinds, rollouts, how a match
 is valued), so it is generated and compiled once per shape, as a factory that takes the
 flag's tests and constants; building a flag's function is then one call. The result decides
@@ -339,8 +344,9 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
     ]
 
 
-def _source(shape: Shape, early_exit: bool) -> tuple[str, list[str]]:
-    """The factory's source for one shape, and its parameter names in order."""
+def _source(shape: Shape, early_exit: bool) -> str:
+    """The factory's source for one shape: it takes the flag's constants, in the order
+    :func:`specialize` passes them, and returns ``(run, run_shared)``."""
     params = ["book", "results", "hasher", "bounds", "highs", "variant_count"]
     for index, (kinds, _, _, _) in enumerate(shape):
         params += [f"out{index}", f"th{index}", f"ov{index}", f"tr{index}", f"vs{index}"]
@@ -353,8 +359,7 @@ def _source(shape: Shape, early_exit: bool) -> tuple[str, list[str]]:
         *_run_source("run_shared", shape, early_exit, True),
         "return run, run_shared",
     ]
-    source = "\n".join([f"def factory({', '.join(params)}):", *_indent(lines, 1)])
-    return source, params
+    return "\n".join([f"def factory({', '.join(params)}):", *_indent(lines, 1)])
 
 
 def _factory(shape: Shape, early_exit: bool) -> Callable[..., tuple[Specialized, Shared]] | None:
@@ -366,7 +371,7 @@ def _factory(shape: Shape, early_exit: bool) -> Callable[..., tuple[Specialized,
         if factory is None:
             if len(_factories) >= _MAX_SHAPES:
                 return None
-            source, _ = _source(shape, early_exit)
+            source = _source(shape, early_exit)
             space: dict[str, Any] = dict(_HELPERS)
             exec(compile(source, "<flagkit specialized flag>", "exec"), space)
             built: Callable[..., tuple[Specialized, Shared]] = space["factory"]
