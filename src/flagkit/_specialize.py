@@ -46,7 +46,7 @@ Shared = Callable[[Mapping[str, Any], bytes, "bytes | None", list[Any]], Any]
 Shape = tuple[tuple[tuple[str, ...], bool, str, bool], ...]
 
 _ABSENT = object()
-# Compiling a shape costs about half a millisecond; flags reuse a few shapes. Bounded so
+# Compiling a shape costs a few milliseconds; flags reuse a few shapes. Bounded so
 # that an unusual body cannot grow it without limit (past it, flags use the generic loop).
 _MAX_SHAPES = 256
 # Generated code grows with the flag, and compiling it grows faster (seconds for thousands
