@@ -13,15 +13,15 @@ from typing import Any
 
 # float(2**60 - 1) rounds to exactly 2**60; keep the expression PostHog uses so the
 # division is bit-identical.
-_SCALE = float(0xFFFFFFFFFFFFFFF)
+SCALE = float(0xFFFFFFFFFFFFFFF)
 # The first 8 digest bytes as a big-endian integer; >> 4 keeps the top 60 bits.
-_first_u64: Callable[[bytes], tuple[int]] = struct.Struct(">Q").unpack_from
+first_u64: Callable[[bytes], tuple[int]] = struct.Struct(">Q").unpack_from
 
 
 def hash_text(text: str) -> float:
     """The bucket in [0, 1] of an already assembled hash text."""
     # The top 60 bits of the digest are the first 15 hex digits: no hex round trip needed.
-    return (_first_u64(sha1(text.encode()).digest())[0] >> 4) / _SCALE
+    return (first_u64(sha1(text.encode()).digest())[0] >> 4) / SCALE
 
 
 class _UnencodableKey:
@@ -61,7 +61,7 @@ def bucket_with(hasher: Any, identifier: Any, salt: str = "") -> float:
     state.update((identifier if type(identifier) is str else f"{identifier}").encode())
     if salt:
         state.update(salt.encode())
-    return (_first_u64(state.digest())[0] >> 4) / _SCALE
+    return (first_u64(state.digest())[0] >> 4) / SCALE
 
 
 def bucket(flag_key: str, identifier: Any, salt: str = "") -> float:

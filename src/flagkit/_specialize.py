@@ -26,11 +26,11 @@ compare the two, and the conformance suite and the differential tester run throu
 from __future__ import annotations
 
 import bisect
-import struct
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flagkit._hashing import SCALE, first_u64
 from flagkit._model import NO_MATCH, CompiledFlag
 from flagkit._operators import FAST_PATHS
 from flagkit._outcome import BROKEN, stronger
@@ -45,7 +45,6 @@ Shared = Callable[[Mapping[str, Any], bytes, "bytes | None", list[Any]], Any]
 # its filter list is numbered for sharing).
 Shape = tuple[tuple[tuple[str, ...], bool, str, bool], ...]
 
-_ABSENT = object()
 # Compiling a shape costs a few milliseconds; flags reuse a few shapes. Bounded so
 # that an unusual body cannot grow it without limit (past it, flags use the generic loop).
 _MAX_SHAPES = 256
@@ -57,15 +56,14 @@ _factories: dict[tuple[Shape, bool], Callable[..., tuple[Specialized, Shared]]] 
 _factories_lock = threading.Lock()
 
 _HELPERS = {
-    "ABSENT": _ABSENT,
     "BROKEN": BROKEN,
     "stronger": stronger,
     "fold": fold_ascii,
     # Parsed semver property values by text (None: not a version); see flagkit._semver.
     "VERSIONS": _PROPERTY_CACHE,
-    # PostHog's bucket: the top 60 bits of the digest over float(0xFFFFFFFFFFFFFFF).
-    "first_u64": struct.Struct(">Q").unpack_from,
-    "SCALE": float(0xFFFFFFFFFFFFFFF),
+    # PostHog's bucket, as flagkit._hashing computes it: (first_u64(digest)[0] >> 4) / SCALE.
+    "first_u64": first_u64,
+    "SCALE": SCALE,
     "VARIANT": b"variant",
     # float(int) overflows from 2**1024 on; below 2**1023 it cannot.
     "INT_LIMIT": 2**1023,
@@ -218,7 +216,8 @@ def _filter_lines(name: str, kind: str, position: int, shared: bool) -> list[str
     guards = _inline(kind, name) if kind != "call" else None
     if guards is None:
         return handle
-    lines = [] if kind in ("set", "not_set") else [f"v = props.get(k{name}, ABSENT)"]
+    # A missing property reads None, which no guard accepts: the test then says why.
+    lines = [] if kind in ("set", "not_set") else [f"v = props.get(k{name})"]
     for number, (guard, passes) in enumerate(guards):
         lines.append(f"{'if' if number == 0 else 'elif'} {guard}:")
         lines += ["    pass"] if passes is None else [f"    if not ({passes}):", *_indent(fail, 2)]
