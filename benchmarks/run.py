@@ -154,6 +154,22 @@ def compare(
     return best_ours, (best_theirs if theirs is not None else None)
 
 
+def posthog_call(
+    definitions: dict[str, Any], method: str, *args: Any, **kwargs: Any
+) -> Callable[[], object] | None:
+    """A call to posthog's ``method`` on a client holding ``definitions`` (None without posthog).
+
+    Always local-only; the flag getters also skip their events (which would do network work).
+    """
+    if posthog is None:
+        return None
+    bound = getattr(posthog_client(definitions), method)
+    kwargs["only_evaluate_locally"] = True
+    if method != "get_all_flags":
+        kwargs["send_feature_flag_events"] = False
+    return lambda: bound(*args, **kwargs)
+
+
 def posthog_client(definitions: dict[str, Any]) -> Any:
     client = PosthogClient("phc_bench", personal_api_key="phx_bench", sync_mode=True)
     client._update_flag_state(definitions)
@@ -184,15 +200,9 @@ def main() -> None:
     # 1. One 50% rollout flag, against the SHA-1 floor.
     single = body([rollout_flag()])
     ev = Evaluator(Snapshot.from_dict(single))
-    ph = posthog_client(single) if posthog else None
     ours, theirs = compare(
         lambda: ev.evaluate("rollout-50", "user-42"),
-        ph
-        and (
-            lambda: ph.get_feature_flag(
-                "rollout-50", "user-42", only_evaluate_locally=True, send_feature_flag_events=False
-            )
-        ),
+        posthog_call(single, "get_feature_flag", "rollout-50", "user-42"),
         200_000 // scale,
         20_000 // scale,
     )
@@ -212,18 +222,10 @@ def main() -> None:
     # 2. One flag with three groups, six filters, three variants.
     complex_body = body([complex_flag()])
     ev = Evaluator(Snapshot.from_dict(complex_body))
-    ph = posthog_client(complex_body) if posthog else None
     ours, theirs = compare(
         lambda: ev.evaluate("complex", "user-42", person_properties=PERSON),
-        ph
-        and (
-            lambda: ph.get_feature_flag(
-                "complex",
-                "user-42",
-                person_properties=PERSON,
-                only_evaluate_locally=True,
-                send_feature_flag_events=False,
-            )
+        posthog_call(
+            complex_body, "get_feature_flag", "complex", "user-42", person_properties=PERSON
         ),
         100_000 // scale,
         10_000 // scale,
@@ -232,15 +234,8 @@ def main() -> None:
     client = Client(bootstrap=complex_body, only_evaluate_locally=True, send_events=False)
     ours, theirs = compare(
         lambda: client.is_enabled("complex", "user-42", person_properties=PERSON),
-        ph
-        and (
-            lambda: ph.feature_enabled(
-                "complex",
-                "user-42",
-                person_properties=PERSON,
-                only_evaluate_locally=True,
-                send_feature_flag_events=False,
-            )
+        posthog_call(
+            complex_body, "feature_enabled", "complex", "user-42", person_properties=PERSON
         ),
         100_000 // scale,
         10_000 // scale,
@@ -259,15 +254,9 @@ def main() -> None:
     ):
         many = body(flags)
         ev = Evaluator(Snapshot.from_dict(many))
-        ph = posthog_client(many) if posthog else None
         ours, theirs = compare(
             lambda ev=ev: ev.evaluate_all("user-42", person_properties=PERSON),
-            ph
-            and (
-                lambda ph=ph: ph.get_all_flags(
-                    "user-42", person_properties=PERSON, only_evaluate_locally=True
-                )
-            ),
+            posthog_call(many, "get_all_flags", "user-42", person_properties=PERSON),
             500 // scale,
             50 // scale,
         )
