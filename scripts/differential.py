@@ -36,8 +36,8 @@ from conformance_gen.randomgen import World  # noqa: E402
 try:
     from flagkit import Evaluator, Snapshot
 except ImportError:  # before flagkit/__init__.py exports them
-    from flagkit._evaluator import Evaluator
-    from flagkit._snapshot import Snapshot
+    from flagkit._evaluation.evaluator import Evaluator
+    from flagkit._evaluation.snapshot import Snapshot
 
 
 def _same(a: Any, b: Any) -> bool:

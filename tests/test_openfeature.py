@@ -20,7 +20,7 @@ from openfeature.exception import ErrorCode, ProviderFatalError, ProviderNotRead
 from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import ProviderStatus
 
-from flagkit._client import Client
+from flagkit._client.sync_client import Client
 from flagkit.openfeature import FlagkitProvider
 
 DEFINITIONS = "/flags/definitions"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flagkit._async_client import AsyncClient
-from flagkit._client import Client
-from flagkit._evaluator import Evaluator
-from flagkit._explain import ConditionTrace, Explanation, FilterTrace
-from flagkit._result import FlagResult, FlagValue, Reason
-from flagkit._snapshot import Snapshot
+from flagkit._client.async_client import AsyncClient
+from flagkit._client.sync_client import Client
+from flagkit._evaluation.evaluator import Evaluator
+from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace
+from flagkit._evaluation.result import FlagResult, FlagValue, Reason
+from flagkit._evaluation.snapshot import Snapshot
 from flagkit._status import ClientStatus, Role, State
 from flagkit.errors import DefinitionsError, FlagkitError
 

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from flagkit._client import Client
+    from flagkit._client.sync_client import Client
 
 DEMO_FLAG = "holiday-theme"
 POLL_INTERVAL = 0.2
@@ -120,7 +120,7 @@ def results_table(client: Client, title: str, keys: list[str] | None = None) -> 
 
 def run(console: Console) -> int:
     """Run the demo; returns the exit status."""
-    from flagkit._client import Client
+    from flagkit._client.sync_client import Client
     from flagkit.api import FeatureFlagsAPI
     from flagkit.server import LocalServer
 

@@ -41,8 +41,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a test that hides 
         "pip install 'flagkit[openfeature]'"
     ) from exc
 
-from flagkit._client import Client
-from flagkit._result import FlagResult, Reason
+from flagkit._client.sync_client import Client
+from flagkit._evaluation.result import FlagResult, Reason
 from flagkit._status import ClientStatus, State
 
 if TYPE_CHECKING:  # names used only in annotations (not all exist in older SDKs)

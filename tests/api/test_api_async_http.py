@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flagkit._snapshot import Snapshot
+from flagkit._evaluation.snapshot import Snapshot
 from flagkit.api import AsyncFeatureFlagsAPI, NotFound, ServerError, ValidationError
 from flagkit.server import LocalServer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from flagkit._snapshot import Snapshot
+from flagkit._evaluation.snapshot import Snapshot
 from flagkit.api import (
     ActivityEntry,
     ApiError,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from flagkit._evaluator import Evaluator
-from flagkit._snapshot import Snapshot
+from flagkit._evaluation.evaluator import Evaluator
+from flagkit._evaluation.snapshot import Snapshot
 from flagkit.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flags.json"

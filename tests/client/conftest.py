@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from client_helpers import FAST, ROLLOUT_ALL, ROLLOUT_NONE
 
-from flagkit._client import Client
+from flagkit._client.sync_client import Client
 from flagkit.server import LocalServer
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flagkit._disk_cache import DiskCache, body_hash, source_id
+from flagkit._sources.disk_cache import DiskCache, body_hash, source_id
 
 BODY = b'{"flags": [], "group_type_mapping": {}, "cohorts": {}}'
 

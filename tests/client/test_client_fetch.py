@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from client_helpers import DEFINITIONS
 
-from flagkit._fetch import (
+from flagkit._net.http import build_http_client
+from flagkit._sources.fetch import (
     DefinitionsFetcher,
     FailureKind,
     Fetched,
@@ -18,7 +19,6 @@ from flagkit._fetch import (
     NotModified,
     definitions_url,
 )
-from flagkit._http import build_http_client
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from client_helpers import ROLLOUT_ALL, wait_until
 
-from flagkit._client import Client
+from flagkit._client.sync_client import Client
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

@@ -13,7 +13,7 @@ import pytest
 from client_helpers import DEFINITIONS, ROLLOUT_ALL, ROLLOUT_NONE, wait_until
 
 from flagkit import Reason
-from flagkit._client import Client
+from flagkit._client.sync_client import Client
 from flagkit._status import State
 
 MakeClient = Callable[..., Client]

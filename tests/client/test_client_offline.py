@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from flagkit import Reason
-from flagkit._client import Client
-from flagkit._snapshot import Snapshot
+from flagkit._client.sync_client import Client
+from flagkit._evaluation.snapshot import Snapshot
 from flagkit._status import State
 
 BODY: dict[str, Any] = {

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from flagkit._disk_cache import DiskCache
-from flagkit._fetch import FailureKind, Fetched, FetchFailed, FetchOutcome, NotModified
-from flagkit._snapshot import Snapshot
+from flagkit._evaluation.snapshot import Snapshot
+from flagkit._sources.disk_cache import DiskCache
+from flagkit._sources.fetch import FailureKind, Fetched, FetchFailed, FetchOutcome, NotModified
+from flagkit._sources.store import Store
+from flagkit._sources.sync import Syncer, SyncPolicy, compile_definitions
 from flagkit._status import State, StatusTracker
-from flagkit._store import Store
-from flagkit._sync import Syncer, SyncPolicy, compile_definitions
 from flagkit.errors import DefinitionsError
 
 
@@ -391,8 +391,8 @@ def test_poll_delay_is_jittered() -> None:
 def test_readers_never_see_half_a_swap() -> None:
     # Flags "a" and "b" are always on together or off together in every published version;
     # readers of the live Client must never see them disagree while versions swap rapidly.
-    from flagkit._client import Client
-    from flagkit._store import Published
+    from flagkit._client.sync_client import Client
+    from flagkit._sources.store import Published
 
     versions = [
         Published.of(compile_definitions(body("a", "b", rollout=r)), "test") for r in (0, 100)

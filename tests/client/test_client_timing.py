@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 import flagkit
-from flagkit._backoff import full_jitter, jittered, parse_retry_after
-from flagkit._http import build_http_client, build_timeout, redact, user_agent
-from flagkit._poller import Poller
+from flagkit._net.backoff import full_jitter, jittered, parse_retry_after
+from flagkit._net.http import build_http_client, build_timeout, redact, user_agent
+from flagkit._sources.poller import Poller
 
 
 def test_full_jitter_stays_under_the_growing_ceiling() -> None:

@@ -16,9 +16,9 @@ import pytest
 from client_helpers import ROLLOUT_ALL, wait_until
 
 import flagkit
-from flagkit._client import Client
-from flagkit._events import FingerprintSet, exposure_fingerprint
-from flagkit._result import Reason
+from flagkit._client.sync_client import Client
+from flagkit._evaluation.result import Reason
+from flagkit._events.exposures import FingerprintSet, exposure_fingerprint
 
 MakeClient = Callable[..., Client]
 BATCH = "/batch"

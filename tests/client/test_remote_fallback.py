@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from client_helpers import ROLLOUT_ALL
 
-from flagkit._client import Client
-from flagkit._remote import (
+from flagkit._client.sync_client import Client
+from flagkit._evaluation.result import FlagResult, Reason
+from flagkit._remote.fallback import (
     RemoteAnswer,
     RemoteFailure,
     build_flags_request,
     parse_flags_response,
     resolve_results,
 )
-from flagkit._result import FlagResult, Reason
 
 MakeClient = Callable[..., Client]
 FLAGS = "/flags"

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flagkit._async_client import AsyncClient
+    from flagkit._client.async_client import AsyncClient
 
 MakeClient = Callable[..., "AsyncClient"]
 ReadyClient = Callable[..., Awaitable["AsyncClient"]]

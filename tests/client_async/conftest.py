@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 from async_helpers import FAST, ROLLOUT_ALL, ROLLOUT_NONE, MakeClient, ReadyClient
 
-from flagkit._async_client import AsyncClient
+from flagkit._client.async_client import AsyncClient
 from flagkit.server import LocalServer
 
 

@@ -21,7 +21,7 @@ from async_helpers import (
 )
 
 from flagkit import Reason
-from flagkit._async_client import AsyncClient
+from flagkit._client.async_client import AsyncClient
 from flagkit._status import Role, State
 
 pytestmark = pytest.mark.asyncio

@@ -23,7 +23,7 @@ from async_helpers import (
 )
 
 from flagkit import Reason
-from flagkit._async_client import AsyncClient
+from flagkit._client.async_client import AsyncClient
 from flagkit._status import State
 
 pytestmark = pytest.mark.asyncio

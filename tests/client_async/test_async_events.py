@@ -13,7 +13,7 @@ import pytest_asyncio
 from async_helpers import BATCH, FOREVER, MakeClient, eventually
 
 import flagkit
-from flagkit._async_client import AsyncClient
+from flagkit._client.async_client import AsyncClient
 from flagkit._status import State
 
 pytestmark = pytest.mark.asyncio

@@ -23,9 +23,9 @@ from async_helpers import (
 )
 
 from flagkit import Reason
-from flagkit._async_client import AsyncClient
+from flagkit._client.async_client import AsyncClient
+from flagkit._sources.sync import compile_definitions
 from flagkit._status import State
-from flagkit._sync import compile_definitions
 from flagkit.server import LocalServer
 
 pytestmark = pytest.mark.asyncio

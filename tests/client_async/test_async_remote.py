@@ -13,7 +13,7 @@ import pytest_asyncio
 from async_helpers import DEFINITIONS, FLAGS, FOREVER, ROLLOUT_ALL, MakeClient
 
 from flagkit import Reason
-from flagkit._async_client import AsyncClient
+from flagkit._client.async_client import AsyncClient
 
 pytestmark = pytest.mark.asyncio
 

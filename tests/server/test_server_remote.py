@@ -12,8 +12,8 @@ import httpx
 import pytest
 from server_helpers import HTTP, ROLLOUT_ALL, ROLLOUT_NONE, TLS_CONTEXT, condition, error, person
 
-from flagkit._evaluator import Evaluator
-from flagkit._snapshot import Snapshot
+from flagkit._evaluation.evaluator import Evaluator
+from flagkit._evaluation.snapshot import Snapshot
 from flagkit.server import LocalServer
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed.json"

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flagkit._disk_cache import source_id
-from flagkit._fetch import DEFINITIONS_PATH, definitions_url
+from flagkit._sources.disk_cache import source_id
+from flagkit._sources.fetch import DEFINITIONS_PATH, definitions_url
 
 DEFINITIONS = "/flags/definitions"
 POLL = 0.2

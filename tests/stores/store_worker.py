@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from flagkit._client import Client
+from flagkit._client.sync_client import Client
 from flagkit.stores import RedisStore
 
 

@@ -23,7 +23,7 @@ from store_helpers import (
     wait_until,
 )
 
-from flagkit._client import Client
+from flagkit._client.sync_client import Client
 from flagkit._status import Role, State
 from flagkit.stores import FileStore
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from flagkit._http import build_timeout, user_agent
+from flagkit._net.http import build_timeout, user_agent
 from flagkit.api._errors import ApiError
 from flagkit.api._models import (
     ActivityEntry,
@@ -26,7 +26,7 @@ from flagkit.api._settings import ApiSettings
 from flagkit.api._transport import AsyncTransport, TransportCore
 
 if TYPE_CHECKING:
-    from flagkit._snapshot import Snapshot
+    from flagkit._evaluation.snapshot import Snapshot
 
 T = TypeVar("T")
 FlagRef = int | str
@@ -194,7 +194,7 @@ class FlagsResource(_Base):
 
     async def local_evaluation(self, *, send_cohorts: bool = True) -> Snapshot:
         """The definitions as a :class:`~flagkit.Snapshot`, ready for an ``Evaluator``."""
-        from flagkit._snapshot import Snapshot
+        from flagkit._evaluation.snapshot import Snapshot
 
         return Snapshot.from_dict(await self.local_evaluation_body(send_cohorts=send_cohorts))
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from flagkit._http import build_http_client
+from flagkit._net.http import build_http_client
 from flagkit.api._errors import ApiError
 from flagkit.api._models import (
     ActivityEntry,
@@ -25,7 +25,7 @@ from flagkit.api._settings import ApiSettings
 from flagkit.api._transport import SyncTransport, TransportCore
 
 if TYPE_CHECKING:
-    from flagkit._snapshot import Snapshot
+    from flagkit._evaluation.snapshot import Snapshot
 
 T = TypeVar("T")
 FlagRef = int | str
@@ -188,7 +188,7 @@ class FlagsResource(_Base):
 
     def local_evaluation(self, *, send_cohorts: bool = True) -> Snapshot:
         """The definitions as a :class:`~flagkit.Snapshot`, ready for an ``Evaluator``."""
-        from flagkit._snapshot import Snapshot
+        from flagkit._evaluation.snapshot import Snapshot
 
         return Snapshot.from_dict(self.local_evaluation_body(send_cohorts=send_cohorts))
 

@@ -25,7 +25,7 @@ import anyio
 import attrs
 import httpx
 
-from flagkit._http import redact
+from flagkit._net.http import redact
 from flagkit.api._errors import (
     ApiConnectionError,
     ApiError,

@@ -18,7 +18,7 @@ from flagkit.api._settings import (
 from flagkit.cli._output import fail, remember_secrets
 
 if TYPE_CHECKING:
-    from flagkit._snapshot import Snapshot
+    from flagkit._evaluation.snapshot import Snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 _KEY = "flagkit.connection"
@@ -135,7 +135,7 @@ def definitions_option(func: F) -> F:
 
 def load_snapshot(definitions_file: str | None) -> Snapshot:
     """The definitions from ``definitions_file``, or fetched with the connection options."""
-    from flagkit._snapshot import Snapshot
+    from flagkit._evaluation.snapshot import Snapshot
 
     if definitions_file is not None:
         return Snapshot.from_file(definitions_file)

@@ -11,8 +11,8 @@ from flagkit.cli._context import build_context, context_options
 from flagkit.cli._output import console, emit_json, fail, show_json, show_value, table
 
 if TYPE_CHECKING:
-    from flagkit._result import FlagResult
-    from flagkit._snapshot import Snapshot
+    from flagkit._evaluation.result import FlagResult
+    from flagkit._evaluation.snapshot import Snapshot
 
 
 def result_dict(result: FlagResult) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def eval_command(
 
     Definitions come from --definitions FILE or are fetched from --host.
     """
-    from flagkit._evaluator import Evaluator
+    from flagkit._evaluation.evaluator import Evaluator
 
     if (key is None) == (not all_flags):
         fail("pass a flag KEY or --all (not both)")

@@ -18,7 +18,7 @@ from flagkit.cli._eval import require_flag, result_dict, warn_problems
 from flagkit.cli._output import console, emit_json, show_json, show_value
 
 if TYPE_CHECKING:
-    from flagkit._explain import ConditionTrace, Explanation
+    from flagkit._evaluation.explain import ConditionTrace, Explanation
 
 _MISSING = object()  # the caller did not pass this property
 _NOT_A_PROPERTY = object()  # cohort and flag filters: no single value to show
@@ -212,7 +212,7 @@ def explain_command(
 ) -> None:
     """Explain why KEY has its value for --distinct-id: every condition and filter, and
     the bucket value against the rollout."""
-    from flagkit._evaluator import Evaluator
+    from flagkit._evaluation.evaluator import Evaluator
 
     context = build_context(distinct_id, props, groups, group_props, device_id)
     snapshot = load_snapshot(definitions_file)

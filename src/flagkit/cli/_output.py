@@ -13,7 +13,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from flagkit._http import redact
+from flagkit._net.http import redact
 
 # Keys of these variables are removed from any error text the CLI prints.
 SECRET_ENV_VARS = (

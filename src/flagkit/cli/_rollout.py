@@ -13,7 +13,7 @@ import attrs
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from flagkit._evaluator import Evaluator
+from flagkit._evaluation.evaluator import Evaluator
 from flagkit.cli._config import api_options, definitions_option, load_snapshot
 from flagkit.cli._eval import require_flag, warn_problems
 from flagkit.cli._output import console, emit_json, fail, is_interactive, show_value, table

@@ -10,9 +10,9 @@ from typing import Any
 
 import attrs
 
-from flagkit._evaluator import Evaluator
-from flagkit._result import FlagResult, Reason
-from flagkit._snapshot import Snapshot
+from flagkit._evaluation.evaluator import Evaluator
+from flagkit._evaluation.result import FlagResult, Reason
+from flagkit._evaluation.snapshot import Snapshot
 from flagkit.server import _people
 from flagkit.server._definitions import STATIC_COHORT_PROPERTY, evaluation_body
 

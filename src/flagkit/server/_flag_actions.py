@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flagkit._evaluator import Evaluator
-from flagkit._snapshot import Snapshot
+from flagkit._evaluation.evaluator import Evaluator
+from flagkit._evaluation.snapshot import Snapshot
 from flagkit.server import _accounts, _people
 from flagkit.server import _flags_store as store
 from flagkit.server._app import App

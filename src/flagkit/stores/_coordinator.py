@@ -4,7 +4,8 @@ Each cycle (every ``check_interval``, at most a second):
 
 * try to become or stay the leader (a file lock, or a Redis lease renewed every cycle);
 * **leader**: when a fetch is due, fetch from the server as a lone client would (ETag, 304,
-  backoff: the :class:`~flagkit._sync.Syncer` decides) and write every new body to the store;
+  backoff: the :class:`~flagkit._sources.sync.Syncer` decides) and write every new body to the
+  store;
   a 304 only records the confirmation. If the store does not hold what this process serves
   (it just took over, the store was emptied or damaged), the fetch is unconditional, so
   the store always ends up with a complete body and its ETag;
@@ -22,10 +23,10 @@ import threading
 
 import attrs
 
-from flagkit._disk_cache import body_hash
-from flagkit._fetch import Fetched, NotModified
+from flagkit._sources.disk_cache import body_hash
+from flagkit._sources.fetch import Fetched, NotModified
+from flagkit._sources.sync import Syncer
 from flagkit._status import Role, State
-from flagkit._sync import Syncer
 from flagkit.stores._protocol import DefinitionsStore, StoreError, StoreState
 
 logger = logging.getLogger("flagkit.client")

@@ -23,7 +23,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from flagkit._disk_cache import body_hash
+from flagkit._sources.disk_cache import body_hash
 from flagkit.stores._protocol import StoredDefinitions, StoreError, StoreState
 
 logger = logging.getLogger("flagkit.client")

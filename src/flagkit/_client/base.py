@@ -1,0 +1,310 @@
+"""What :class:`flagkit.Client` and :class:`flagkit.AsyncClient` share: option checking,
+loading of bootstrap and disk-cache definitions, and the local half of the read path.
+
+Each client adds only its driver (a thread or asyncio tasks) and its remote call (plain or
+awaited). The read path here stays lean: one ``store.current`` read, one evaluator call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from flagkit._evaluation.result import FlagResult, Reason
+from flagkit._evaluation.snapshot import Snapshot
+from flagkit._events.queue import EventOptions, ExposureReporter
+from flagkit._remote.fallback import Resolved, needs_remote
+from flagkit._sources.disk_cache import DiskCache, body_hash
+from flagkit._sources.fetch import definitions_url
+from flagkit._sources.store import Published, Store
+from flagkit._sources.sync import SyncPolicy, compile_definitions
+from flagkit._status import ClientStatus, Progress, State, StatusTracker
+
+logger = logging.getLogger("flagkit.client")
+
+DEFAULT_HOST = "https://us.i.posthog.com"
+SOURCE_DISK_CACHE = "disk cache"
+SOURCE_BOOTSTRAP = "bootstrap"
+
+Bootstrap = str | os.PathLike[str] | bytes | Mapping[str, Any] | Snapshot
+Properties = Mapping[str, Any]
+# A call's context: person properties, groups, group properties, device id.
+Context = tuple[
+    Properties | None, Mapping[str, Any] | None, Mapping[str, Properties] | None, str | None
+]
+
+NOT_READY_TEXT = "flag definitions are not loaded yet"
+FAILED_TEXT = "evaluation failed unexpectedly"
+
+# Options that must be positive, in the order they are checked (and reported).
+_POSITIVE = (
+    "poll_interval",
+    "timeout",
+    "backoff_base",
+    "backoff_max",
+    "unauthorized_retry_interval",
+    "max_body_bytes",
+    "remote_timeout",
+    "event_queue_size",
+    "event_batch_size",
+    "event_flush_interval",
+    "dedupe_capacity",
+)
+
+
+@attrs.frozen
+class Settings:
+    """A client's checked options: keys, where definitions come from, and the policies."""
+
+    host: str
+    project_api_key: str | None
+    auth_key: str | None
+    secrets: tuple[str | None, ...]
+    target: str | None  # the definitions URL path; None: no polling
+    timeout: float
+    max_body_bytes: int
+    remote_timeout: float
+    send_events: bool
+    policy: SyncPolicy
+    events: EventOptions
+
+
+def read_settings(args: Mapping[str, Any]) -> Settings:
+    """Check a client constructor's arguments (its ``locals()``) and derive its settings.
+
+    Raises ``ValueError`` for an invalid option, naming it (never a key's value).
+    """
+    if args["on_quota_limited"] not in ("clear", "keep"):
+        raise ValueError('on_quota_limited must be "clear" or "keep"')
+    for name in _POSITIVE:
+        if not args[name] > 0:
+            raise ValueError(f"{name} must be positive")
+    host: str = args["host"]
+    if not host.strip().startswith(("http://", "https://")):
+        raise ValueError("host must start with http:// or https://")
+    if args.get("shared_cache_dir") is not None and args.get("store") is not None:
+        raise ValueError("pass shared_cache_dir= or store=, not both")
+    project_api_key = clean_key(args["project_api_key"])
+    personal, secret = clean_key(args["personal_api_key"]), clean_key(args["secret_api_key"])
+    auth_key = secret or personal
+    target = None
+    path: str = args["definitions_path"]
+    if auth_key is not None and (project_api_key is not None or "{project_id}" in path):
+        project_id = args["project_id"]
+        target = definitions_url(
+            path,
+            project_api_key=project_api_key,
+            project_id=None if project_id is None else str(project_id),
+        )
+    return Settings(
+        host=host.strip().rstrip("/"),
+        project_api_key=project_api_key,
+        auth_key=auth_key,
+        secrets=(project_api_key, personal, secret),
+        target=target,
+        timeout=args["timeout"],
+        max_body_bytes=args["max_body_bytes"],
+        remote_timeout=args["remote_timeout"],
+        send_events=args["send_events"],
+        policy=SyncPolicy(
+            poll_interval=args["poll_interval"],
+            poll_jitter=args["poll_jitter"],
+            backoff_base=args["backoff_base"],
+            backoff_max=args["backoff_max"],
+            unauthorized_interval=args["unauthorized_retry_interval"],
+            clear_on_quota_limited=args["on_quota_limited"] == "clear",
+        ),
+        events=EventOptions(
+            args["event_queue_size"],
+            args["event_batch_size"],
+            args["event_flush_interval"],
+            int(args["dedupe_capacity"]),
+            args["backoff_base"],
+            args["backoff_max"],
+        ),
+    )
+
+
+def clean_key(key: str | None) -> str | None:
+    """Keys are whitespace-stripped; an empty key counts as no key (as in PostHog's SDK)."""
+    if key is None:
+        return None
+    key = key.strip()
+    return key or None
+
+
+def load_bootstrap(bootstrap: Bootstrap) -> Published:
+    """Compile ``bootstrap=`` definitions (a snapshot, JSON bytes, a body dict or a path)."""
+    if isinstance(bootstrap, Snapshot):
+        snapshot = bootstrap
+    elif isinstance(bootstrap, (bytes, bytearray)):
+        snapshot = Snapshot.from_json(bytes(bootstrap))
+    elif isinstance(bootstrap, Mapping):
+        snapshot = Snapshot.from_dict(dict(bootstrap))
+    else:
+        snapshot = Snapshot.from_file(os.fspath(bootstrap))
+    return Published.of(snapshot.compile_all(), SOURCE_BOOTSTRAP)
+
+
+def load_cache(cache: DiskCache) -> tuple[Published, float, str | None] | None:
+    """The cached definitions with when they were saved and their ETag; ``None`` when there
+    is no usable cache (a broken one is logged and ignored)."""
+    cached = cache.load()
+    if cached is None:
+        return None
+    try:
+        snapshot = compile_definitions(cached.body)
+    except Exception as exc:
+        logger.warning("flagkit: ignoring definitions cache %s: %s", cache.path, exc)
+        return None
+    published = Published.of(snapshot, SOURCE_DISK_CACHE, body_hash(cached.body))
+    return published, cached.saved_at, cached.etag
+
+
+def loaded_progress(progress: Progress, initial: Published) -> Progress:
+    """``progress`` once ``initial`` definitions are served (ready when bootstrapped)."""
+    return attrs.evolve(
+        progress,
+        ready=initial.source == SOURCE_BOOTSTRAP,
+        fingerprint=initial.snapshot.fingerprint,
+        flag_count=len(initial.snapshot),
+        source=initial.source,
+    )
+
+
+class ClientCore:
+    """The state and local read path both clients share; subclasses set the attributes."""
+
+    _store: Store
+    _tracker: StatusTracker
+    _closed: bool
+    _only_local: bool
+    _internal_error_logged: bool
+    _reporter: ExposureReporter[Any] | None
+    # True when events may only be reported from one event loop (see _on_own_loop).
+    _LOOP_BOUND: ClassVar[bool] = False
+
+    def _offline_progress(self, progress: Progress, has_definitions: bool) -> Progress:
+        if has_definitions:
+            return attrs.evolve(progress, state=State.OFFLINE)
+        self._closed = True
+        logger.warning(
+            "flagkit: %s has no definitions source (it needs project_api_key plus "
+            "personal_api_key or secret_api_key, or bootstrap=); every flag returns its default.",
+            type(self).__name__,
+        )
+        return attrs.evolve(
+            progress,
+            state=State.CLOSED,
+            last_error="disabled: no keys and no bootstrap definitions",
+        )
+
+    def _read(
+        self,
+        key: str,
+        distinct_id: str,
+        context: Context,
+        only_local: bool | None,
+        send_events: bool,
+    ) -> FlagResult:
+        """One flag's answer from the served definitions, reported as an exposure; never
+        raises, never does I/O. A result a remote lookup may decide goes to
+        :meth:`_undecided` instead (the thread client asks there; the asyncio one awaits)."""
+        published = self._store.current  # the one read that makes this consistent
+        if published is None:
+            result = FlagResult(key, None, Reason.NOT_READY, description=NOT_READY_TEXT)
+        else:
+            try:
+                result = published.evaluator.evaluate(
+                    key,
+                    distinct_id,
+                    person_properties=context[0],
+                    groups=context[1],
+                    group_properties=context[2],
+                    device_id=context[3],
+                )
+            except Exception:
+                self._log_internal_error()
+                return FlagResult(key, None, Reason.INVALID_INPUT, description=FAILED_TEXT)
+        if result.value is None and needs_remote(result):
+            return self._undecided(key, result, distinct_id, context, only_local, send_events)
+        reporter = self._reporter  # inline, not _report(): this is the hot path
+        if (
+            send_events
+            and reporter is not None
+            and not self._closed
+            and (not self._LOOP_BOUND or self._on_own_loop())
+        ):
+            reporter.report(Resolved(result), distinct_id, context[1])
+        return result
+
+    def _undecided(
+        self,
+        key: str,
+        result: FlagResult,
+        distinct_id: str,
+        context: Context,
+        only_local: bool | None,
+        send_events: bool,
+    ) -> FlagResult:
+        """What :meth:`_read` returns for a flag a remote lookup may decide."""
+        return result
+
+    def _report(
+        self, send_events: bool, resolved: Resolved, distinct_id: str, context: Context
+    ) -> None:
+        """Queue the ``$feature_flag_called`` event for a read (unless off or closed)."""
+        reporter = self._reporter
+        if not send_events or reporter is None or self._closed:
+            return
+        if not self._LOOP_BOUND or self._on_own_loop():
+            reporter.report(resolved, distinct_id, context[1])
+
+    def _on_own_loop(self) -> bool:
+        """True where network work (and events) may happen; see the asyncio client."""
+        return True
+
+    def _local_all(
+        self, distinct_id: str, context: Context
+    ) -> tuple[dict[str, FlagResult], dict[str, FlagResult] | None]:
+        """Every flag from the served definitions, plus those to ask remotely (``None``:
+        every flag, nothing is loaded yet; none when evaluation failed)."""
+        published = self._store.current
+        if published is None:
+            return {}, None
+        try:
+            results = published.evaluator.evaluate_all(
+                distinct_id,
+                person_properties=context[0],
+                groups=context[1],
+                group_properties=context[2],
+                device_id=context[3],
+            )
+        except Exception:
+            self._log_internal_error()
+            return {}, {}
+        return results, {key: r for key, r in results.items() if needs_remote(r)}
+
+    def _remote_allowed(self, only_local: bool | None) -> bool:
+        """False when the client is closed or this call (or the client) is local only."""
+        return not (self._closed or (self._only_local if only_local is None else only_local))
+
+    def _log_internal_error(self) -> None:
+        if not self._internal_error_logged:
+            self._internal_error_logged = True  # once: this is on the hot path
+            logger.debug("flagkit: unexpected error while evaluating", exc_info=True)
+
+    @property
+    def status(self) -> ClientStatus:
+        """The current sync status (state, last success, last error, age, ETag, ...)."""
+        return self._tracker.status()
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The definitions currently served, or ``None`` before the first load."""
+        published = self._store.current
+        return None if published is None else published.snapshot

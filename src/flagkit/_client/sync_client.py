@@ -1,0 +1,493 @@
+"""``flagkit.Client``: one long-lived object per process that keeps definitions fresh and
+answers flag questions from memory.
+
+The read path (every getter) is: read ``store.current`` once, evaluate, return. No locks, no
+I/O, no exceptions. Everything that talks to the network lives in the poller thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random as _random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+
+from flagkit._client.base import (
+    DEFAULT_HOST,
+    Bootstrap,
+    ClientCore,
+    Context,
+    Properties,
+    load_bootstrap,
+    load_cache,
+    loaded_progress,
+    read_settings,
+)
+from flagkit._evaluation.result import FlagResult, FlagValue
+from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
+from flagkit._events.queue import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_QUEUE_SIZE,
+    Outbound,
+    build_outbound,
+)
+from flagkit._net.backoff import jittered
+from flagkit._net.http import DEFAULT_TIMEOUT, build_http_client, hide_secrets_in_http_logs
+from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, Resolved
+from flagkit._sources.disk_cache import DiskCache, source_id
+from flagkit._sources.fetch import DEFAULT_MAX_BODY_BYTES, DEFINITIONS_PATH, DefinitionsFetcher
+from flagkit._sources.poller import Poller
+from flagkit._sources.store import ChangeListener, Store
+from flagkit._sources.sync import Syncer
+from flagkit._status import Progress, Role, State, StatusTracker
+from flagkit.stores import DefinitionsStore, FileStore
+from flagkit.stores._coordinator import SharedSync, SharedTiming
+
+logger = logging.getLogger("flagkit.client")
+
+
+class _Network:
+    """What must be rebuilt in a forked child: the HTTP client and the poller thread."""
+
+    def __init__(self) -> None:
+        self.http: Any = None
+        self.poller: Poller | None = None
+        self.shared: SharedSync | None = None
+
+    def shutdown(self, timeout: float = 1.0) -> None:
+        if self.poller is not None:
+            self.poller.stop(timeout)
+        if self.shared is not None:
+            self.shared.close()  # hand leadership over at once
+        if self.http is not None:
+            try:
+                self.http.close()
+            except Exception:  # closing under a request still in flight may complain
+                logger.debug("flagkit: error closing HTTP client", exc_info=True)
+
+
+class Client(ClientCore):
+    """Evaluates PostHog feature flags locally and keeps their definitions fresh.
+
+    Give it ``project_api_key`` plus ``personal_api_key`` (or ``secret_api_key``) to poll
+    ``host`` for definitions in the background, or ``bootstrap=`` (a file path, a dict
+    body, JSON bytes or a :class:`flagkit.Snapshot`) and no keys to run offline. The
+    constructor never blocks; use :meth:`wait_until_ready` to wait for the first fetch.
+    Getters never raise. Flags that cannot be decided locally (or before definitions
+    arrive) are asked from PostHog's ``/flags`` unless ``only_evaluate_locally``; reads
+    send de-duplicated ``$feature_flag_called`` events unless ``send_events=False``. See
+    docs/client.md and docs/events-and-fallback.md.
+    """
+
+    def __init__(
+        self,
+        project_api_key: str | None = None,
+        *,
+        personal_api_key: str | None = None,
+        secret_api_key: str | None = None,
+        host: str = DEFAULT_HOST,
+        poll_interval: float = 30.0,
+        definitions_path: str = DEFINITIONS_PATH,
+        project_id: int | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        cache_path: str | os.PathLike[str] | None = None,
+        shared_cache_dir: str | os.PathLike[str] | None = None,
+        store: DefinitionsStore | None = None,
+        on_quota_limited: Literal["clear", "keep"] = "clear",
+        bootstrap: Bootstrap | None = None,
+        only_evaluate_locally: bool = False,
+        remote_timeout: float = DEFAULT_REMOTE_TIMEOUT,
+        send_events: bool = True,
+        event_queue_size: int = DEFAULT_QUEUE_SIZE,
+        event_batch_size: int = DEFAULT_BATCH_SIZE,
+        event_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        dedupe_capacity: int = DEFAULT_DEDUPE_CAPACITY,
+        poll_jitter: float = 0.1,
+        backoff_base: float = 1.0,
+        backoff_max: float = 300.0,
+        unauthorized_retry_interval: float = 300.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        clock: Callable[[], float] | None = None,
+        random: _random.Random | None = None,
+    ) -> None:
+        settings = read_settings(locals())
+        project_api_key = settings.project_api_key
+        self._host = settings.host
+        self._clock = clock or time.time
+        self._own_rng = random is None
+        self._rng = random or _random.Random()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._internal_error_logged = False
+        self._auth_key = settings.auth_key
+        self._secrets = settings.secrets
+        self._timeout = timeout
+        self._max_body_bytes = max_body_bytes
+        self._network = _Network()
+        self._syncer: Syncer | None = None
+        self._target = settings.target
+
+        initial = load_bootstrap(bootstrap) if bootstrap is not None else None
+        progress = Progress()
+        cache: DiskCache | None = None
+        if self._target is not None and cache_path is not None:
+            identity = source_id(self._host, self._target, project_api_key or "")
+            cache = DiskCache(cache_path, source=identity)
+            cached = load_cache(cache)
+            if cached is not None:  # newer than any bootstrap: it came from the server
+                initial, saved_at, etag = cached
+                progress = attrs.evolve(progress, confirmed_at=saved_at, etag=etag)
+        if initial is not None:
+            progress = loaded_progress(progress, initial)
+        if self._target is None:
+            progress = self._offline_progress(progress, initial is not None)
+
+        self._store = Store(initial)
+        self._tracker = StatusTracker(self._clock, progress)
+        # Remote lookups and events need the project token; offline without one, never.
+        self._only_local = only_evaluate_locally
+        self._outbound: Outbound | None = None
+        self._reporter = None
+        if project_api_key is not None and not self._closed:
+            self._outbound = build_outbound(
+                self._host,
+                project_api_key,
+                secrets=self._secrets,
+                remote_timeout=remote_timeout,
+                events_timeout=timeout,
+                send_events=send_events,
+                options=settings.events,
+                counters=self._tracker.counters,
+                rng=None if self._own_rng else self._rng,
+            )
+            self._reporter = self._outbound.reporter
+            # Delivers what is queued (briefly) if the client is dropped without close().
+            self._outbound_finalizer = weakref.finalize(self, self._outbound.close, 1.0)
+        if self._target is not None:
+            hide_secrets_in_http_logs(self._secrets)
+            self._syncer = Syncer(
+                store=self._store,
+                tracker=self._tracker,
+                fetch=_unstarted_fetch,
+                policy=settings.policy,
+                cache=cache,
+                clock=self._clock,
+                rng=self._rng,
+            )
+            shared = FileStore(shared_cache_dir) if shared_cache_dir is not None else store
+            if shared is not None:
+                # One scope per host, endpoint and project (hashed: no key is recoverable).
+                scope = source_id(self._host, self._target, project_api_key or "")
+                self._network.shared = SharedSync(
+                    self._syncer,
+                    shared.scoped(scope),
+                    SharedTiming.for_poll_interval(poll_interval),
+                )
+            else:
+                self._tracker.update(role=Role.DIRECT)
+            self._start_network()
+            _LIVE_CLIENTS.add(self)
+        # Stops the thread if the client is dropped without close() (and at exit).
+        self._finalizer = weakref.finalize(self, self._network.shutdown)
+
+    # -- network lifecycle ----------------------------------------------------------------
+
+    def _start_network(self, initial_delay: float = 0.0) -> None:
+        syncer = self._syncer
+        assert syncer is not None
+        assert self._target is not None
+        assert self._auth_key is not None
+        http = build_http_client(self._host, timeout=self._timeout)
+        shared = self._network.shared
+        poller = Poller(
+            shared.step if shared is not None else syncer.step,
+            fallback_delay=syncer.policy.poll_interval,
+            initial_delay=initial_delay,
+        )
+        fetcher = DefinitionsFetcher(
+            http,
+            self._target,
+            auth_key=self._auth_key,
+            secrets=self._secrets,
+            max_body_bytes=self._max_body_bytes,
+            clock=self._clock,
+            should_abort=lambda: poller.stopping,
+        )
+        syncer.fetch = fetcher.fetch
+        self._network.http = http
+        self._network.poller = poller
+        poller.start()
+
+    def _after_fork_in_child(self) -> None:
+        # Runs in a forked child: the parent's poller thread does not exist here and its
+        # pooled sockets are shared with the parent, so abandon both (never close them)
+        # and start afresh. Locks may have been held by vanished threads: replace them.
+        if self._closed or self._syncer is None:
+            return
+        self._close_lock = threading.Lock()
+        self._store.reinit_after_fork()
+        self._tracker.reinit_after_fork()
+        self._syncer.reinit_after_fork()
+        if self._own_rng:
+            self._rng.seed()  # else every worker would jitter identically
+        self._network.http = None
+        self._network.poller = None
+        # Inherited definitions are served at once; a fresh poll can wait a jittered
+        # interval so that many workers forked together do not all poll together.
+        policy = self._syncer.policy
+        delay = 0.0
+        if self._store.current is not None:
+            delay = jittered(policy.poll_interval, max(policy.poll_jitter, 0.5), self._rng)
+        shared = self._network.shared
+        if shared is not None:  # a follower only looks at the store: no need to wait long
+            shared.reinit_after_fork()
+            delay = min(delay, shared.timing.check_interval * self._rng.random())
+        self._start_network(delay)
+
+    # -- evaluation (the read path) -------------------------------------------------------
+
+    def evaluate(
+        self,
+        key: str,
+        distinct_id: str,
+        *,
+        person_properties: Properties | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Properties] | None = None,
+        device_id: str | None = None,
+        only_evaluate_locally: bool | None = None,
+        send_events: bool = True,
+    ) -> FlagResult:
+        """The full answer for one flag: value, reason, payload. Never raises.
+
+        A flag that cannot be decided locally is asked from PostHog's ``/flags`` unless
+        ``only_evaluate_locally`` (``None``: the client's setting). ``send_events=False``
+        skips the ``$feature_flag_called`` event. The same holds for the getters below.
+        """
+        return self._read(
+            key,
+            distinct_id,
+            (person_properties, groups, group_properties, device_id),
+            only_evaluate_locally,
+            send_events,
+        )
+
+    def get_flag(
+        self,
+        key: str,
+        distinct_id: str,
+        *,
+        person_properties: Properties | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Properties] | None = None,
+        device_id: str | None = None,
+        default: FlagValue | None = None,
+        only_evaluate_locally: bool | None = None,
+        send_events: bool = True,
+    ) -> FlagValue | None:
+        """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
+        context = (person_properties, groups, group_properties, device_id)
+        value = self._read(key, distinct_id, context, only_evaluate_locally, send_events).value
+        return default if value is None else value
+
+    def is_enabled(
+        self,
+        key: str,
+        distinct_id: str,
+        *,
+        person_properties: Properties | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Properties] | None = None,
+        device_id: str | None = None,
+        default: bool = False,
+        only_evaluate_locally: bool | None = None,
+        send_events: bool = True,
+    ) -> bool:
+        """True when the flag is on (any variant counts); ``default`` when undecidable."""
+        context = (person_properties, groups, group_properties, device_id)
+        result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
+        return default if result.value is None else result.enabled
+
+    def get_payload(
+        self,
+        key: str,
+        distinct_id: str,
+        *,
+        person_properties: Properties | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Properties] | None = None,
+        device_id: str | None = None,
+        default: Any = None,
+        only_evaluate_locally: bool | None = None,
+        send_events: bool = False,
+    ) -> Any:
+        """The decoded payload of the value this caller gets; ``default`` when there is none.
+
+        Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
+        context = (person_properties, groups, group_properties, device_id)
+        result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
+        return default if result.value is None or result.payload is None else result.payload
+
+    def get_all_flags(
+        self,
+        distinct_id: str,
+        *,
+        person_properties: Properties | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Properties] | None = None,
+        device_id: str | None = None,
+        only_evaluate_locally: bool | None = None,
+    ) -> dict[str, FlagValue]:
+        """Every flag that could be decided, as ``{key: value}`` (undecided skipped).
+
+        Flags undecidable locally are asked from ``/flags`` in one request. No events."""
+        context = (person_properties, groups, group_properties, device_id)
+        results = self._evaluate_all(distinct_id, context, only_evaluate_locally)
+        return {key: r.value for key, r in results.items() if r.value is not None}
+
+    def evaluate_all(
+        self,
+        distinct_id: str,
+        *,
+        person_properties: Properties | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Properties] | None = None,
+        device_id: str | None = None,
+        only_evaluate_locally: bool | None = None,
+    ) -> dict[str, FlagResult]:
+        """Every flag's :class:`FlagResult`, including undecided ones. Never raises."""
+        context = (person_properties, groups, group_properties, device_id)
+        return self._evaluate_all(distinct_id, context, only_evaluate_locally)
+
+    def _undecided(
+        self,
+        key: str,
+        result: FlagResult,
+        distinct_id: str,
+        context: Context,
+        only_local: bool | None,
+        send_events: bool,
+    ) -> FlagResult:
+        resolved = self._resolve({key: result}, distinct_id, context, only_local).get(key)
+        self._report(send_events, resolved or Resolved(result), distinct_id, context)
+        return result if resolved is None else resolved.result
+
+    def _evaluate_all(
+        self, distinct_id: str, context: Context, only_local: bool | None
+    ) -> dict[str, FlagResult]:
+        results, undecided = self._local_all(distinct_id, context)
+        if undecided is None or undecided:
+            answers = self._resolve(undecided, distinct_id, context, only_local)
+            results.update((key, resolved.result) for key, resolved in answers.items())
+        return results
+
+    def _resolve(
+        self,
+        undecided: dict[str, FlagResult] | None,
+        distinct_id: str,
+        context: Context,
+        only_local: bool | None,
+    ) -> dict[str, Resolved]:
+        """Ask ``/flags`` (one request) about flags local evaluation could not decide; an
+        empty dict when remote evaluation is off for this call or impossible."""
+        outbound = self._outbound
+        if outbound is None or not self._remote_allowed(only_local):
+            return {}
+        return outbound.remote.resolve(
+            undecided,
+            distinct_id,
+            person_properties=context[0],
+            groups=context[1],
+            group_properties=context[2],
+            device_id=context[3],
+        )
+
+    # -- readiness, status, listeners -------------------------------------------------------
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block until definitions are loaded (True), or ``timeout`` passes (False).
+
+        Returns False early when waiting cannot help: the client is closed, or the server
+        refused the keys and there is nothing to serve.
+        """
+        progress = self._tracker.progress
+        if progress.ready:
+            return True
+        self._tracker.wait_for(
+            lambda p: p.ready or p.state in (State.CLOSED, State.UNAUTHORIZED), timeout
+        )
+        return self._tracker.progress.ready
+
+    def on_change(self, callback: ChangeListener) -> Callable[[], None]:
+        """Call ``callback(changed_keys)`` after each update that changes definitions.
+
+        ``changed_keys`` is a frozenset of flag keys added, removed or modified. Callbacks
+        run on the poller thread; one that raises is logged and does not stop polling.
+        Returns a function that unregisters the callback.
+        """
+        return self._store.add_listener(callback)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Send queued ``$feature_flag_called`` events now and wait until they are delivered
+        (or given up after retries); False if ``timeout`` seconds passed first."""
+        reporter = self._reporter
+        return True if reporter is None else reporter.sender.flush(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop polling (within about a second), deliver queued events (waiting at most
+        ``timeout`` seconds) and release connections. Idempotent.
+
+        Getters keep answering from the last definitions after close, locally only and
+        without events.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._outbound is not None:
+            self._outbound_finalizer.detach()
+            self._outbound.close(timeout)
+        if self._syncer is not None:
+            self._syncer.closed = True  # the poller stops at once, even mid-request
+            self._finalizer()  # stops the poller (joins up to 1 s), closes the HTTP client
+            self._syncer.close()
+        _LIVE_CLIENTS.discard(self)
+        self._tracker.update(state=State.CLOSED, role=None)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<flagkit.Client host={self._host!r} state={self._tracker.progress.state.value}>"
+
+
+def _unstarted_fetch(etag: str | None) -> Any:
+    raise RuntimeError("the HTTP client is not started")
+
+
+# Clients whose poller must be restarted in a forked child (weak: never keeps one alive).
+_LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def _restart_pollers_in_child() -> None:
+    for client in list(_LIVE_CLIENTS):
+        try:
+            client._after_fork_in_child()
+        except Exception:
+            logger.exception("flagkit: could not restart the poller after fork")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_pollers_in_child)

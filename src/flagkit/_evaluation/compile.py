@@ -1,0 +1,481 @@
+"""Compiling one raw flag definition into a :class:`CompiledFlag`.
+
+Parsing and validation happen here, once per snapshot. Pieces that PostHog's SDK cannot
+evaluate are not rejected: they are marked so that evaluation reaches the same undecidable
+outcome at the same point, and described in ``problems``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
+from flagkit._evaluation.hashing import key_hasher
+from flagkit._evaluation.model import (
+    CONTINUITY,
+    DISABLED,
+    ENROLLED,
+    FIRST_CONDITION_SLOT,
+    GROUP_NOT_PROVIDED,
+    HOLDOUT,
+    INVALID,
+    NO_MATCH,
+    NOT_ENROLLED,
+    REQUIRES_SERVER,
+    TARGET_FLAG,
+    TARGET_GROUP,
+    UNDECIDED,
+    CompiledFlag,
+    Condition,
+    FilterTest,
+    ResultBook,
+    ResultSpec,
+)
+from flagkit._evaluation.outcome import Cause
+from flagkit._evaluation.result import Reason
+from flagkit._evaluation.specialize import SharedConditions, specialize
+
+_CAUSE_REASONS = {
+    Cause.EXPERIENCE_CONTINUITY: Reason.REQUIRES_SERVER,
+    Cause.UNSUPPORTED_DEFINITION: Reason.UNSUPPORTED_DEFINITION,
+    Cause.UNRESOLVED_DEPENDENCY: Reason.UNRESOLVED_DEPENDENCY,
+    Cause.MISSING_CONTEXT: Reason.MISSING_CONTEXT,
+}
+
+_CAUSE_TEXT = {
+    Cause.EXPERIENCE_CONTINUITY: "experience continuity needs PostHog's servers",
+    Cause.UNSUPPORTED_DEFINITION: (
+        "a filter cannot be evaluated locally (operator, value or group type unsupported)"
+    ),
+    Cause.UNRESOLVED_DEPENDENCY: "a flag it depends on could not be decided locally",
+    Cause.MISSING_CONTEXT: "a property, group or device id it needs was not passed",
+}
+
+_NUMBER = (int, float)
+
+
+def reason_for(cause: Cause) -> Reason:
+    """The public reason of an inconclusive cause."""
+    return _CAUSE_REASONS[cause]
+
+
+def undecided_slot(cause: Cause) -> int:
+    """The result slot of an inconclusive cause."""
+    return UNDECIDED + cause.value
+
+
+def _as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _percent(value: float) -> str:
+    return f"{value:g}%"
+
+
+def _with_frame(test: Callable[..., Any]) -> Callable[..., Any]:
+    def call(props: Mapping[str, Any], frame: Any) -> Any:
+        return test(props)
+
+    return call
+
+
+def _plan_tests(
+    filters: tuple[FilterTest, ...], needs_frame: bool
+) -> tuple[Callable[..., Any], ...]:
+    """The tests as the hot loop calls them: test(props) when the flag never has a frame,
+    else test(props, frame) for all (property tests wrapped to accept the frame)."""
+    if not needs_frame:
+        return tuple(test for _, test in filters)
+    return tuple(test if framed else _with_frame(test) for framed, test in filters)
+
+
+def _property_key(raw: Any) -> Any:
+    """The property a filter reads, or None for cohorts, dependencies and malformed filters."""
+    if not isinstance(raw, Mapping) or raw.get("type") in ("cohort", "flag"):
+        return None
+    return raw.get("key")
+
+
+def _variant_table(variants: list[Any]) -> tuple[tuple[tuple[float, float], ...], bool]:
+    """Bucket bounds per variant, accumulated exactly as PostHog does; (bounds, broken)."""
+    bounds: list[tuple[float, float]] = []
+    low: float = 0
+    try:
+        for variant in variants:
+            high = low + variant["rollout_percentage"] / 100
+            if not isinstance(high, _NUMBER):
+                return (), True
+            bounds.append((low, high))
+            low = high
+    except (KeyError, TypeError, IndexError):
+        return (), True
+    return tuple(bounds), False
+
+
+def _variant_keys(variants: list[Any]) -> tuple[list[Any], bool]:
+    keys: list[Any] = []
+    for variant in variants:
+        try:
+            keys.append(variant["key"])
+        except (KeyError, TypeError, IndexError):
+            return [], True
+    return keys, False
+
+
+class _FlagCompiler:
+    def __init__(
+        self,
+        raw: Mapping[str, Any],
+        group_type_mapping: Mapping[str, Any],
+        matching_version: int,
+        problems: list[str],
+    ) -> None:
+        self.raw = raw
+        self.key: str = raw["key"]
+        self.mapping = group_type_mapping
+        self.matching_version = matching_version
+        self.problems = problems
+        # Result specs, indexed by slot; the fixed slots come first.
+        self.specs: list[ResultSpec] = []
+
+    def problem(self, message: str) -> None:
+        self.problems.append(f"flag {self.key!r}: {message}")
+
+    def add_spec(self, spec: ResultSpec) -> int:
+        self.specs.append(spec)
+        return len(self.specs) - 1
+
+    def compile(self) -> CompiledFlag:
+        raw = self.raw
+        filters = raw.get("filters") or {}
+        filters_broken = not isinstance(filters, Mapping)
+        if filters_broken:
+            self.problem("'filters' is not an object")
+            filters = {}
+        payloads = filters.get("payloads") or {}
+        if not isinstance(payloads, Mapping):
+            self.problem("'filters.payloads' is not an object; payloads ignored")
+            payloads = {}
+
+        aggregation = filters.get("aggregation_group_type_index")
+        is_group_flag = aggregation is not None
+        group_name = self.group_name(aggregation) if is_group_flag else None
+        if is_group_flag and not group_name:
+            self.problem(f"unknown group type index {aggregation!r}")
+        bucketing_identifier = raw.get("bucketing_identifier") or filters.get(
+            "bucketing_identifier"
+        )
+
+        multivariate = filters.get("multivariate") or {}
+        variants: Any = multivariate.get("variants") if isinstance(multivariate, Mapping) else None
+        variants = variants or []
+        variant_keys_broken = not isinstance(variants, list)
+        if variant_keys_broken:
+            variants = []
+        keys, broken = _variant_keys(variants)
+        variant_keys_broken = variant_keys_broken or broken
+        bounds, variant_table_broken = _variant_table(variants)
+        if variant_keys_broken:
+            self.problem("a variant has no 'key'")
+        elif variant_table_broken:
+            self.problem("a variant has no numeric 'rollout_percentage'")
+        elif any(not isinstance(key, str) for key in keys):
+            self.problem("a variant key is not a string")
+        elif variants and abs(bounds[-1][1] - 1.0) > 1e-9:
+            self.problem("variant rollout percentages do not sum to 100")
+
+        holdout_percentage, holdout_broken = self.holdout(filters)
+        self.fixed_specs(group_name, holdout_percentage)
+        conditions = self.conditions(filters, aggregation, keys)
+        needs_frame = any(needs for c in conditions for needs, _ in c.filters)
+        needs_properties = any(c.filters for c in conditions)
+
+        enrollment = filters.get("feature_enrollment") is True
+        by_device = bucketing_identifier == "device_id"
+        active = bool(raw.get("active"))
+        continuity = bool(raw.get("ensure_experience_continuity", False))
+        simple = (
+            active
+            and not continuity
+            and not is_group_flag
+            and not by_device
+            and not enrollment
+            and not filters_broken
+            and holdout_percentage is None
+            and not holdout_broken
+            and not variant_keys_broken
+            and not variant_table_broken
+            and all(
+                not c.filters and c.target == TARGET_FLAG and not c.broken and not c.rollout_broken
+                for c in conditions
+            )
+        )
+        plain = (
+            active
+            and not continuity
+            and not is_group_flag
+            and not by_device
+            and not filters_broken
+            and not needs_frame
+            and not any(c.target == TARGET_GROUP for c in conditions)
+        )
+        book = ResultBook(
+            self.key, _as_int(raw.get("id")), _as_int(raw.get("version")), payloads, self.specs
+        )
+        return CompiledFlag(
+            key=self.key,
+            raw=raw,
+            hasher=key_hasher(self.key),
+            simple=simple,
+            plain=plain,
+            reads_distinct_id=any(
+                key == "distinct_id" for c in conditions for key in c.filter_keys
+            ),
+            has_preamble=(
+                filters_broken
+                or enrollment
+                or holdout_broken
+                or holdout_percentage is not None
+                or variant_keys_broken
+            ),
+            book=book,
+            active=active,
+            continuity=continuity,
+            is_group_flag=is_group_flag,
+            group_name=group_name,
+            by_device=by_device,
+            enrollment=enrollment,
+            holdout_percentage=holdout_percentage,
+            conditions=conditions,
+            plan=tuple(
+                (
+                    c,
+                    c.target == TARGET_FLAG and not c.broken,
+                    _plan_tests(c.filters, needs_frame),
+                    c.threshold,
+                )
+                for c in conditions
+            ),
+            early_exit=bool(filters.get("early_exit")),
+            variant_bounds=bounds,
+            has_variants=bool(variants),
+            needs_frame=needs_frame,
+            needs_properties=needs_properties or enrollment,
+            uses_groups=is_group_flag or any(c.target == TARGET_GROUP for c in conditions),
+            filters_broken=filters_broken,
+            holdout_broken=holdout_broken,
+            variant_keys_broken=variant_keys_broken,
+            variant_table_broken=variant_table_broken,
+        )
+
+    def fixed_specs(self, group_name: Any, holdout_percentage: float | None) -> None:
+        holdout = self.raw.get("filters")
+        holdout = holdout.get("holdout") if isinstance(holdout, Mapping) else None
+        holdout_value = None
+        if isinstance(holdout, Mapping):
+            holdout_value = f"holdout-{holdout.get('id')}"
+        fixed: dict[int, ResultSpec] = {
+            DISABLED: (False, Reason.DISABLED, None, "the flag is disabled"),
+            NO_MATCH: (False, Reason.NO_CONDITION_MATCH, None, "no condition matched"),
+            HOLDOUT: (
+                holdout_value,
+                Reason.HOLDOUT,
+                None,
+                f"held out of the experiment ({holdout_percentage!s}% holdout)",
+            ),
+            ENROLLED: (
+                True,
+                Reason.FEATURE_ENROLLMENT,
+                None,
+                "enrolled in the early-access feature",
+            ),
+            NOT_ENROLLED: (
+                False,
+                Reason.FEATURE_ENROLLMENT,
+                None,
+                "not enrolled in the early-access feature",
+            ),
+            GROUP_NOT_PROVIDED: (
+                False,
+                Reason.GROUP_NOT_PROVIDED,
+                None,
+                f"group flag: no {group_name!s} group was passed",
+            ),
+            REQUIRES_SERVER: (
+                None,
+                Reason.REQUIRES_SERVER,
+                None,
+                "needs PostHog's servers: it uses a cohort that is not sent for local "
+                "evaluation (static, behavioural or unknown)",
+            ),
+            CONTINUITY: (
+                None,
+                Reason.REQUIRES_SERVER,
+                None,
+                "needs PostHog's servers: experience continuity is on",
+            ),
+            INVALID: (
+                None,
+                Reason.INVALID_DEFINITION,
+                None,
+                "the definition is malformed; see Snapshot.problems",
+            ),
+        }
+        for cause in Cause:
+            fixed[undecided_slot(cause)] = (
+                None,
+                _CAUSE_REASONS[cause],
+                None,
+                f"cannot be decided locally: {_CAUSE_TEXT[cause]}",
+            )
+        self.specs.extend(fixed[slot] for slot in range(FIRST_CONDITION_SLOT))
+
+    def group_name(self, index: Any) -> Any:
+        try:
+            name = self.mapping.get(str(index))
+            hash(name)
+        except TypeError:
+            return None
+        return name or None
+
+    def holdout(self, filters: Mapping[str, Any]) -> tuple[float | None, bool]:
+        holdout = filters.get("holdout")
+        if not holdout:
+            return None, False
+        if not isinstance(holdout, Mapping):
+            self.problem("'filters.holdout' is not an object")
+            return None, True
+        exclusion = holdout.get("exclusion_percentage")
+        if exclusion is None or holdout.get("id") is None:
+            return None, False
+        try:
+            return min(max(float(exclusion), 0.0), 100.0), False
+        except (TypeError, ValueError):
+            self.problem("holdout 'exclusion_percentage' is not a number")
+            return None, True
+
+    def conditions(
+        self, filters: Mapping[str, Any], aggregation: Any, variant_keys: list[Any]
+    ) -> tuple[Condition, ...]:
+        raw_groups = filters.get("groups") or []
+        if not isinstance(raw_groups, list):
+            self.problem("'filters.groups' is not a list")
+            raw_groups = [None] if raw_groups else []
+        return tuple(
+            self.condition(index, raw_group, aggregation, variant_keys)
+            for index, raw_group in enumerate(raw_groups)
+        )
+
+    def condition(
+        self, index: int, raw: Any, aggregation: Any, variant_keys: list[Any]
+    ) -> Condition:
+        number = index + 1
+        if not isinstance(raw, Mapping):
+            self.problem(f"condition {number} is not an object")
+            invalid = (None, Reason.INVALID_DEFINITION, index, "malformed condition")
+            slot = self.add_spec(invalid)
+            return Condition(
+                index=index,
+                filters=(),
+                threshold=None,
+                target=TARGET_FLAG,
+                group_name=None,
+                override_slot=-1,
+                true_slot=slot,
+                out_of_rollout_slot=slot,
+                variant_slot=slot,
+                broken=True,
+            )
+        raw_filters = raw.get("properties")
+        filter_tests: tuple[FilterTest, ...] = ()
+        filter_texts: tuple[str, ...] = ()
+        filter_keys: tuple[Any, ...] = ()
+        if raw_filters:
+            if isinstance(raw_filters, list):
+                pairs = [compile_filter(item, self.matching_version) for item in raw_filters]
+                filter_tests = tuple(test for test, _ in pairs)
+                filter_texts = tuple(text for _, text in pairs)
+                filter_keys = tuple(_property_key(item) for item in raw_filters)
+            else:
+                self.problem(f"condition {number}: 'properties' is not a list")
+                # PostHog fails on reaching the filters, after choosing the condition's target.
+                filter_tests = (BROKEN_FILTER,)
+                filter_texts = ("malformed filters",)
+        text = " and ".join(filter_texts) if filter_texts else "everyone"
+
+        rollout = raw.get("rollout_percentage")
+        threshold: float | None = None
+        rollout_broken = False
+        rollout_text = ""
+        if rollout is not None:
+            if isinstance(rollout, _NUMBER):
+                threshold = rollout / 100
+                rollout_text = f", inside {_percent(rollout)} rollout"
+            else:
+                self.problem(f"condition {number}: 'rollout_percentage' is not a number")
+                rollout_broken = True
+
+        condition_aggregation = raw.get("aggregation_group_type_index", aggregation)
+        target = TARGET_FLAG
+        group_name = None
+        if condition_aggregation != aggregation and condition_aggregation is not None:
+            target = TARGET_GROUP
+            group_name = self.group_name(condition_aggregation)
+
+        matched = f"matched condition {number} ({text}){rollout_text}"
+        match = Reason.CONDITION_MATCH
+        true_slot = self.add_spec((True, match, index, matched))
+        override = raw.get("variant")
+        override_slot = -1
+        if override and override in variant_keys:
+            described = f"{matched}, variant override {override!r}"
+            override_slot = self.add_spec((override, match, index, described))
+        variant_slot = len(self.specs)
+        for key in variant_keys:
+            # PostHog answers True for a matched falsy variant key ("" or null).
+            if key:
+                self.add_spec((key, match, index, f"{matched}, variant {key!r}"))
+            else:
+                self.add_spec((True, match, index, matched))
+        pct = _percent(rollout) if isinstance(rollout, _NUMBER) else "rollout"
+        out_text = f"condition {number} ({text}) matched, but outside its {pct} rollout"
+        out_slot = self.add_spec((False, Reason.OUT_OF_ROLLOUT, index, out_text))
+        return Condition(
+            index=index,
+            filters=filter_tests,
+            threshold=threshold,
+            target=target,
+            group_name=group_name,
+            override_slot=override_slot,
+            true_slot=true_slot,
+            out_of_rollout_slot=out_slot,
+            variant_slot=variant_slot,
+            rollout_broken=rollout_broken,
+            text=text,
+            filter_texts=filter_texts,
+            filter_keys=filter_keys,
+            rollout_percentage=rollout if threshold is not None else None,
+        )
+
+
+def compile_flag(
+    raw: Mapping[str, Any],
+    group_type_mapping: Mapping[str, Any],
+    matching_version: int,
+    problems: list[str],
+    shared: SharedConditions | None = None,
+) -> CompiledFlag:
+    """Compile one flag definition (which must be a mapping with a string ``key``).
+
+    ``shared`` numbers filter lists across the flags of one snapshot (see
+    :class:`flagkit._evaluation.specialize.SharedConditions`).
+    """
+    flag = _FlagCompiler(raw, group_type_mapping, matching_version, problems).compile()
+    unrolled = specialize(flag, shared)
+    if unrolled is None:
+        return flag
+    run, run_shared, shared_numbers = unrolled
+    return attrs.evolve(flag, run=run, run_shared=run_shared, shared_numbers=shared_numbers)

@@ -1,0 +1,455 @@
+"""Evaluator: answers flag questions from one Snapshot, in-process, without raising."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from flagkit._evaluation.classify import definition_unsupported
+from flagkit._evaluation.compile import undecided_slot
+from flagkit._evaluation.explain import Explanation, explain_flag
+from flagkit._evaluation.hashing import encode_identifier
+from flagkit._evaluation.model import (
+    CONTINUITY,
+    DISABLED,
+    GROUP_NOT_PROVIDED,
+    INVALID,
+    REQUIRES_SERVER,
+    TARGET_FLAG,
+    CompiledFlag,
+)
+from flagkit._evaluation.outcome import Cause, RequiresServer
+from flagkit._evaluation.result import FlagResult, Reason
+from flagkit._evaluation.runtime import Frame, match_flag, match_plain, match_simple
+from flagkit._evaluation.snapshot import (
+    RUN_GENERIC,
+    RUN_SHARED,
+    PlanEntry,
+    Runner,
+    Snapshot,
+    no_runner,
+)
+
+_log = logging.getLogger("flagkit")
+_none = type(None)  # NoneType() is None: the default of a memo dict, called in C
+_EMPTY: Mapping[str, Any] = {}
+_NO_PROPERTIES: dict[str, Any] = {}  # shared and never written to
+
+
+class InvalidInputError(Exception):
+    """Raised internally when the caller's context cannot be used."""
+
+
+def _invalid(key: Any, message: str) -> FlagResult:
+    return FlagResult(
+        key=key if isinstance(key, str) else repr(key),
+        value=None,
+        reason=Reason.INVALID_INPUT,
+        description=message,
+    )
+
+
+def not_found(key: str) -> FlagResult:
+    """The result for a key that is not among the definitions."""
+    return FlagResult(
+        key=key, value=None, reason=Reason.FLAG_NOT_FOUND, description="no flag with this key"
+    )
+
+
+def _missing_keys(
+    flag: CompiledFlag,
+    props: Mapping[str, Any],
+    groups: Mapping[str, Any],
+    group_props: Mapping[str, Mapping[str, Any]],
+) -> list[str]:
+    """The properties the flag's filters read that the caller did not pass."""
+    missing: list[str] = []
+    if flag.enrollment and f"$feature_enrollment/{flag.key}" not in props:
+        missing.append(f"$feature_enrollment/{flag.key}")
+    for condition in flag.conditions:
+        cond_props = props
+        if condition.target != TARGET_FLAG:
+            name = condition.group_name
+            if name is None or name not in groups:
+                continue
+            cond_props = group_props.get(name, _EMPTY)
+        for key in condition.filter_keys:
+            try:
+                if key is not None and key not in cond_props and str(key) not in missing:
+                    missing.append(str(key))
+            except TypeError:  # an unhashable key in the definition
+                continue
+    return missing
+
+
+def _name_missing(
+    result: FlagResult,
+    flag: CompiledFlag,
+    props: Mapping[str, Any],
+    groups: Mapping[str, Any],
+    group_props: Mapping[str, Mapping[str, Any]],
+) -> FlagResult:
+    """The missing-context result, saying which properties were missing (a rare path)."""
+    missing = _missing_keys(flag, props, groups, group_props)
+    if not missing:
+        return result
+    names = ", ".join(repr(key) for key in missing[:5])
+    noun = "property" if len(missing) == 1 else "properties"
+    verb = "was" if len(missing) == 1 else "were"
+    return attrs.evolve(
+        result, description=f"cannot be decided locally: {noun} {names} {verb} not passed"
+    )
+
+
+class _Context:
+    """The caller's context, normalised once per call and shared by every flag."""
+
+    __slots__ = (
+        "_group_props",
+        "_person",
+        "device_id",
+        "distinct_id",
+        "group_properties",
+        "groups",
+        "person_properties",
+    )
+
+    def __init__(
+        self,
+        distinct_id: Any,
+        person_properties: Any,
+        groups: Any,
+        group_properties: Any,
+        device_id: Any,
+    ) -> None:
+        if distinct_id is None:
+            raise InvalidInputError("distinct_id is required")
+        if person_properties is not None and not isinstance(person_properties, Mapping):
+            raise InvalidInputError("person_properties must be a mapping")
+        if groups is not None and not isinstance(groups, Mapping):
+            raise InvalidInputError("groups must be a mapping of group type to group key")
+        if group_properties is not None and not isinstance(group_properties, Mapping):
+            raise InvalidInputError(
+                "group_properties must be a mapping of group type to properties"
+            )
+        self.distinct_id = distinct_id
+        self.person_properties = person_properties
+        self.groups: Mapping[str, Any] = groups or _EMPTY
+        self.group_properties = group_properties
+        self.device_id = device_id
+        self._person: dict[str, Any] | None = None
+        self._group_props: Mapping[str, Mapping[str, Any]] | None = None
+
+    def person(self) -> dict[str, Any]:
+        """Person properties with the implicit ``distinct_id`` property, as a ``dict``."""
+        props = self._person
+        if props is None:
+            given = self.person_properties
+            if type(given) is dict and "distinct_id" in given:
+                props = given
+            else:
+                props = dict(given) if given else {}
+                props.setdefault("distinct_id", self.distinct_id)
+            self._person = props
+        return props
+
+    def group_props(self) -> Mapping[str, Mapping[str, Any]]:
+        """Properties per passed group, each with the implicit ``$group_key``."""
+        props = self._group_props
+        if props is None:
+            given = self.group_properties or _EMPTY
+            built: dict[str, Mapping[str, Any]] = {}
+            for name, group_key in self.groups.items():
+                extra = given.get(name) or _EMPTY
+                if not isinstance(extra, Mapping):
+                    raise InvalidInputError(f"group_properties[{name!r}] must be a mapping")
+                built[name] = {"$group_key": group_key, **extra}
+            props = self._group_props = built
+        return props
+
+
+class Evaluator:
+    """Evaluates flags of one :class:`Snapshot`.
+
+    Pure and thread-safe: no I/O, no locks, and no exceptions for any definitions or any
+    caller input; a bad input gives a result whose ``reason`` says why.
+    """
+
+    __slots__ = ("_cohorts", "_compile", "_definitions", "_flags", "_snapshot")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        # Compiled flags fill in as they are first used (see Snapshot.compiled).
+        self._flags = snapshot._compiled
+        self._compile = snapshot.compiled
+        self._definitions = snapshot.definitions
+        self._cohorts = snapshot.cohorts
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The definitions this evaluator answers from."""
+        return self._snapshot
+
+    def evaluate(
+        self,
+        key: str,
+        distinct_id: Any,
+        *,
+        person_properties: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Mapping[str, Any]] | None = None,
+        device_id: Any = None,
+    ) -> FlagResult:
+        """Evaluate one flag for one caller."""
+        try:
+            flag = self._flags.get(key) or self._compile(key)
+        except TypeError:
+            return _invalid(key, "flag key must be a string")
+        if flag is None:
+            given: object = key  # typed str, but callers may pass anything
+            if isinstance(given, str):
+                return not_found(given)
+            return _invalid(given, "flag key must be a string")
+        try:
+            if (
+                flag.plain
+                and distinct_id is not None
+                and (person_properties is None or type(person_properties) is dict)
+                and (groups is None or type(groups) is dict)
+                and (group_properties is None or type(group_properties) is dict)
+            ):
+                # Person properties only: no context to build, straight to the conditions.
+                # (person_properties is a dict or None here: checked just above.)
+                props: Mapping[str, Any]
+                if not flag.reads_distinct_id:
+                    props = person_properties or _NO_PROPERTIES
+                elif not person_properties:
+                    props = {"distinct_id": distinct_id}
+                elif "distinct_id" in person_properties:
+                    props = person_properties
+                else:
+                    props = {**person_properties, "distinct_id": distinct_id}
+                run = flag.run
+                outcome: Any = None
+                if run is not None:
+                    encoded: bytes | None = None
+                    if type(distinct_id) is str:
+                        try:
+                            encoded = distinct_id.encode()  # the common case, without a call
+                        except UnicodeEncodeError:
+                            pass  # lone surrogates: the generic path fails where PostHog does
+                    else:
+                        encoded = encode_identifier(distinct_id)
+                    if encoded is not None:
+                        outcome = run(props, encoded, None)
+                if outcome is None:
+                    if flag.simple:
+                        outcome = match_simple(flag, distinct_id)
+                    else:
+                        outcome = match_plain(flag, props, distinct_id)
+                if outcome.__class__ is FlagResult:
+                    return outcome
+                # Undecided (rare): the general path below builds the detailed result.
+            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+            return self._run(flag, context)
+        except InvalidInputError as error:
+            return _invalid(key, str(error))
+        except Exception:  # never break the host app; keep the bug visible at debug level
+            _log.debug("flagkit: unexpected error evaluating %r", key, exc_info=True)
+            return flag.book.get(INVALID)
+
+    def evaluate_all(
+        self,
+        distinct_id: Any,
+        *,
+        person_properties: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Mapping[str, Any]] | None = None,
+        device_id: Any = None,
+        keys: Iterable[str] | None = None,
+    ) -> dict[str, FlagResult]:
+        """Evaluate every flag (or only ``keys``) for one caller, in definition order.
+
+        Keys that are not defined get a ``FLAG_NOT_FOUND`` result.
+        """
+        snapshot = self._snapshot
+        plan: Iterable[PlanEntry | tuple[str, None, int, Runner]]
+        if keys is None:
+            plan, shares = snapshot._evaluation_plan()
+        else:
+            try:
+                wanted = set(keys)
+            except TypeError:
+                return {}
+            # In definition order, without walking every definition for a few keys.
+            positions = snapshot._positions()
+            known = sorted(
+                (positions[key], key) for key in wanted if isinstance(key, str) and key in positions
+            )
+            chosen = [(key, self._compile(key)) for _, key in known]
+            # Entries once all chosen flags are compiled, so the repeat counts are known.
+            plan = [snapshot._plan_entry(key, flag) for key, flag in chosen if flag is not None]
+            shares = any(entry[2] == RUN_SHARED for entry in plan)
+            plan += [
+                (key, None, RUN_GENERIC, no_runner)
+                for key in wanted
+                if isinstance(key, str) and key not in positions
+            ]
+        try:
+            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+        except InvalidInputError as error:
+            return {entry[0]: _invalid(entry[0], str(error)) for entry in plan}
+        results: dict[str, FlagResult] = {}
+        # Outcomes of the filter lists flags share (see SharedConditions), for this call: a
+        # slot per number (sized after compiling, so every number the flags use exists),
+        # or for a few keys a dict that reads None for numbers not seen yet.
+        memo: list[Any] | defaultdict[int, Any] = []
+        if shares:
+            memo = [None] * len(snapshot._shared) if keys is None else defaultdict(_none)
+        person: dict[str, Any] | None = None
+        # Every flag hashes the same identifier: encode it once.
+        encoded = encode_identifier(distinct_id)
+        variant_encoded = None if encoded is None else encoded + b"variant"
+        for key, flag, mode, runner in plan:
+            if flag is None:
+                results[key] = not_found(key)
+                continue
+            try:
+                # The same short paths as evaluate(), with the person properties built once.
+                if mode and encoded is not None:
+                    if person is None:
+                        person = context.person()
+                    if mode == RUN_SHARED:
+                        outcome = runner(person, encoded, variant_encoded, memo)
+                    else:
+                        outcome = runner(person, encoded, variant_encoded)
+                elif flag.simple:
+                    outcome = match_simple(flag, distinct_id)
+                elif flag.plain:
+                    if person is None:
+                        person = context.person()
+                    outcome = match_plain(flag, person, distinct_id)
+                else:
+                    outcome = None
+                if outcome.__class__ is FlagResult:
+                    results[key] = outcome
+                    continue
+                results[key] = self._run(flag, context)
+            except InvalidInputError as error:
+                results[key] = _invalid(key, str(error))
+            except Exception:
+                _log.debug("flagkit: unexpected error evaluating %r", key, exc_info=True)
+                results[key] = flag.book.get(INVALID)
+        return results
+
+    def explain(
+        self,
+        key: str,
+        distinct_id: Any,
+        *,
+        person_properties: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Mapping[str, Any]] | None = None,
+        device_id: Any = None,
+    ) -> Explanation:
+        """The result of :meth:`evaluate` with a per-condition, per-filter trace.
+
+        Slower than ``evaluate``; meant for tools (``flagkit explain``) and debugging.
+        """
+        result = self.evaluate(
+            key,
+            distinct_id,
+            person_properties=person_properties,
+            groups=groups,
+            group_properties=group_properties,
+            device_id=device_id,
+        )
+        flag = self._compile(key) if isinstance(key, str) else None
+        if flag is None or result.reason is Reason.INVALID_INPUT:
+            return Explanation(result)
+        try:
+            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+            if flag.is_group_flag:
+                name = flag.group_name
+                if name is None or name not in context.groups:
+                    return Explanation(result)
+                props = context.group_props()[name]
+                bucketing = dependency_id = context.groups[name]
+            else:
+                bucketing = context.device_id if flag.by_device else distinct_id
+                dependency_id = distinct_id
+                props = context.person()
+            frame = Frame(self._definitions, self._compile, self._cohorts, dependency_id, device_id)
+            return explain_flag(
+                flag, result, props, bucketing or None, frame, context.groups, context.group_props()
+            )
+        except Exception:
+            _log.debug("flagkit: cannot explain %r", key, exc_info=True)
+            return Explanation(result)
+
+    def _missing_device_result(self, flag: CompiledFlag) -> FlagResult:
+        # No condition is reached, so a problem in the definition outranks the missing id.
+        snapshot = self._snapshot
+        unsupported = definition_unsupported(
+            flag.raw,
+            self._definitions,
+            snapshot.body.get("cohorts") or {},
+            snapshot.group_type_mapping,
+            snapshot.property_matching_version,
+        )
+        if unsupported:
+            return flag.book.get(undecided_slot(Cause.UNSUPPORTED_DEFINITION))
+        result = flag.book.get(undecided_slot(Cause.MISSING_CONTEXT))
+        return attrs.evolve(
+            result,
+            description="cannot be decided locally: the flag is bucketed by device_id, "
+            "and no device_id was passed",
+        )
+
+    def _run(self, flag: CompiledFlag, context: _Context) -> FlagResult:
+        if not flag.active:
+            return flag.book.get(DISABLED)
+        if flag.continuity:
+            return flag.book.get(CONTINUITY)
+        if flag.filters_broken:
+            return flag.book.get(INVALID)
+        groups = context.groups
+        if flag.is_group_flag:
+            name = flag.group_name
+            if name is None:
+                return flag.book.get(undecided_slot(Cause.UNSUPPORTED_DEFINITION))
+            if name not in groups:
+                return flag.book.get(GROUP_NOT_PROVIDED)
+            group_props = context.group_props()
+            props = group_props[name]
+            bucketing = dependency_id = groups[name]
+        else:
+            if flag.by_device:
+                bucketing = context.device_id
+                if not bucketing:
+                    return self._missing_device_result(flag)
+            else:
+                bucketing = context.distinct_id
+            dependency_id = context.distinct_id
+            props = context.person() if flag.needs_properties else _EMPTY
+            group_props = context.group_props() if flag.uses_groups else _EMPTY
+        frame = (
+            Frame(self._definitions, self._compile, self._cohorts, dependency_id, context.device_id)
+            if flag.needs_frame
+            else None
+        )
+        outcome = match_flag(flag, props, bucketing, frame, groups, group_props)
+        if isinstance(outcome, FlagResult):
+            return outcome
+        if isinstance(outcome, Cause):
+            result = flag.book.get(undecided_slot(outcome))
+            if outcome is Cause.MISSING_CONTEXT:
+                return _name_missing(result, flag, props, groups, group_props)
+            return result
+        if isinstance(outcome, RequiresServer):
+            return flag.book.get(REQUIRES_SERVER)
+        return flag.book.get(INVALID)

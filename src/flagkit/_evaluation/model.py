@@ -1,0 +1,179 @@
+"""Compiled, immutable forms of flag definitions, ready for evaluation.
+
+Every answer a flag can give is described once at compile time as a cheap spec; the
+:class:`FlagResult` for a spec is built the first time it is needed and then shared, so
+evaluating allocates nothing and loading stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from flagkit._evaluation.outcome import FilterOutcome
+from flagkit._evaluation.payloads import decode_payload
+from flagkit._evaluation.result import FlagResult, Reason
+
+# A compiled filter: (needs_frame, test). Tests that need the frame (cohorts, flag
+# dependencies) are called as test(props, frame), the others as test(props).
+FilterTest = tuple[bool, Callable[..., FilterOutcome]]
+
+# How a condition group finds its properties and bucketing value.
+TARGET_FLAG = 0  # the flag's own properties and bucketing value
+TARGET_GROUP = 1  # mixed targeting: a group named by the condition
+
+# Fixed result slots of every flag; condition slots follow.
+DISABLED = 0
+NO_MATCH = 1
+HOLDOUT = 2
+ENROLLED = 3
+NOT_ENROLLED = 4
+GROUP_NOT_PROVIDED = 5
+REQUIRES_SERVER = 6
+CONTINUITY = 7
+INVALID = 8
+# One per Cause, in Cause order (see flagkit._evaluation.outcome.Cause values 0..3).
+UNDECIDED = 9
+FIRST_CONDITION_SLOT = 13
+
+# (value, reason, condition_index, description)
+ResultSpec = tuple[Any, Reason, "int | None", str]
+
+
+class ResultBook:
+    """The answers of one flag: specs made at compile time, results made on first use.
+
+    Building a result twice (two threads racing on first use) is harmless: both are equal
+    and either may be kept.
+    """
+
+    __slots__ = ("_decoded", "_payloads", "_results", "_specs", "flag_id", "key", "version")
+
+    def __init__(
+        self,
+        key: str,
+        flag_id: int | None,
+        version: int | None,
+        payloads: Mapping[Any, Any],
+        specs: list[ResultSpec],
+    ) -> None:
+        self.key = key
+        self.flag_id = flag_id
+        self.version = version
+        self._payloads = payloads
+        self._decoded: dict[str, Any] = {}
+        self._specs = specs
+        self._results: list[FlagResult | None] = [None] * len(specs)
+
+    def get(self, slot: int) -> FlagResult:
+        """The shared result of one slot."""
+        result = self._results[slot]
+        if result is None:
+            result = self._results[slot] = self._build(self._specs[slot])
+        return result
+
+    def payload_for(self, value: Any) -> Any:
+        """The decoded payload configured for a value (``"true"``/``"false"`` for bools)."""
+        lookup = str(value).lower() if isinstance(value, bool) else str(value)
+        decoded = self._decoded
+        if lookup not in decoded:
+            decoded[lookup] = decode_payload(self._payloads.get(lookup))
+        return decoded[lookup]
+
+    def _build(self, spec: ResultSpec) -> FlagResult:
+        value, reason, condition_index, description = spec
+        return FlagResult(
+            key=self.key,
+            value=value,
+            reason=reason,
+            payload=self.payload_for(value) if value is not None else None,
+            condition_index=condition_index,
+            description=description,
+            flag_id=self.flag_id,
+            flag_version=self.version,
+        )
+
+
+@attrs.frozen(slots=True, eq=False)
+class Condition:
+    """One condition group of a flag, compiled."""
+
+    index: int
+    filters: tuple[FilterTest, ...]
+    # rollout_percentage / 100, or None for "no rollout limit".
+    threshold: float | None
+    target: int
+    group_name: Any
+    # Result slots (see ResultBook): match with the valid variant override (-1: none),
+    # match with True, out of rollout; variant i is variant_slot + i.
+    override_slot: int
+    true_slot: int
+    out_of_rollout_slot: int
+    variant_slot: int
+    # Set when PostHog's SDK raises on reaching this condition (bad shape), or on reaching
+    # its rollout check (a rollout that is not a number).
+    broken: bool = False
+    rollout_broken: bool = False
+    text: str = ""
+    filter_texts: tuple[str, ...] = ()
+    # The property each filter reads (None for cohorts and dependencies), for messages.
+    filter_keys: tuple[Any, ...] = ()
+    rollout_percentage: float | None = None
+
+
+@attrs.frozen(slots=True, eq=False)
+class CompiledFlag:
+    """One flag definition, compiled. Built by :func:`flagkit._evaluation.compile.compile_flag`."""
+
+    key: str
+    raw: Mapping[str, Any]
+    # SHA-1 state fed with "<key>." (see flagkit._evaluation.hashing.key_hasher).
+    hasher: Any
+    # Person flag bucketed by distinct id, with only rollout conditions and nothing
+    # unusual: evaluated by the short path in flagkit._evaluation.runtime.match_simple.
+    simple: bool
+    # Active person flag bucketed by distinct id, reading only person properties (no
+    # cohorts, dependencies or groups): evaluated without building a full context.
+    plain: bool
+    # Whether a filter reads the implicit ``distinct_id`` person property. When none does,
+    # a plain flag can read the caller's properties as they are, without a copy.
+    reads_distinct_id: bool
+    # Enrollment, a holdout or a broken piece: checks to run before the conditions.
+    has_preamble: bool
+    book: ResultBook
+    active: bool
+    continuity: bool
+    # Flag-level aggregation: None for person flags.
+    is_group_flag: bool
+    group_name: Any
+    by_device: bool
+    enrollment: bool
+    # Holdout: exclusion percentage as PostHog clamps it, or None when there is none.
+    holdout_percentage: float | None
+    conditions: tuple[Condition, ...]
+    # Per condition, what the hot loop reads: (condition, on the flag's own target and not
+    # broken, filters, threshold). A broken condition is never "own target", so the loop
+    # reaches its broken check.
+    # The tests are called test(props) when the flag needs no frame, else test(props, frame).
+    plan: tuple[tuple[Condition, bool, tuple[Callable[..., FilterOutcome], ...], float | None], ...]
+    early_exit: bool
+    # (low, high) bucket bounds per variant, in table order.
+    variant_bounds: tuple[tuple[float, float], ...]
+    has_variants: bool
+    needs_frame: bool
+    needs_properties: bool
+    # Whether evaluation reads the caller's groups (group flag or mixed targeting).
+    uses_groups: bool
+    # Pieces that make PostHog's SDK raise when reached (see Condition.broken).
+    filters_broken: bool = False
+    holdout_broken: bool = False
+    variant_keys_broken: bool = False
+    variant_table_broken: bool = False
+    # The conditions unrolled into one function (see flagkit._evaluation.specialize), or None; and
+    # the same sharing filter-list outcomes between the flags of one evaluate_all call.
+    run: Callable[[Mapping[str, Any], bytes, bytes | None], Any] | None = None
+    run_shared: Callable[[Mapping[str, Any], bytes, bytes | None, list[Any]], Any] | None = None
+    # The numbers of this flag's filter lists (see flagkit._evaluation.specialize.SharedConditions).
+    shared_numbers: tuple[int, ...] = ()

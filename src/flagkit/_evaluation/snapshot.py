@@ -1,0 +1,307 @@
+"""Snapshot: one immutable, pre-compiled set of flag definitions."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import mmh3
+
+from flagkit._evaluation.compile import compile_flag
+from flagkit._evaluation.filters import CohortTest, broken_cohort, compile_cohort_group
+from flagkit._evaluation.model import CompiledFlag
+from flagkit._evaluation.specialize import SharedConditions
+from flagkit.errors import DefinitionsError
+
+
+def _canonical(value: Any) -> bytes:
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+        ).encode("utf-8", "surrogatepass")
+    except (RecursionError, ValueError):
+        # Nested past the recursion limit or an int too long to print: only a body built
+        # in Python can hold one (JSON bodies fail to parse first). Unique bytes: it
+        # differs from everything, so a change is never missed.
+        return b"\x00unrepresentable" + os.urandom(16)
+
+
+def _fingerprint(value: Any) -> str:
+    return mmh3.hash_bytes(_canonical(value)).hex()
+
+
+def _matching_version(value: Any) -> int:
+    # PostHog compares with ``!= 2``: 2 and 2.0 select explicit matching, anything else
+    # (missing, 1, "2", 3) the legacy rules.
+    try:
+        return 2 if value == 2 else 1
+    except Exception:
+        return 1
+
+
+# How evaluate_all runs a flag (Snapshot._plan_entry).
+RUN_GENERIC = 0  # the short paths of evaluate(), then the general one
+RUN_UNROLLED = 1  # CompiledFlag.run
+RUN_SHARED = 2  # CompiledFlag.run_shared, with the call's memo of filter-list outcomes
+
+Runner = Callable[..., Any]
+PlanEntry = tuple[str, CompiledFlag, int, Runner]
+
+
+def no_runner(*args: Any) -> None:
+    """The runner of RUN_GENERIC entries (not called: those take the generic path)."""
+
+
+@attrs.frozen(slots=True, repr=False, eq=False)
+class Snapshot:
+    """An immutable set of flag definitions, compiled for evaluation.
+
+    Build one with :meth:`from_dict`, :meth:`from_json` or :meth:`from_file` from a
+    PostHog local-evaluation body (``{"flags": [...], "group_type_mapping": {...},
+    "cohorts": {...}, "property_matching_version": 1}``). A malformed flag never fails the
+    load: it is listed in :attr:`problems` and evaluates with reason ``INVALID_DEFINITION``
+    (or the undecidable outcome PostHog's SDK reaches for it), while every other flag works.
+
+    Loading parses the body and indexes it; each flag is compiled once, on first use or
+    by :meth:`compile_all` (the :class:`~flagkit.Client` compiles everything in its
+    background thread before it publishes a snapshot, so requests never pay for it).
+    """
+
+    definitions: Mapping[str, Mapping[str, Any]]
+    cohorts: Mapping[str, CohortTest]
+    group_type_mapping: Mapping[str, Any]
+    property_matching_version: int
+    body: Mapping[str, Any]
+    load_problems: tuple[str, ...]
+    _compiled: dict[str, CompiledFlag] = attrs.field(factory=dict)
+    _flag_problems: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    _memo: dict[str, Any] = attrs.field(factory=dict)
+    _shared: SharedConditions = attrs.field(factory=SharedConditions)
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def empty(cls) -> Snapshot:
+        """A snapshot with no flags."""
+        return cls.from_dict({})
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, Any], *, compile_all: bool = False) -> Snapshot:
+        """Index a decoded local-evaluation body. Missing keys are allowed.
+
+        With ``compile_all=True`` every flag is compiled now instead of on first use.
+        """
+        return cls._index(body, compile_all, decoded_json=False)
+
+    @classmethod
+    def _index(cls, body: Mapping[str, Any], compile_all: bool, decoded_json: bool) -> Snapshot:
+        if not isinstance(body, Mapping):
+            raise DefinitionsError(f"definitions must be a JSON object, not {type(body).__name__}")
+        problems: list[str] = []
+        mapping = body.get("group_type_mapping") or {}
+        if not isinstance(mapping, Mapping):
+            problems.append("'group_type_mapping' is not an object; ignored")
+            mapping = {}
+        raw_cohorts = body.get("cohorts") or {}
+        if not isinstance(raw_cohorts, Mapping):
+            problems.append("'cohorts' is not an object; ignored")
+            raw_cohorts = {}
+        version = _matching_version(body.get("property_matching_version", 1))
+
+        raw_flags = body.get("flags") or []
+        if not isinstance(raw_flags, list):
+            problems.append("'flags' is not a list; no flags loaded")
+            raw_flags = []
+        definitions: dict[str, Mapping[str, Any]] = {}
+        for position, raw in enumerate(raw_flags):
+            if not isinstance(raw, Mapping):
+                problems.append(f"flags[{position}] is not an object; skipped")
+                continue
+            key = raw.get("key")
+            if key is None:
+                problems.append(f"flags[{position}] has no 'key'; skipped")
+                continue
+            if not isinstance(key, str):
+                problems.append(f"flags[{position}] has a non-string key {key!r}; skipped")
+                continue
+            if key in definitions:
+                problems.append(f"flag {key!r} is defined twice; the last definition wins")
+            definitions[key] = raw
+
+        cohorts: dict[str, CohortTest] = {}
+        for cohort_id, group in raw_cohorts.items():
+            try:
+                cohorts[str(cohort_id)] = compile_cohort_group(group, version)
+            except RecursionError:  # only a dict built in Python can nest this deep
+                problems.append(f"cohort {cohort_id!r} is nested too deeply to evaluate")
+                cohorts[str(cohort_id)] = broken_cohort
+        snapshot = cls(
+            definitions=definitions,
+            cohorts=cohorts,
+            group_type_mapping=dict(mapping),
+            property_matching_version=version,
+            body=body,
+            load_problems=tuple(problems),
+            shared=SharedConditions(decoded_json),
+        )
+        if compile_all:
+            snapshot.compile_all()
+        return snapshot
+
+    @classmethod
+    def from_json(cls, text: str | bytes | bytearray, *, compile_all: bool = False) -> Snapshot:
+        """Parse a JSON local-evaluation body (see :meth:`from_dict`)."""
+        try:
+            body = json.loads(text)
+        except (ValueError, TypeError, RecursionError) as error:
+            raise DefinitionsError(f"definitions are not valid JSON: {error}") from None
+        return cls._index(body, compile_all, decoded_json=True)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, compile_all: bool = False) -> Snapshot:
+        """Read and parse a JSON local-evaluation body from a file (see :meth:`from_dict`)."""
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            raise DefinitionsError(f"cannot read definitions file: {error}") from None
+        return cls.from_json(data, compile_all=compile_all)
+
+    # -- compilation ----------------------------------------------------------------------
+
+    def compiled(self, key: str) -> CompiledFlag | None:
+        """The compiled flag for ``key`` (compiling it now if needed), or None."""
+        flag = self._compiled.get(key)
+        if flag is None:
+            raw = self.definitions.get(key)
+            if raw is None:
+                return None
+            problems: list[str] = []
+            flag = compile_flag(
+                raw, self.group_type_mapping, self.property_matching_version, problems, self._shared
+            )
+            # Two threads may race here; both results are equivalent and either may stay.
+            self._flag_problems[key] = tuple(problems)
+            self._compiled[key] = flag
+        return flag
+
+    def compile_all(self) -> Snapshot:
+        """Compile every flag now (idempotent); returns the snapshot itself."""
+        # Compiling allocates many small objects next to a large parsed body, which makes
+        # the cyclic GC rescan that body again and again (about half the time on big
+        # bodies). Nothing here creates cycles, so pause it for the duration.
+        paused = gc.isenabled() and len(self.definitions) > 100
+        if paused:
+            gc.disable()
+        try:
+            for key in self.definitions:
+                if key not in self._compiled:
+                    self.compiled(key)
+        finally:
+            if paused:
+                gc.enable()
+        return self
+
+    def _evaluation_plan(self) -> tuple[tuple[PlanEntry, ...], bool]:
+        """Every flag, compiled, in definition order, with how evaluate_all runs it; and
+        whether any entry is RUN_SHARED (else a call needs no memo)."""
+        plan: tuple[tuple[PlanEntry, ...], bool] | None = self._memo.get("plan")
+        if plan is None:
+            self.compile_all()
+            compiled = self._compiled
+            entries = tuple(self._plan_entry(key, compiled[key]) for key in self.definitions)
+            # Built after every flag is compiled, so the repeat counts are final.
+            plan = entries, any(entry[2] == RUN_SHARED for entry in entries)
+            self._memo["plan"] = plan
+        return plan
+
+    def _positions(self) -> dict[str, int]:
+        """Each flag key's position in definition order."""
+        positions: dict[str, int] | None = self._memo.get("positions")
+        if positions is None:
+            positions = {key: index for index, key in enumerate(self.definitions)}
+            self._memo["positions"] = positions
+        return positions
+
+    def _plan_entry(self, key: str, flag: CompiledFlag) -> PlanEntry:
+        """(key, flag, run mode, the function for that mode)."""
+        if flag.run_shared is not None and self._shared.repeated(flag.shared_numbers):
+            # Some filter list repeats: worth keeping its outcome for the call.
+            return key, flag, RUN_SHARED, flag.run_shared
+        if flag.run is not None:
+            return key, flag, RUN_UNROLLED, flag.run
+        return key, flag, RUN_GENERIC, no_runner
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Everything malformed in the body: skipped entries and flags that won't evaluate."""
+        self.compile_all()
+        flag_problems = [p for key in self.definitions for p in self._flag_problems.get(key, ())]
+        return self.load_problems + tuple(flag_problems)
+
+    # -- inspection -----------------------------------------------------------------------
+
+    @property
+    def flag_keys(self) -> tuple[str, ...]:
+        """The keys of all loaded flags, in definition order."""
+        return tuple(self.definitions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.definitions
+
+    def __len__(self) -> int:
+        return len(self.definitions)
+
+    def __repr__(self) -> str:
+        return f"<Snapshot flags={len(self.definitions)} cohorts={len(self.cohorts)}>"
+
+    def definition(self, key: str) -> Mapping[str, Any] | None:
+        """The raw definition of one flag, or None."""
+        return self.definitions.get(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body this snapshot was built from (usable as a bootstrap file)."""
+        return dict(self.body)
+
+    @property
+    def fingerprint(self) -> str:
+        """A 128-bit mmh3 fingerprint (hex) of the definitions that affect evaluation."""
+        cached = self._memo.get("fingerprint")
+        if cached is None:
+            cached = _fingerprint(
+                {"flags": list(self.definitions.values()), "shared": self._shared_parts()}
+            )
+            self._memo["fingerprint"] = cached
+        return str(cached)
+
+    def _shared_parts(self) -> dict[str, Any]:
+        return {
+            "group_type_mapping": self.group_type_mapping,
+            "cohorts": self.body.get("cohorts") or {},
+            "property_matching_version": self.property_matching_version,
+        }
+
+    def _flag_fingerprints(self) -> dict[str, str]:
+        cached = self._memo.get("flags")
+        if cached is None:
+            cached = {key: _fingerprint(raw) for key, raw in self.definitions.items()}
+            self._memo["flags"] = cached
+        return dict(cached)
+
+    def diff(self, other: Snapshot) -> frozenset[str]:
+        """Keys of flags added, removed or changed between ``other`` and this snapshot.
+
+        A change to cohorts, group types or the matching version counts as a change to
+        every flag, since any of them may read it.
+        """
+        if _fingerprint(self._shared_parts()) != _fingerprint(other._shared_parts()):
+            return frozenset(self.definitions) | frozenset(other.definitions)
+        mine = self._flag_fingerprints()
+        theirs = other._flag_fingerprints()
+        return frozenset(
+            key for key in mine.keys() | theirs.keys() if mine.get(key) != theirs.get(key)
+        )

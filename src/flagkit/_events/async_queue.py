@@ -1,0 +1,244 @@
+"""Delivery of exposure events from an event loop: the bounded queue of
+:class:`flagkit._events.exposures.DeliveryQueue`, drained by one asyncio task.
+
+The queueing, batching, retry and drop policy is the one the thread sender uses; only the
+waiting (``asyncio.Event`` instead of a condition variable) and the I/O (an
+``httpx.AsyncClient``) differ. Recording an event is a plain method call: no await, no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+import httpx
+
+from flagkit._client.async_loop import wait_until
+from flagkit._events.exposures import (
+    BATCH_PATH,
+    DeliveryQueue,
+    PostResult,
+)
+from flagkit._events.queue import (
+    CLOSED_POST,
+    JSON_HEADERS,
+    EventOptions,
+    ExposureReporter,
+    PosterBase,
+    remote_counter,
+)
+from flagkit._remote.async_fallback import AsyncRemoteFallback
+from flagkit._status import Counters
+
+logger = logging.getLogger("flagkit.client")
+
+_CLOSED = "the client closed before they could be delivered"
+
+
+class AsyncBatchPoster(PosterBase[httpx.AsyncClient]):
+    """Sends one batch of encoded events to ``/batch/``. Never raises (but can be
+    cancelled)."""
+
+    async def post(self, encoded_events: list[bytes]) -> PostResult:
+        """POST the events; a 200 is success, 408/429/5xx and network errors are retryable."""
+        http = self._http()
+        if http is None:
+            return CLOSED_POST
+        data = self._body(encoded_events)
+        try:
+            response = await http.post(
+                BATCH_PATH, content=data, headers=JSON_HEADERS, timeout=self._timeout
+            )
+        except Exception as exc:  # network trouble, a closed pool: try again later
+            return self._failed(exc)
+        return self._answer(response)
+
+
+class AsyncEventSender:
+    """A bounded event queue and the asyncio task that delivers it.
+
+    :meth:`put` is synchronous and must be called on the event loop's thread (the
+    client's getters do); the task is started with the first event. ``post`` sends one
+    batch of encoded events; ``core`` is the queue and its policy (shared with the thread
+    sender).
+    """
+
+    def __init__(
+        self, post: Callable[[list[bytes]], Awaitable[PostResult]], core: DeliveryQueue
+    ) -> None:
+        self._post = post
+        self._core = core
+        self._task: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()  # something to send, or a reason to look again
+        self._settled = asyncio.Event()  # a batch was delivered or dropped
+        self._stop = asyncio.Event()  # past close()'s deadline: abandon retries
+        core.counters.pending = self.pending
+
+    def pending(self) -> int:
+        """Events queued or being sent."""
+        return self._core.pending()
+
+    def put(self, event: Mapping[str, Any]) -> bool:
+        """Queue ``event`` without blocking; False (and nothing queued) once closing."""
+        core = self._core
+        if core.closing:
+            return False
+        wake = core.add(event)
+        if self._task is None or self._task.done():
+            self._start()
+        elif wake:
+            self._wakeup.set()  # the task starts its interval, or sends now
+        return True
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued now; True once the queue is empty and nothing is in
+        flight, False if ``timeout`` passed first."""
+        core = self._core
+        if core.idle():
+            return True
+        if self._task is None or self._task.done():
+            self._start()
+        core.flushing += 1
+        self._wakeup.set()
+        try:
+            return await wait_until(core.idle, self._settled, timeout)
+        finally:
+            core.flushing -= 1
+
+    async def close(self, timeout: float = 5.0) -> bool:
+        """Stop taking events, deliver the queue within ``timeout`` seconds, stop the task.
+
+        Returns True if everything queued was delivered (or dropped as undeliverable).
+        Idempotent.
+        """
+        core = self._core
+        if not core.closing:
+            core.begin_close(timeout)
+        if core.queue and (self._task is None or self._task.done()):
+            self._start()
+        self._wakeup.set()
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=max(timeout, 0.0))
+            self._stop.set()  # cuts a backoff wait short
+            self._wakeup.set()
+            await asyncio.wait({task}, timeout=0.5)
+            if not task.done():  # a request still in flight past the deadline
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        left = core.discard_all(_CLOSED)
+        self._settled.set()
+        return left == 0
+
+    def drop_pending(self) -> None:
+        """Stop taking events and drop (and count) the queue: its loop is gone."""
+        self._core.closing = True
+        self._core.discard_all(_CLOSED)
+
+    def abandon(self) -> None:
+        """Cancel the task without delivering anything (the client was dropped)."""
+        self._core.closing = True
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- the task ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="flagkit-events")
+
+    async def _run(self) -> None:
+        core = self._core
+        while True:
+            batch = await self._next_batch()
+            if batch is None:
+                return
+            try:
+                await self._deliver(batch)
+            except Exception:  # the task must survive any bug in a delivery
+                logger.exception("flagkit: unexpected error delivering events")
+                core.dropped(len(batch), "an unexpected error")
+            finally:
+                core.settle()
+                self._settled.set()
+
+    async def _next_batch(self) -> list[Mapping[str, Any]] | None:
+        core = self._core
+        while True:
+            if self._stop.is_set():
+                return None
+            wait = core.due_in()
+            if wait is None and core.closing:
+                return None
+            if wait is not None and wait <= 0:
+                return core.take()
+            # No await between the check above and this clear: no wake-up can be lost.
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), wait)
+
+    async def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
+        core = self._core
+        encoded = core.encode(batch)
+        if not encoded:
+            return
+        failures = 0
+        try:
+            while True:
+                result = await self._post(encoded)
+                if result.ok:
+                    core.delivered(len(encoded))
+                    return
+                failures += 1
+                delay = core.failed(result, failures)
+                if delay is None or await wait_until(self._stop.is_set, self._stop, delay):
+                    core.dropped(len(encoded), f"delivery failed ({result.message})")
+                    return
+        except asyncio.CancelledError:  # close() past its deadline, or the loop is ending
+            core.dropped(len(encoded), _CLOSED)
+            raise
+
+
+@attrs.frozen(slots=True)
+class AsyncOutbound:
+    """What an :class:`flagkit.AsyncClient` sends besides definitions requests."""
+
+    remote: AsyncRemoteFallback
+    sender: AsyncEventSender | None
+    reporter: ExposureReporter[AsyncEventSender] | None
+
+
+def build_async_outbound(
+    http: Callable[[], httpx.AsyncClient | None],
+    token: str,
+    *,
+    secrets: Iterable[str | None],
+    remote_timeout: float,
+    events_timeout: float,
+    send_events: bool,
+    options: EventOptions,
+    counters: Counters,
+    rng: random.Random | None = None,
+) -> AsyncOutbound:
+    """Wire the remote fallback and (if ``send_events``) the event pipeline, as
+    :func:`flagkit._events.queue.build_outbound` does for the thread client."""
+    secrets = tuple(secrets)
+    remote = AsyncRemoteFallback(
+        http,
+        token,
+        timeout=remote_timeout,
+        secrets=secrets,
+        on_request=remote_counter(counters),
+    )
+    if not send_events:
+        return AsyncOutbound(remote, None, None)
+    poster = AsyncBatchPoster(http, token, timeout=events_timeout, secrets=secrets)
+    sender = AsyncEventSender(poster.post, options.delivery_queue(counters, rng))
+    reporter = ExposureReporter(sender, dedupe_capacity=options.dedupe_capacity)
+    return AsyncOutbound(remote, sender, reporter)

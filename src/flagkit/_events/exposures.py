@@ -1,0 +1,383 @@
+"""``$feature_flag_called`` exposure events: building them, remembering which were sent, and
+the queueing and retry policy of their delivery.
+
+Pure: no threads, no I/O. A sync or async client combines :func:`exposure_fingerprint`,
+:class:`FingerprintSet` and :func:`flag_called_event` and hands the event to its own sender;
+each sender (a thread in ``flagkit._events.queue``, a task in ``flagkit._events.async_queue``)
+drives the same :class:`DeliveryQueue` and reads responses with :func:`post_result`.
+
+De-duplication follows PostHog's SDK: one event per distinct id, flag key, value and group
+context (the sorted ``(group type, group key)`` pairs). Instead of keeping those tuples, each
+is reduced to a 64-bit MurmurHash3 fingerprint kept in a fixed-size table of 8-byte slots,
+so memory is bounded and known in advance: ``capacity * 8`` bytes (8 MiB by default, for
+about a million distinct exposures). A full table forgets its oldest entries first; a
+forgotten exposure is simply reported again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid as _uuid
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+import httpx
+import mmh3
+
+from flagkit._evaluation.result import FlagResult, FlagValue, Reason
+from flagkit._net.backoff import full_jitter, parse_retry_after
+from flagkit._net.http import redact
+from flagkit._remote.fallback import encode_json
+from flagkit._status import Counters
+
+logger = logging.getLogger("flagkit.client")
+
+BATCH_PATH = "/batch/"
+DEFAULT_QUEUE_SIZE = 10_000
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_FLUSH_INTERVAL = 0.5
+DEFAULT_MAX_RETRIES = 5
+_MAX_RETRY_AFTER = 300.0
+EVENT_NAME = "$feature_flag_called"
+LIB_NAME = "flagkit"
+DEFAULT_DEDUPE_CAPACITY = 1 << 20  # slots; 8 bytes each
+_BUCKET = 8  # slots per bucket: 64 bytes, one cache line
+_SEP = "\x1f"  # a character that does not occur in ordinary keys and ids
+
+
+def exposure_fingerprint(
+    distinct_id: Any, key: str, value: FlagValue | None, groups: Mapping[str, Any] | None
+) -> int:
+    """The 64-bit identity of one exposure: (distinct id, flag, value, sorted groups).
+
+    Never 0 (0 marks an empty slot in :class:`FingerprintSet`).
+    """
+    if value is None:
+        shown = "n"
+    elif isinstance(value, bool):
+        shown = "b1" if value else "b0"  # True and the variant "True" differ
+    else:
+        shown = "s" + value
+    parts = [str(distinct_id), key, shown]
+    if groups:
+        parts.extend(
+            f"{name}={group}" for name, group in sorted((str(n), str(g)) for n, g in groups.items())
+        )
+    fingerprint: int = mmh3.hash64(_SEP.join(parts), signed=False)[0]
+    return fingerprint or 1
+
+
+class FingerprintSet:
+    """A bounded set of 64-bit fingerprints in ``capacity * 8`` bytes, allocated on first use.
+
+    The table is split into buckets of 8 slots; a fingerprint lives in the bucket its value
+    selects, and a full bucket drops its oldest entry. Not thread-safe: callers that share
+    one across threads hold a lock around :meth:`add`.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_DEDUPE_CAPACITY) -> None:
+        if capacity < _BUCKET:
+            raise ValueError(f"dedupe capacity must be at least {_BUCKET}")
+        self._buckets = capacity // _BUCKET
+        self._slots: array[int] | None = None
+
+    @property
+    def capacity(self) -> int:
+        """How many fingerprints fit."""
+        return self._buckets * _BUCKET
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes the table takes once allocated."""
+        return self.capacity * 8
+
+    def add(self, fingerprint: int) -> bool:
+        """Remember ``fingerprint``; True if it was new, False if already present."""
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = array("Q", bytes(self.memory_bytes))
+        start = (fingerprint % self._buckets) * _BUCKET
+        end = start + _BUCKET
+        if fingerprint in slots[start:end]:
+            return False
+        # Newest first: shift the bucket by one and drop its last (oldest) slot.
+        slots[start + 1 : end] = slots[start : end - 1]
+        slots[start] = fingerprint
+        return True
+
+    def __contains__(self, fingerprint: object) -> bool:
+        slots = self._slots
+        if slots is None or not isinstance(fingerprint, int):
+            return False
+        start = (fingerprint % self._buckets) * _BUCKET
+        return fingerprint in slots[start : start + _BUCKET]
+
+    def clear(self) -> None:
+        """Forget everything (and release the table)."""
+        self._slots = None
+
+
+def flag_called_event(
+    result: FlagResult,
+    distinct_id: Any,
+    *,
+    groups: Mapping[str, Any] | None = None,
+    lib_version: str,
+    error: str | None = None,
+    request_id: str | None = None,
+    evaluated_at: int | None = None,
+    timestamp: datetime | None = None,
+    event_uuid: str | None = None,
+) -> dict[str, Any]:
+    """A ``$feature_flag_called`` event for ``result``, shaped like PostHog's SDK's.
+
+    ``locally_evaluated`` is true when the value was decided from the definitions. Flag id
+    and version come from the definition or the ``/flags`` metadata; the reason text is
+    only sent for remote answers (PostHog's SDK sends none for local ones).
+    """
+    value = result.value
+    key = result.key
+    properties: dict[str, Any] = {
+        "$feature_flag": key,
+        "$feature_flag_response": value,
+        "locally_evaluated": value is not None
+        and result.reason.decided
+        and result.reason is not Reason.REMOTE,
+        f"$feature/{key}": value,
+    }
+    if result.payload is not None:
+        properties["$feature_flag_payload"] = result.payload
+    if request_id:
+        properties["$feature_flag_request_id"] = request_id
+    if evaluated_at:
+        properties["$feature_flag_evaluated_at"] = evaluated_at
+    if result.reason is Reason.REMOTE and result.description:
+        properties["$feature_flag_reason"] = result.description
+    if result.flag_version:
+        properties["$feature_flag_version"] = result.flag_version
+    if result.flag_id:
+        properties["$feature_flag_id"] = result.flag_id
+    if error:
+        properties["$feature_flag_error"] = error
+    if groups:
+        properties["$groups"] = dict(groups)
+    properties["$lib"] = LIB_NAME
+    properties["$lib_version"] = lib_version
+    properties["$geoip_disable"] = True
+    when = timestamp or datetime.now(tz=timezone.utc)
+    return {
+        "event": EVENT_NAME,
+        "distinct_id": str(distinct_id),
+        "properties": properties,
+        "timestamp": when.isoformat(),
+        "uuid": event_uuid or str(_uuid.uuid4()),
+    }
+
+
+def reportable(result: FlagResult, distinct_id: Any) -> bool:
+    """False for calls that cannot make a valid event (no usable distinct id or key)."""
+    if result.reason is Reason.INVALID_INPUT:
+        return False
+    if distinct_id is None or isinstance(distinct_id, (bool, dict, list)):
+        return False
+    return str(distinct_id) != "" and isinstance(result.key, str) and result.key != ""
+
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """One event as compact JSON; raises ``ValueError`` only for circular structures."""
+    return encode_json(event)
+
+
+def batch_body(token: str, encoded_events: list[bytes], sent_at: datetime) -> bytes:
+    """The ``/batch/`` request body around already-encoded events:
+    ``{"api_key", "batch", "historical_migration": false, "sent_at"}``."""
+    head = b'{"api_key":' + encode_json(token) + b',"batch":['
+    tail = b'],"historical_migration":false,"sent_at":' + encode_json(sent_at.isoformat()) + b"}"
+    return head + b",".join(encoded_events) + tail
+
+
+# -- delivery policy -----------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class PostResult:
+    """How one ``/batch/`` request went."""
+
+    ok: bool
+    retryable: bool = False
+    message: str = ""
+    retry_after: float | None = None
+    unreachable: bool = False  # no connection could be made at all
+
+
+def post_result(
+    status: int,
+    text: str,
+    retry_after: str | None,
+    *,
+    now: float,
+    secrets: Iterable[str | None],
+) -> PostResult:
+    """Interpret a ``/batch/`` response: 200 is success; 408, 429 and 5xx are retryable
+    (``retry_after`` is the raw ``Retry-After`` header); other statuses are final."""
+    if status == 200:
+        return PostResult(True)
+    detail = " ".join(text[:300].split())
+    message = redact(f"HTTP {status} from {BATCH_PATH}: {detail}", secrets)
+    retryable = status >= 500 or status in (408, 429)
+    return PostResult(False, retryable, message, parse_retry_after(retry_after, now=now))
+
+
+def post_exception(exc: Exception, secrets: Iterable[str | None]) -> PostResult:
+    """A ``/batch/`` request that raised (network trouble, a closed pool): retryable."""
+    text = str(exc).strip()
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    unreachable = isinstance(exc, httpx.ConnectError)
+    return PostResult(False, True, redact(detail, secrets), unreachable=unreachable)
+
+
+class DeliveryQueue:
+    """The bounded queue of an event sender and its delivery policy, without threads or I/O.
+
+    At most ``queue_size`` events are held; when full, the oldest is dropped and counted. A
+    batch of up to ``batch_size`` events is due once it is full, once its oldest event has
+    waited ``flush_interval`` seconds, or at once while flushing or closing. Failed batches
+    are retried with full-jitter backoff, never sooner than ``Retry-After`` and never past
+    the closing deadline. Not thread-safe: a threaded driver holds its lock around calls.
+    """
+
+    def __init__(
+        self,
+        counters: Counters,
+        *,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.counters = counters
+        self.queue: deque[Mapping[str, Any]] = deque()
+        self.in_flight = 0  # events taken by the sender and not yet settled
+        self.flushing = 0  # callers waiting in flush()
+        self.closing = False
+        self.deadline: float | None = None  # when closing: give up on retries after this
+        self._queue_size = queue_size
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._rng = rng or random.Random()
+        self._monotonic = monotonic
+        self._oldest_at = 0.0
+        self._overflow_logged = False
+        self._failing = False
+
+    def pending(self) -> int:
+        """Events queued or being sent."""
+        return len(self.queue) + self.in_flight
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing in flight."""
+        return not self.queue and self.in_flight == 0
+
+    def add(self, event: Mapping[str, Any]) -> bool:
+        """Queue ``event`` (dropping the oldest when full). True when the sender should be
+        woken: its interval starts now, or a batch is full."""
+        was_empty = not self.queue
+        if was_empty:
+            self._oldest_at = self._monotonic()
+        elif len(self.queue) >= self._queue_size:
+            self.queue.popleft()  # oldest first: recent exposures matter more
+            self.dropped(1, "the event queue is full")
+        self.queue.append(event)
+        return was_empty or len(self.queue) >= self._batch_size
+
+    def begin_close(self, timeout: float) -> None:
+        """Stop taking events; deliver what is queued within ``timeout`` seconds."""
+        self.closing = True
+        self.deadline = self._monotonic() + timeout
+
+    def due_in(self) -> float | None:
+        """Seconds until a batch is due (0: now); ``None`` when nothing is queued."""
+        if not self.queue:
+            return None
+        if len(self.queue) >= self._batch_size or self.flushing or self.closing:
+            return 0.0
+        return max(0.0, self._flush_interval - (self._monotonic() - self._oldest_at))
+
+    def take(self) -> list[Mapping[str, Any]]:
+        """The next batch, now in flight until :meth:`settle`."""
+        count = min(self._batch_size, len(self.queue))
+        batch = [self.queue.popleft() for _ in range(count)]
+        self.in_flight = count
+        return batch
+
+    def settle(self) -> None:
+        """The batch in flight is delivered or dropped."""
+        self.in_flight = 0
+
+    def encode(self, batch: list[Mapping[str, Any]]) -> list[bytes]:
+        """The events as JSON; one that cannot be encoded is dropped and counted."""
+        encoded: list[bytes] = []
+        for event in batch:
+            try:
+                encoded.append(encode_event(event))
+            except (ValueError, TypeError, RecursionError):
+                self.dropped(1, "it could not be encoded as JSON")
+        return encoded
+
+    def delivered(self, count: int) -> None:
+        """``count`` events reached the server."""
+        self.counters.add("events_sent", count)
+        if self._failing:
+            self._failing = False
+            logger.info("flagkit: event delivery works again")
+
+    def failed(self, result: PostResult, failures: int) -> float | None:
+        """Log a failed attempt; seconds before the next one, or ``None`` to give up (then
+        the caller reports the batch with :meth:`dropped`)."""
+        level = logging.DEBUG if self._failing else logging.WARNING
+        logger.log(level, "flagkit: could not deliver events: %s", result.message)
+        self._failing = True
+        if not result.retryable or failures > self._max_retries:
+            return None
+        delay = full_jitter(failures, base=self._backoff_base, cap=self._backoff_max, rng=self._rng)
+        if result.retry_after is not None:
+            delay = max(delay, min(result.retry_after, _MAX_RETRY_AFTER))
+        deadline = self.deadline
+        if deadline is not None:  # closing: never wait past close()'s deadline
+            if result.unreachable:
+                return None  # refused or no such host: seconds of retrying will not help
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                return None
+            delay = min(delay, remaining)
+        return delay
+
+    def discard_all(self, why: str) -> int:
+        """Drop (and count) everything still queued; how many that was."""
+        left = len(self.queue)
+        if left:
+            self.queue.clear()
+            self.dropped(left, why)
+        return left
+
+    def dropped(self, count: int, why: str) -> None:
+        """Count ``count`` undeliverable events; the first drop is logged at WARNING."""
+        self.counters.add("events_dropped", count)
+        if not self._overflow_logged:
+            self._overflow_logged = True  # once: this can happen on every flag read
+            logger.warning("flagkit: dropped %d event(s): %s", count, why)
+        else:
+            logger.debug("flagkit: dropped %d event(s): %s", count, why)

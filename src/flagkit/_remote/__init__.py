@@ -1,0 +1,1 @@
+"""The remote ``/flags`` fallback for flags local evaluation cannot decide."""

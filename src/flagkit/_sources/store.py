@@ -1,0 +1,93 @@
+"""The current definitions: one reference, swapped whole, read without locks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import attrs
+
+from flagkit._evaluation.evaluator import Evaluator
+from flagkit._evaluation.snapshot import Snapshot
+
+logger = logging.getLogger("flagkit.client")
+
+ChangeListener = Callable[[frozenset[str]], object]
+
+
+@attrs.frozen(slots=True)
+class Published:
+    """A snapshot and its evaluator, published together so readers never mix two versions.
+
+    ``source`` says where the definitions came from (``"network"``, ``"disk cache"``,
+    ``"bootstrap"``, ``"cleared"``); ``body_hash`` is the mmh3 hash of the raw body, when
+    there was one, used to skip recompiling an unchanged body.
+    """
+
+    snapshot: Snapshot
+    evaluator: Evaluator
+    source: str
+    body_hash: str | None = None
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, source: str, body_hash: str | None = None) -> Published:
+        """Build the evaluator for ``snapshot`` and bundle the two."""
+        return cls(snapshot, Evaluator(snapshot), source, body_hash)
+
+
+class Store:
+    """Holds :attr:`current`; :meth:`publish` swaps it and tells listeners what changed.
+
+    Readers do ``store.current`` (a single attribute read, atomic in CPython) and use what
+    they got; there is no lock on that path. Only one writer (the poller) publishes at a time.
+    """
+
+    def __init__(self, initial: Published | None = None) -> None:
+        self.current: Published | None = initial
+        self._listeners: tuple[ChangeListener, ...] = ()
+        self._lock = threading.Lock()
+
+    def reinit_after_fork(self) -> None:
+        """Fresh lock in a forked child (the parent's may be held by a vanished thread)."""
+        self._lock = threading.Lock()
+
+    def add_listener(self, callback: ChangeListener) -> Callable[[], None]:
+        """Register ``callback(changed_keys)``; returns a function that unregisters it."""
+        with self._lock:
+            self._listeners = (*self._listeners, callback)
+
+        def remove() -> None:
+            with self._lock:
+                listeners = list(self._listeners)
+                if callback in listeners:
+                    listeners.remove(callback)
+                    self._listeners = tuple(listeners)
+
+        return remove
+
+    def publish(self, new: Published) -> frozenset[str]:
+        """Make ``new`` current and return the keys that changed.
+
+        Listeners are not called here: the caller calls :meth:`notify` once it has released
+        its own lock, so a listener may call back into the client freely.
+        """
+        changed = _changed_keys(self.current, new)
+        self.current = new
+        return changed
+
+    def notify(self, changed: frozenset[str]) -> None:
+        """Call every listener; one that raises is logged and does not stop the others."""
+        for listener in self._listeners:
+            try:
+                listener(changed)
+            except Exception:
+                logger.exception("flagkit: on_change listener %r raised", listener)
+
+
+def _changed_keys(old: Published | None, new: Published) -> frozenset[str]:
+    if old is None:
+        return frozenset(new.snapshot.flag_keys)
+    if old.snapshot is new.snapshot:
+        return frozenset()
+    return frozenset(new.snapshot.diff(old.snapshot))
