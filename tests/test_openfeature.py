@@ -547,3 +547,30 @@ def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(sys.modules, name, None)  # None makes the import fail
     with pytest.raises(ImportError, match=r"pip install 'flagkit\[openfeature\]'"):
         importlib.import_module("flagkit.openfeature")
+
+
+def test_a_provider_on_client_defaults_makes_no_network_call_and_sends_no_event(
+    server: Any,
+) -> None:
+    # Client defaults (remote fallback and events on): the provider must still stay local.
+    server.create_flag(
+        "needs-plan",
+        {"groups": [{"properties": [{"key": "plan", "value": "pro", "type": "person"}]}]},
+    )
+    provider = FlagkitProvider(
+        project_api_key=server.project_api_key,
+        personal_api_key=server.personal_api_key,
+        host=server.url,
+        poll_interval=0.05,
+        timeout=5.0,
+    )
+    api.set_provider_and_wait(provider)
+    client = api.get_client()
+    assert client.get_boolean_value("on-flag", False, USER) is True
+    details = client.get_boolean_details("needs-plan", True, USER)  # plan not passed
+    assert details.value is True  # the caller's default, at once
+    assert details.error_code is not None
+    provider.client.flush()
+    api.clear_providers()  # shuts the provider down and closes its client
+    assert server.faults.count("/flags") == 0
+    assert server.events("$feature_flag_called") == []

@@ -391,6 +391,10 @@ class FlagkitProvider(AbstractProvider):
             groups=inputs.groups,
             group_properties=inputs.group_properties,
             device_id=inputs.device_id,
+            # The provider's promise (docs/openfeature.md): an evaluation never waits on the
+            # network and sends no exposure events, whatever the Client's own defaults.
+            only_evaluate_locally=True,
+            send_events=False,
         )
         if result.value is None:
             code = _ERROR_CODES.get(result.reason, ErrorCode.GENERAL)

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Run flagkit's local PostHog-compatible server.",
     )
     parser.add_argument("--db", default=None, help="SQLite file (default: in memory)")
-    parser.add_argument("--port", type=int, default=8010, help="port (default 8010; 0 = any)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any)")
     parser.add_argument("--seed", default=None, help="seed JSON file, e.g. examples/seed.json")
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     args = parser.parse_args(argv)
