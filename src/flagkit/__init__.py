@@ -9,6 +9,7 @@ from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace
 from flagkit._evaluation.result import FlagResult, FlagValue, Reason
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit._status import ClientStatus, Role, State
+from flagkit._version import __version__ as __version__
 from flagkit.errors import DefinitionsError, FlagkitError
 
 __all__ = [
@@ -28,5 +29,3 @@ __all__ = [
     "Snapshot",
     "State",
 ]
-
-__version__ = "0.1.0"

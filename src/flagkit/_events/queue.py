@@ -327,7 +327,7 @@ class ExposureReporter(Generic[SinkT]):
     ) -> None:
         if lib_version is None:
             # Imported late: flagkit/__init__.py imports the client, which imports this.
-            from flagkit import __version__
+            from flagkit._version import __version__
 
             lib_version = __version__
         self.sender = sender

@@ -19,7 +19,7 @@ _REDACTED = "[REDACTED]"
 def user_agent() -> str:
     """``flagkit/<version>``, the User-Agent of every flagkit request."""
     # Imported late: flagkit/__init__.py imports modules that import this one.
-    from flagkit import __version__
+    from flagkit._version import __version__
 
     return f"flagkit/{__version__}"
 

@@ -37,7 +37,7 @@ class _Group(click.Group):
 
 
 def _version() -> str:
-    from flagkit import __version__
+    from flagkit._version import __version__
 
     return __version__
 
