@@ -25,7 +25,9 @@ class State(str, enum.Enum):
     * ``unauthorized``: the server refused the keys (401/403); retried slowly.
     * ``quota_limited``: the server answered 402; definitions are cleared unless
       ``on_quota_limited="keep"``.
-    * ``offline``: bootstrap definitions only; no network.
+    * ``offline``: bootstrap definitions only; no polling.
+    * ``remote``: a project token only (no personal or secret key): no definitions are
+      fetched and every read is asked from PostHog's ``/flags``, as posthog-python does.
     * ``closed``: ``close()`` was called, or the client has neither keys nor bootstrap.
     """
 
@@ -35,6 +37,7 @@ class State(str, enum.Enum):
     UNAUTHORIZED = "unauthorized"
     QUOTA_LIMITED = "quota_limited"
     OFFLINE = "offline"
+    REMOTE = "remote"
     CLOSED = "closed"
 
     def __str__(self) -> str:

@@ -108,9 +108,12 @@ def test_no_keys_no_bootstrap_is_disabled(caplog: pytest.LogCaptureFixture) -> N
     client.close()
 
 
-def test_missing_personal_key_is_disabled_with_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_project_token_only_local_is_disabled_with_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A token alone can only ask /flags; forbidding that leaves nothing to answer from.
     with caplog.at_level(logging.WARNING, logger="flagkit.client"):
-        client = Client("phc_abc", host="http://127.0.0.1:9")
+        client = Client("phc_abc", host="http://127.0.0.1:9", only_evaluate_locally=True)
     assert client.status.state is State.CLOSED
     assert "phc_abc" not in caplog.text
     assert caplog.records

@@ -25,11 +25,14 @@ from flagkit._client.base import (
     ClientCore,
     Context,
     Properties,
+    attempted_since,
     load_bootstrap,
     load_cache,
     loaded_progress,
     read_settings,
+    succeeded_since,
 )
+from flagkit._client.posthog_names import AsyncPosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.async_queue import build_async_outbound
 from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
@@ -50,7 +53,7 @@ logger = logging.getLogger("flagkit.client")
 AsyncChangeListener = Callable[[frozenset[str]], object]
 
 
-class AsyncClient(ClientCore):
+class AsyncClient(ClientCore, AsyncPosthogNames):
     """Evaluates PostHog feature flags locally in an asyncio application.
 
     Takes the same options as :class:`flagkit.Client` (except the shared stores). Nothing
@@ -81,6 +84,7 @@ class AsyncClient(ClientCore):
         only_evaluate_locally: bool = False,
         remote_timeout: float = DEFAULT_REMOTE_TIMEOUT,
         send_events: bool = True,
+        disable_geoip: bool = True,
         event_queue_size: int = DEFAULT_QUEUE_SIZE,
         event_batch_size: int = DEFAULT_BATCH_SIZE,
         event_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
@@ -117,13 +121,16 @@ class AsyncClient(ClientCore):
         if self._target is not None and cache_path is not None:
             identity = source_id(self._host, self._target, project_api_key or "")
             self._cache = DiskCache(cache_path, source=identity)
+        self._only_local = only_evaluate_locally
+        self._disable_geoip = disable_geoip
         if self._target is None:
-            progress = self._offline_progress(progress, initial is not None)
+            progress = self._offline_progress(
+                progress, initial is not None, project_api_key is not None
+            )
 
         self._handle = LoopHandle()
         self._store = Store(initial)
         self._tracker = LoopTracker(self._clock, progress, self._handle)
-        self._only_local = only_evaluate_locally
         http = AsyncHttpHolder(self._host, timeout=timeout)
         self._http = http
         # Remote lookups and events need the project token; offline without one, never.
@@ -234,6 +241,24 @@ class AsyncClient(ClientCore):
         )
         return self._tracker.progress.ready
 
+    async def refresh(self, timeout: float | None = 10.0) -> bool:
+        """Fetch definitions now instead of at the next poll (starts the client if needed).
+
+        Returns True once a fetch that started after this call has succeeded, False when it
+        failed, when ``timeout`` seconds passed first, or when the client does not poll.
+        """
+        owner = self._handle.elsewhere()
+        if owner is not None:  # asked from another loop: run on the client's own
+            return bool(await self._handle.run_on(owner, self.refresh(timeout), timeout))
+        await self.start()
+        poller = self._network.poller
+        if self._closed or poller is None:
+            return False
+        started = self._clock()
+        poller.wake()
+        await self._tracker.wait_until(lambda p: attempted_since(p, started), timeout)
+        return succeeded_since(self._tracker.progress, started)
+
     async def flush(self, timeout: float | None = 10.0) -> bool:
         """Send queued ``$feature_flag_called`` events now and wait until they are delivered
         (or given up after retries); False if ``timeout`` seconds passed first."""
@@ -302,6 +327,7 @@ class AsyncClient(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> FlagResult:
@@ -311,7 +337,13 @@ class AsyncClient(ClientCore):
         ``only_evaluate_locally`` (``None``: the client's setting). ``send_events=False``
         skips the ``$feature_flag_called`` event. The same holds for the getters below.
         """
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         return await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
 
     async def get_flag(
@@ -323,12 +355,19 @@ class AsyncClient(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         default: FlagValue | None = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> FlagValue | None:
         """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None else result.value
 
@@ -341,12 +380,19 @@ class AsyncClient(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         default: bool = False,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> bool:
         """True when the flag is on (any variant counts); ``default`` when undecidable."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None else result.enabled
 
@@ -359,6 +405,7 @@ class AsyncClient(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         default: Any = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = False,
@@ -366,7 +413,13 @@ class AsyncClient(ClientCore):
         """The decoded payload of the value this caller gets; ``default`` when there is none.
 
         Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None or result.payload is None else result.payload
 
@@ -378,12 +431,19 @@ class AsyncClient(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         only_evaluate_locally: bool | None = None,
     ) -> dict[str, FlagValue]:
         """Every flag that could be decided, as ``{key: value}`` (undecided skipped).
 
         Flags undecidable locally are asked from ``/flags`` in one request. No events."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         results = await self._evaluate_all(distinct_id, context, only_evaluate_locally)
         return {key: r.value for key, r in results.items() if r.value is not None}
 
@@ -395,10 +455,17 @@ class AsyncClient(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         only_evaluate_locally: bool | None = None,
     ) -> dict[str, FlagResult]:
         """Every flag's :class:`FlagResult`, including undecided ones. Never raises."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         return await self._evaluate_all(distinct_id, context, only_evaluate_locally)
 
     async def _evaluate(
@@ -445,6 +512,7 @@ class AsyncClient(ClientCore):
             groups=context[1],
             group_properties=context[2],
             device_id=context[3],
+            geoip_disable=context[4],
         )
 
     def _on_own_loop(self) -> bool:

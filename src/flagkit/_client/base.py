@@ -32,9 +32,14 @@ SOURCE_BOOTSTRAP = "bootstrap"
 
 Bootstrap = str | os.PathLike[str] | bytes | Mapping[str, Any] | Snapshot
 Properties = Mapping[str, Any]
-# A call's context: person properties, groups, group properties, device id.
+# A call's context: person properties, groups, group properties, device id, and whether
+# PostHog should skip its GeoIP lookup for this call.
 Context = tuple[
-    Properties | None, Mapping[str, Any] | None, Mapping[str, Properties] | None, str | None
+    Properties | None,
+    Mapping[str, Any] | None,
+    Mapping[str, Properties] | None,
+    str | None,
+    bool,
 ]
 
 NOT_READY_TEXT = "flag definitions are not loaded yet"
@@ -176,6 +181,21 @@ def loaded_progress(progress: Progress, initial: Published) -> Progress:
     )
 
 
+def attempted_since(progress: Progress, started: float) -> bool:
+    """True once a sync attempt that started at or after ``started`` has finished."""
+    return progress.last_attempt is not None and progress.last_attempt >= started
+
+
+def succeeded_since(progress: Progress, started: float) -> bool:
+    """True when that attempt succeeded (see :meth:`flagkit.Client.refresh`)."""
+    return (
+        attempted_since(progress, started)
+        and progress.last_success is not None
+        and progress.last_success >= started
+        and progress.last_error is None
+    )
+
+
 class ClientCore:
     """The state and local read path both clients share; subclasses set the attributes."""
 
@@ -183,18 +203,27 @@ class ClientCore:
     _tracker: StatusTracker
     _closed: bool
     _only_local: bool
+    _disable_geoip: bool
     _internal_error_logged: bool
     _reporter: ExposureReporter[Any] | None
     # True when events may only be reported from one event loop (see _on_own_loop).
     _LOOP_BOUND: ClassVar[bool] = False
 
-    def _offline_progress(self, progress: Progress, has_definitions: bool) -> Progress:
+    def _offline_progress(
+        self, progress: Progress, has_definitions: bool, has_token: bool
+    ) -> Progress:
+        """The starting progress of a client that does not poll."""
         if has_definitions:
             return attrs.evolve(progress, state=State.OFFLINE)
+        if has_token and not self._only_local:
+            # posthog-python's project-token-only mode: nothing to load, so the client is
+            # ready at once and every read is asked from /flags.
+            return attrs.evolve(progress, state=State.REMOTE, ready=True, source="remote")
         self._closed = True
         logger.warning(
-            "flagkit: %s has no definitions source (it needs project_api_key plus "
-            "personal_api_key or secret_api_key, or bootstrap=); every flag returns its default.",
+            "flagkit: %s has no definitions source (it needs project_api_key, with "
+            "personal_api_key or secret_api_key for local evaluation, or bootstrap=); every "
+            "flag returns its default.",
             type(self).__name__,
         )
         return attrs.evolve(
@@ -288,6 +317,10 @@ class ClientCore:
             self._log_internal_error()
             return {}, {}
         return results, {key: r for key, r in results.items() if needs_remote(r)}
+
+    def _geoip(self, disable_geoip: bool | None) -> bool:
+        """This call's ``disable_geoip`` (``None``: the client's setting)."""
+        return self._disable_geoip if disable_geoip is None else bool(disable_geoip)
 
     def _remote_allowed(self, only_local: bool | None) -> bool:
         """False when the client is closed or this call (or the client) is local only."""

@@ -24,11 +24,14 @@ from flagkit._client.base import (
     ClientCore,
     Context,
     Properties,
+    attempted_since,
     load_bootstrap,
     load_cache,
     loaded_progress,
     read_settings,
+    succeeded_since,
 )
+from flagkit._client.posthog_names import PosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
 from flagkit._events.queue import (
@@ -73,7 +76,7 @@ class _Network:
                 logger.debug("flagkit: error closing HTTP client", exc_info=True)
 
 
-class Client(ClientCore):
+class Client(ClientCore, PosthogNames):
     """Evaluates PostHog feature flags locally and keeps their definitions fresh.
 
     Give it ``project_api_key`` plus ``personal_api_key`` (or ``secret_api_key``) to poll
@@ -105,6 +108,7 @@ class Client(ClientCore):
         only_evaluate_locally: bool = False,
         remote_timeout: float = DEFAULT_REMOTE_TIMEOUT,
         send_events: bool = True,
+        disable_geoip: bool = True,
         event_queue_size: int = DEFAULT_QUEUE_SIZE,
         event_batch_size: int = DEFAULT_BATCH_SIZE,
         event_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
@@ -146,13 +150,16 @@ class Client(ClientCore):
                 progress = attrs.evolve(progress, confirmed_at=saved_at, etag=etag)
         if initial is not None:
             progress = loaded_progress(progress, initial)
+        self._only_local = only_evaluate_locally
+        self._disable_geoip = disable_geoip
         if self._target is None:
-            progress = self._offline_progress(progress, initial is not None)
+            progress = self._offline_progress(
+                progress, initial is not None, project_api_key is not None
+            )
 
         self._store = Store(initial)
         self._tracker = StatusTracker(self._clock, progress)
         # Remote lookups and events need the project token; offline without one, never.
-        self._only_local = only_evaluate_locally
         self._outbound: Outbound | None = None
         self._reporter = None
         if project_api_key is not None and not self._closed:
@@ -262,6 +269,7 @@ class Client(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> FlagResult:
@@ -274,7 +282,7 @@ class Client(ClientCore):
         return self._read(
             key,
             distinct_id,
-            (person_properties, groups, group_properties, device_id),
+            (person_properties, groups, group_properties, device_id, self._geoip(disable_geoip)),
             only_evaluate_locally,
             send_events,
         )
@@ -288,12 +296,19 @@ class Client(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         default: FlagValue | None = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> FlagValue | None:
         """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         value = self._read(key, distinct_id, context, only_evaluate_locally, send_events).value
         return default if value is None else value
 
@@ -306,12 +321,19 @@ class Client(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         default: bool = False,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> bool:
         """True when the flag is on (any variant counts); ``default`` when undecidable."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None else result.enabled
 
@@ -324,6 +346,7 @@ class Client(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         default: Any = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = False,
@@ -331,7 +354,13 @@ class Client(ClientCore):
         """The decoded payload of the value this caller gets; ``default`` when there is none.
 
         Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None or result.payload is None else result.payload
 
@@ -343,12 +372,19 @@ class Client(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         only_evaluate_locally: bool | None = None,
     ) -> dict[str, FlagValue]:
         """Every flag that could be decided, as ``{key: value}`` (undecided skipped).
 
         Flags undecidable locally are asked from ``/flags`` in one request. No events."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         results = self._evaluate_all(distinct_id, context, only_evaluate_locally)
         return {key: r.value for key, r in results.items() if r.value is not None}
 
@@ -360,10 +396,17 @@ class Client(ClientCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
+        disable_geoip: bool | None = None,
         only_evaluate_locally: bool | None = None,
     ) -> dict[str, FlagResult]:
         """Every flag's :class:`FlagResult`, including undecided ones. Never raises."""
-        context = (person_properties, groups, group_properties, device_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
         return self._evaluate_all(distinct_id, context, only_evaluate_locally)
 
     def _undecided(
@@ -407,6 +450,7 @@ class Client(ClientCore):
             groups=context[1],
             group_properties=context[2],
             device_id=context[3],
+            geoip_disable=context[4],
         )
 
     # -- readiness, status, listeners -------------------------------------------------------
@@ -424,6 +468,21 @@ class Client(ClientCore):
             lambda p: p.ready or p.state in (State.CLOSED, State.UNAUTHORIZED), timeout
         )
         return self._tracker.progress.ready
+
+    def refresh(self, timeout: float | None = 10.0) -> bool:
+        """Fetch definitions now instead of at the next poll.
+
+        Returns True once a fetch that started after this call has succeeded, False when it
+        failed, when ``timeout`` seconds passed first, or when the client does not poll
+        (offline, project token only, closed). The definitions it brings are served at once.
+        """
+        poller = self._network.poller
+        if self._closed or poller is None:
+            return False
+        started = self._clock()
+        poller.wake()
+        self._tracker.wait_for(lambda p: attempted_since(p, started), timeout)
+        return succeeded_since(self._tracker.progress, started)
 
     def on_change(self, callback: ChangeListener) -> Callable[[], None]:
         """Call ``callback(changed_keys)`` after each update that changes definitions.

@@ -90,6 +90,10 @@ class FlagResult:
         value = self.value
         return value if isinstance(value, str) else None
 
+    def get_value(self) -> FlagValue:
+        """The variant key, else ``enabled`` (posthog-python's ``FeatureFlagResult``)."""
+        return self.variant or self.enabled
+
     def __repr__(self) -> str:
         return (
             f"FlagResult(key={self.key!r}, value={self.value!r}, reason={self.reason.value}, "

@@ -54,6 +54,7 @@ class AsyncRemoteFallback(RemoteCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Any] | None = None,
         device_id: Any = None,
+        geoip_disable: bool = True,
     ) -> dict[str, Resolved]:
         """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``)."""
         try:
@@ -64,6 +65,7 @@ class AsyncRemoteFallback(RemoteCore):
                 groups=groups,
                 group_properties=group_properties,
                 device_id=device_id,
+                geoip_disable=geoip_disable,
             )
             reply = await self.ask(data)
         except Exception as exc:  # bad caller data or a bug: the caller still gets an answer

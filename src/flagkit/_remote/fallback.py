@@ -395,6 +395,7 @@ class RemoteCore:
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Any] | None = None,
         device_id: Any = None,
+        geoip_disable: bool = True,
     ) -> bytes:
         """The encoded request for the keys of ``undecided`` (every flag when ``None``).
         Raises on data that cannot be encoded (see :meth:`unsent`)."""
@@ -406,6 +407,7 @@ class RemoteCore:
             group_properties=group_properties,
             device_id=device_id,
             flag_keys=None if undecided is None else list(undecided),
+            geoip_disable=geoip_disable,
         )
         return encode_json(body)
 
@@ -527,6 +529,7 @@ class RemoteFallback(RemoteCore):
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Any] | None = None,
         device_id: Any = None,
+        geoip_disable: bool = True,
     ) -> dict[str, Resolved]:
         """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``)."""
         try:
@@ -537,6 +540,7 @@ class RemoteFallback(RemoteCore):
                 groups=groups,
                 group_properties=group_properties,
                 device_id=device_id,
+                geoip_disable=geoip_disable,
             )
             reply = self.ask(data)
         except Exception as exc:  # bad caller data or a bug: the caller still gets an answer
