@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flagkit._client.async_client import AsyncClient
+from flagkit._client.flag_evaluations import FlagEvaluations
 from flagkit._client.sync_client import Client
 from flagkit._evaluation.evaluator import Evaluator
 from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace
@@ -21,6 +22,7 @@ __all__ = [
     "Evaluator",
     "Explanation",
     "FilterTrace",
+    "FlagEvaluations",
     "FlagResult",
     "FlagValue",
     "FlagkitError",

@@ -3,18 +3,21 @@
 Moving from posthog-python is then a changed import: ``get_feature_flag``,
 ``feature_enabled``, ``get_feature_flag_payload``, ``get_feature_flag_result``,
 ``get_all_flags_and_payloads`` and ``load_feature_flags`` behave as posthog-python's do
-(``get_all_flags`` is flagkit's own, which already takes the same arguments). Each is a thin
-mapping onto flagkit's getters; see docs/migrating-from-posthog.md.
+(``get_all_flags`` is flagkit's own, which already takes the same arguments), and
+``evaluate_flags`` (see ``flag_evaluations``). Each is a thin mapping onto flagkit's getters;
+see docs/migrating-from-posthog.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
+from flagkit._client.flag_evaluations import FlagEvaluations
 from flagkit._evaluation.payloads import decode_payload
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._evaluation.snapshot import Snapshot
+from flagkit._remote.fallback import Resolved
 
 Properties = Mapping[str, Any]
 
@@ -27,6 +30,13 @@ class Client(Protocol):
     def evaluate(self, *args: Any, **kwargs: Any) -> FlagResult: ...
     def evaluate_all(self, *args: Any, **kwargs: Any) -> dict[str, FlagResult]: ...
     def refresh(self, timeout: float | None = ...) -> bool: ...
+    def _evaluate_all(
+        self, distinct_id: str, context: Any, only_local: bool | None
+    ) -> dict[str, FlagResult]: ...
+    def _report(
+        self, send_events: bool, resolved: Resolved, distinct_id: str, context: Any
+    ) -> None: ...
+    def _geoip(self, disable_geoip: bool | None) -> bool: ...
 
 
 class AsyncClient(Protocol):
@@ -37,6 +47,13 @@ class AsyncClient(Protocol):
     def evaluate(self, *args: Any, **kwargs: Any) -> Awaitable[FlagResult]: ...
     def evaluate_all(self, *args: Any, **kwargs: Any) -> Awaitable[dict[str, FlagResult]]: ...
     def refresh(self, timeout: float | None = ...) -> Awaitable[bool]: ...
+    def _evaluate_all(
+        self, distinct_id: str, context: Any, only_local: bool | None
+    ) -> Awaitable[dict[str, FlagResult]]: ...
+    def _report(
+        self, send_events: bool, resolved: Resolved, distinct_id: str, context: Any
+    ) -> None: ...
+    def _geoip(self, disable_geoip: bool | None) -> bool: ...
 
 
 def distinct_id_text(distinct_id: Any) -> str:
@@ -225,6 +242,39 @@ class PosthogNames:
             )
         )
 
+    def evaluate_flags(
+        self: Client,
+        distinct_id: Any,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: Properties | None = None,
+        group_properties: Mapping[str, Properties] | None = None,
+        only_evaluate_locally: bool = False,
+        disable_geoip: bool | None = None,
+        flag_keys: Sequence[str] | None = None,
+        device_id: str | None = None,
+    ) -> FlagEvaluations:
+        """Every flag for one caller, evaluated once (at most one ``/flags`` request for what
+        local evaluation cannot decide), as an immutable :class:`flagkit.FlagEvaluations`
+        whose reads send each flag's exposure event the first time (posthog-python's
+        ``evaluate_flags``). ``flag_keys`` keeps only those flags."""
+        distinct = distinct_id_text(distinct_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
+        results = self._evaluate_all(distinct, context, local_only(only_evaluate_locally))
+        if flag_keys is not None:
+            results = {key: results[key] for key in flag_keys if key in results}
+
+        def report(result: FlagResult) -> None:
+            self._report(True, Resolved(result), distinct, context)
+
+        return FlagEvaluations(results, report)
+
     def load_feature_flags(self: Client, timeout: float | None = 10.0) -> bool:
         """posthog-python's name for :meth:`flagkit.Client.refresh`."""
         return self.refresh(timeout)
@@ -364,6 +414,39 @@ class AsyncPosthogNames:
             only_evaluate_locally=local_only(only_evaluate_locally),
         )
         return flags_and_payloads(results)
+
+    async def evaluate_flags(
+        self: AsyncClient,
+        distinct_id: Any,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: Properties | None = None,
+        group_properties: Mapping[str, Properties] | None = None,
+        only_evaluate_locally: bool = False,
+        disable_geoip: bool | None = None,
+        flag_keys: Sequence[str] | None = None,
+        device_id: str | None = None,
+    ) -> FlagEvaluations:
+        """Every flag for one caller, evaluated once (at most one ``/flags`` request for what
+        local evaluation cannot decide), as an immutable :class:`flagkit.FlagEvaluations`
+        whose reads send each flag's exposure event the first time (posthog-python's
+        ``evaluate_flags``). ``flag_keys`` keeps only those flags."""
+        distinct = distinct_id_text(distinct_id)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            self._geoip(disable_geoip),
+        )
+        results = await self._evaluate_all(distinct, context, local_only(only_evaluate_locally))
+        if flag_keys is not None:
+            results = {key: results[key] for key in flag_keys if key in results}
+
+        def report(result: FlagResult) -> None:
+            self._report(True, Resolved(result), distinct, context)
+
+        return FlagEvaluations(results, report)
 
     async def load_feature_flags(self: AsyncClient, timeout: float | None = 10.0) -> bool:
         """posthog-python's name for :meth:`flagkit.AsyncClient.refresh`."""
