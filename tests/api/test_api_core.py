@@ -387,6 +387,20 @@ def test_next_page_plan_uses_path_and_query_and_keeps_the_token() -> None:
     assert nxt.params == (("limit", "2"), ("offset", "2"), ("token", "phc_x"))
 
 
+def test_page_links_drop_credentials_and_following_restores_our_token() -> None:
+    call = Operations(Paths.for_project(None), token="phc_secret").list_flags(1, None, {})
+    body = {
+        "results": [],
+        "next": "http://h/api/feature_flag/?limit=1&token=phc_secret&offset=1",
+        "previous": "/api/feature_flag/?personal_api_key=phx_secret&limit=1",
+    }
+    page = call.parse(body)
+    assert page.next == "http://h/api/feature_flag/?limit=1&offset=1"
+    assert page.previous == "/api/feature_flag/?limit=1"
+    assert "secret" not in repr(page)
+    assert ("token", "phc_secret") in next_page_plan(call.plan, page.next).params
+
+
 def test_pager_stops_on_repeats_and_empty_pages() -> None:
     first: Call[Page[int]] = Call(RequestPlan("GET", "/x/", (("offset", "0"),)), lambda d: d)
     pager = Pager(first)

@@ -23,6 +23,7 @@ from flagkit._sources.fetch import definitions_url
 from flagkit._sources.store import Published, Store
 from flagkit._sources.sync import SyncPolicy, compile_definitions
 from flagkit._status import ClientStatus, Progress, State, StatusTracker
+from flagkit.errors import DefinitionsError
 
 logger = logging.getLogger("flagkit.client")
 
@@ -143,16 +144,35 @@ def clean_key(key: str | None) -> str | None:
 
 
 def load_bootstrap(bootstrap: Bootstrap) -> Published:
-    """Compile ``bootstrap=`` definitions (a snapshot, JSON bytes, a body dict or a path)."""
-    if isinstance(bootstrap, Snapshot):
-        snapshot = bootstrap
-    elif isinstance(bootstrap, (bytes, bytearray)):
-        snapshot = Snapshot.from_json(bytes(bootstrap))
-    elif isinstance(bootstrap, Mapping):
-        snapshot = Snapshot.from_dict(dict(bootstrap))
-    else:
-        snapshot = Snapshot.from_file(os.fspath(bootstrap))
-    return Published.of(snapshot.compile_all(), SOURCE_BOOTSTRAP)
+    """Compile ``bootstrap=`` definitions (a snapshot, JSON bytes, a body dict or a path).
+
+    Raises :class:`DefinitionsError`, and nothing else, when they cannot be loaded.
+    """
+    if not isinstance(bootstrap, (Snapshot, bytes, bytearray, Mapping, str, os.PathLike)):
+        raise DefinitionsError(
+            "bootstrap must be a Snapshot, JSON bytes, a dict or a file path, "
+            f"not {type(bootstrap).__name__}"
+        )
+    try:
+        if isinstance(bootstrap, Snapshot):
+            snapshot = bootstrap
+        elif isinstance(bootstrap, (bytes, bytearray)):
+            snapshot = Snapshot.from_json(bytes(bootstrap))
+        elif isinstance(bootstrap, Mapping):
+            snapshot = Snapshot.from_dict(dict(bootstrap))
+        else:
+            snapshot = Snapshot.from_file(os.fspath(bootstrap))
+        published = Published.of(snapshot.compile_all(), SOURCE_BOOTSTRAP)
+    except DefinitionsError:
+        raise
+    except Exception as exc:
+        # A loader bug must not escape as an undocumented exception. Only the type is
+        # named: the exception's text may quote the body.
+        raise DefinitionsError(
+            f"bootstrap definitions could not be loaded ({type(exc).__name__} while "
+            "indexing or compiling them)"
+        ) from exc
+    return published
 
 
 def load_cache(cache: DiskCache) -> tuple[Published, float, str | None] | None:

@@ -17,17 +17,55 @@ from flagkit._evaluation.model import CompiledFlag
 from flagkit._evaluation.specialize import SharedConditions
 from flagkit.errors import DefinitionsError
 
+_SEPARATORS = (",", ":")
+# Ints longer than this many bits are written in hex: Python refuses to print ints of more
+# than sys.get_int_max_str_digits() digits (at least 640, i.e. over 2100 bits).
+_MAX_DECIMAL_BITS = 2000
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return f"{type(value).__qualname__}:{value!r}"
+    except Exception:  # a foreign object whose repr fails still gets a stable stand-in
+        return type(value).__qualname__
+
+
+def _normalized(value: Any) -> Any:
+    """``value`` rebuilt from plain JSON types with str keys, sorted: any key types mix."""
+    if isinstance(value, Mapping):
+        pairs = [
+            (key if isinstance(key, str) else "\x00" + _safe_repr(key), _normalized(item))
+            for key, item in value.items()
+        ]
+        pairs.sort(key=lambda pair: pair[0])
+        return {"\x00map": [list(pair) for pair in pairs]}
+    if isinstance(value, (list, tuple)):
+        return [_normalized(item) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return int(value) if value.bit_length() <= _MAX_DECIMAL_BITS else {"\x00int": hex(value)}
+    return _safe_repr(value)
+
 
 def _canonical(value: Any) -> bytes:
+    """Deterministic bytes for a JSON-like value. Never raises."""
     try:
-        return json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
-        ).encode("utf-8", "surrogatepass")
-    except (RecursionError, ValueError):
-        # Nested past the recursion limit or an int too long to print: only a body built
-        # in Python can hold one (JSON bodies fail to parse first). Unique bytes: it
-        # differs from everything, so a change is never missed.
-        return b"\x00unrepresentable" + os.urandom(16)
+        text = json.dumps(
+            value, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False, default=repr
+        )
+    except Exception:
+        # Keys of mixed or non-JSON types (sort_keys cannot order them), an int too long to
+        # print, or a repr() that fails: only a body built in Python holds one.
+        try:
+            text = json.dumps(_normalized(value), separators=_SEPARATORS, ensure_ascii=False)
+        except Exception:
+            # Nested past the recursion limit, or a cycle. Unique bytes: it differs from
+            # everything, so a change is never missed.
+            return b"\x00unrepresentable" + os.urandom(16)
+    # Lone surrogates cannot be UTF-8 encoded strictly; mmh3 must only ever see bytes (it
+    # crashes the interpreter on such a str).
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _fingerprint(value: Any) -> str:

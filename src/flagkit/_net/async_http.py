@@ -1,14 +1,46 @@
-"""The one ``httpx.AsyncClient`` an :class:`flagkit.AsyncClient` uses, built on first use."""
+"""Async HTTP clients: the builder, and the one ``httpx.AsyncClient`` an
+:class:`flagkit.AsyncClient` uses, built on first use."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 
 import httpx
 
-from flagkit._net.http import build_timeout, user_agent
+from flagkit._net.http import (
+    DEFAULT_TIMEOUT,
+    build_timeout,
+    default_headers,
+    hide_secrets_in_http_logs,
+)
 
 logger = logging.getLogger("flagkit.client")
+
+
+def build_async_http_client(
+    base_url: str,
+    *,
+    timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    secrets: Iterable[str | None] = (),
+) -> httpx.AsyncClient:
+    """A configured ``httpx.AsyncClient`` for ``base_url`` (the async twin of
+    :func:`flagkit._net.http.build_http_client`).
+
+    TLS certificates are always verified; redirects are not followed; ``secrets`` are
+    hidden from httpx's logs. The caller owns the client and must ``aclose()`` it.
+    """
+    hide_secrets_in_http_logs(secrets)
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/"),
+        timeout=build_timeout(timeout),
+        headers=default_headers(headers),
+        transport=transport,
+        follow_redirects=False,
+        verify=True,
+    )
 
 
 class AsyncHttpHolder:
@@ -19,9 +51,10 @@ class AsyncHttpHolder:
     each request passes its own timeout. TLS certificates are always verified.
     """
 
-    def __init__(self, host: str, *, timeout: float) -> None:
+    def __init__(self, host: str, *, timeout: float, secrets: Iterable[str | None] = ()) -> None:
         self._host = host
         self._timeout = timeout
+        self._secrets = tuple(secrets)
         self._client: httpx.AsyncClient | None = None
         self._closed = False
 
@@ -31,12 +64,8 @@ class AsyncHttpHolder:
             return None
         client = self._client
         if client is None:  # no lock needed: only the event loop's thread gets here
-            client = self._client = httpx.AsyncClient(
-                base_url=self._host.rstrip("/"),
-                timeout=build_timeout(self._timeout),
-                headers={"User-Agent": user_agent(), "Accept": "application/json"},
-                follow_redirects=False,
-                verify=True,
+            client = self._client = build_async_http_client(
+                self._host, timeout=self._timeout, secrets=self._secrets
             )
         return client
 

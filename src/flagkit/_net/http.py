@@ -1,12 +1,15 @@
 """Shared HTTP plumbing: one way to build an ``httpx.Client`` and to keep keys out of text.
 
-Used by the definitions poller and the admin API. TLS verification is always on; every
-request has a timeout; the User-Agent names flagkit and its version.
+Used by the definitions poller, the remote/event senders and the admin API. TLS
+verification is always on; every request has a timeout; the User-Agent names flagkit and its
+version. Building a client installs the log redaction (and registers the keys it is given),
+so httpx's request lines never show a key, with or without a :class:`flagkit.Client`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping
 
@@ -14,6 +17,24 @@ import httpx
 
 DEFAULT_TIMEOUT = 10.0
 _REDACTED = "[REDACTED]"
+# Query parameters that carry a credential in some PostHog route (?token= is required on the
+# legacy and /flags/definitions routes): their values are hidden even when unregistered.
+_CREDENTIAL_PARAM = re.compile(
+    r"([?&](?:token|api_key|personal_api_key|secret_api_key|project_secret_api_key)=)"
+    r"[^&\s\"'#]*",
+    re.IGNORECASE,
+)
+# httpx logs to "httpx"; httpcore to sub-loggers, and a logger's filters do not apply to
+# records propagating up from its children.
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
 
 
 def user_agent() -> str:
@@ -41,23 +62,31 @@ def build_http_client(
     headers: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
     follow_redirects: bool = False,
+    secrets: Iterable[str | None] = (),
 ) -> httpx.Client:
     """A configured ``httpx.Client`` for ``base_url``.
 
-    TLS certificates are verified (there is deliberately no switch to turn that off). The
-    caller owns the client and must ``close()`` it.
+    TLS certificates are verified (there is deliberately no switch to turn that off).
+    ``secrets`` (the keys this client will send) are hidden from httpx's logs. The caller
+    owns the client and must ``close()`` it.
     """
-    merged = {"User-Agent": user_agent(), "Accept": "application/json"}
-    if headers:
-        merged.update(headers)
+    hide_secrets_in_http_logs(secrets)
     return httpx.Client(
         base_url=base_url.rstrip("/"),
         timeout=build_timeout(timeout),
-        headers=merged,
+        headers=default_headers(headers),
         transport=transport,
         follow_redirects=follow_redirects,
         verify=True,
     )
+
+
+def default_headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers of every flagkit client (User-Agent, Accept), plus ``extra``."""
+    merged = {"User-Agent": user_agent(), "Accept": "application/json"}
+    if extra:
+        merged.update(extra)
+    return merged
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -70,8 +99,13 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+def redact_credential_params(text: str) -> str:
+    """``text`` with the values of credential query parameters (``token=`` ...) hidden."""
+    return _CREDENTIAL_PARAM.sub(lambda m: m.group(1) + _REDACTED, text)
+
+
 class _RedactingFilter(logging.Filter):
-    """Scrubs registered keys from records of httpx's own loggers.
+    """Scrubs registered keys and credential query values from httpx/httpcore records.
 
     httpx logs every request URL at INFO, and the definitions URL carries the project token
     in its query string.
@@ -87,16 +121,15 @@ class _RedactingFilter(logging.Filter):
             self._secrets = self._secrets | {s for s in secrets if s}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = self._secrets
-        if secrets:
-            try:
-                message = record.getMessage()
-            except Exception:  # a malformed record is the logging module's problem
-                return True
-            cleaned = redact(message, secrets)
-            if cleaned != message:
-                record.msg = cleaned
-                record.args = None
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's problem
+            return True
+        cleaned = redact_credential_params(redact(message, self._secrets))
+        if cleaned != message:
+            # The formatted text replaces msg and args, so neither still holds a key.
+            record.msg = cleaned
+            record.args = None
         return True
 
 
@@ -105,12 +138,13 @@ _LOG_FILTER_LOCK = threading.Lock()
 _LOG_FILTER_INSTALLED = False
 
 
-def hide_secrets_in_http_logs(secrets: Iterable[str | None]) -> None:
-    """Make httpx's and httpcore's loggers replace these secrets with ``[REDACTED]``."""
+def hide_secrets_in_http_logs(secrets: Iterable[str | None] = ()) -> None:
+    """Make httpx's and httpcore's loggers replace these secrets (and the values of
+    credential query parameters) with ``[REDACTED]``. Idempotent; keys accumulate."""
     global _LOG_FILTER_INSTALLED
     _LOG_FILTER.add(secrets)
     with _LOG_FILTER_LOCK:
         if not _LOG_FILTER_INSTALLED:
-            for name in ("httpx", "httpcore"):
+            for name in _HTTP_LOGGERS:
                 logging.getLogger(name).addFilter(_LOG_FILTER)
             _LOG_FILTER_INSTALLED = True

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from flagkit._net.http import build_timeout, user_agent
+from flagkit._net.async_http import build_async_http_client
+from flagkit._net.http import hide_secrets_in_http_logs
 from flagkit.api._errors import ApiError
 from flagkit.api._models import (
     ActivityEntry,
@@ -262,11 +263,11 @@ class AsyncFeatureFlagsAPI:
         )
         s = self.settings
         self._owns_client = http_client is None
-        client = http_client or httpx.AsyncClient(
-            base_url=s.host,
-            timeout=build_timeout(s.timeout),
-            headers={"User-Agent": user_agent(), "Accept": "application/json"},
-            verify=True,
+        # Registered even for a caller's own http_client: httpx logs every URL at INFO, and
+        # the legacy routes need ?token= in it.
+        hide_secrets_in_http_logs(s.secrets)
+        client = http_client or build_async_http_client(
+            s.host, timeout=s.timeout, secrets=s.secrets
         )
         core = TransportCore(s.retry, s.secrets)
         self._transport = AsyncTransport(client, core, s.auth_headers())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
@@ -82,11 +82,30 @@ def _page_parser(
         return Page(
             results=tuple(item(x) for x in results if isinstance(x, Mapping)),
             count=count if isinstance(count, int) and not isinstance(count, bool) else None,
-            next=nxt if isinstance(nxt, str) and nxt else None,
-            previous=prev if isinstance(prev, str) and prev else None,
+            next=_link(nxt),
+            previous=_link(prev),
         )
 
     return parse
+
+
+# Query parameters that carry a key; a page link must not keep them (they would show in the
+# Page's repr). next_page_plan puts our own ?token= back when following a link.
+_CREDENTIAL_PARAMS = frozenset(
+    {"token", "api_key", "personal_api_key", "secret_api_key", "project_secret_api_key"}
+)
+
+
+def _link(value: Any) -> str | None:
+    """A page link as given, minus credential query parameters; ``None`` if absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    parts = urlsplit(value)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in params if k.lower() not in _CREDENTIAL_PARAMS]
+    if len(kept) == len(params):
+        return value
+    return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 def next_page_plan(plan: RequestPlan, next_url: str) -> RequestPlan:

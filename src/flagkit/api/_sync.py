@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from flagkit._net.http import build_http_client
+from flagkit._net.http import build_http_client, hide_secrets_in_http_logs
 from flagkit.api._errors import ApiError
 from flagkit.api._models import (
     ActivityEntry,
@@ -255,7 +255,10 @@ class FeatureFlagsAPI:
         )
         s = self.settings
         self._owns_client = http_client is None
-        client = http_client or build_http_client(s.host, timeout=s.timeout)
+        # Registered even for a caller's own http_client: httpx logs every URL at INFO, and
+        # the legacy routes need ?token= in it.
+        hide_secrets_in_http_logs(s.secrets)
+        client = http_client or build_http_client(s.host, timeout=s.timeout, secrets=s.secrets)
         core = TransportCore(s.retry, s.secrets)
         self._transport = SyncTransport(client, core, s.auth_headers())
         ops = Operations(s.paths, token=s.project_api_key, validate=s.validate)
