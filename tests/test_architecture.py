@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"_evaluation", "_net", "errors"},
     "server": {"_evaluation", "_net", "errors"},
     "openfeature": {"_client", "_evaluation", "_status", "flagkit"},
+    "posthog": {"_client", "_events", "_sources", "stores"},
     "cli": {"_evaluation", "_net", "_version", "api", "errors", "flagkit", "server"},
     "demo": {"_client", "api", "server", "flagkit"},
     "__main__": {"cli"},

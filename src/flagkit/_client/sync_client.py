@@ -34,10 +34,12 @@ from flagkit._client.base import (
 from flagkit._client.posthog_names import PosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
+from flagkit._events.posthog_sink import PosthogEventsSink
 from flagkit._events.queue import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_QUEUE_SIZE,
+    ExposureReporter,
     Outbound,
     build_outbound,
 )
@@ -85,7 +87,8 @@ class Client(ClientCore, PosthogNames):
     constructor never blocks; use :meth:`wait_until_ready` to wait for the first fetch.
     Getters never raise. Flags that cannot be decided locally (or before definitions
     arrive) are asked from PostHog's ``/flags`` unless ``only_evaluate_locally``; reads
-    send de-duplicated ``$feature_flag_called`` events unless ``send_events=False``. See
+    send de-duplicated ``$feature_flag_called`` events unless ``send_events=False``
+    (through a posthog-python client's own queue with ``events_sink=posthog_client``). See
     docs/client.md and docs/events-and-fallback.md.
     """
 
@@ -109,6 +112,7 @@ class Client(ClientCore, PosthogNames):
         remote_timeout: float = DEFAULT_REMOTE_TIMEOUT,
         send_events: bool = True,
         disable_geoip: bool = True,
+        events_sink: Any = None,
         event_queue_size: int = DEFAULT_QUEUE_SIZE,
         event_batch_size: int = DEFAULT_BATCH_SIZE,
         event_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
@@ -175,6 +179,12 @@ class Client(ClientCore, PosthogNames):
                 rng=None if self._own_rng else self._rng,
             )
             self._reporter = self._outbound.reporter
+            if events_sink is not None and send_events:
+                # The app's own posthog-python queue delivers the exposures instead.
+                self._reporter = ExposureReporter(
+                    PosthogEventsSink(events_sink),
+                    dedupe_capacity=settings.events.dedupe_capacity,
+                )
             # Delivers what is queued (briefly) if the client is dropped without close().
             self._outbound_finalizer = weakref.finalize(self, self._outbound.close, 1.0)
         if self._target is not None:
