@@ -445,6 +445,8 @@ class AsyncClient(ClientCore):
             groups=context[1],
             group_properties=context[2],
             device_id=context[3],
+            # A new poll lets the flags whose lookup failed be asked again.
+            served=(self._store.current, self._tracker.progress.last_success),
         )
 
     def _on_own_loop(self) -> bool:
