@@ -513,6 +513,8 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             group_properties=context[2],
             device_id=context[3],
             geoip_disable=context[4],
+            # A new poll lets the flags whose lookup failed be asked again.
+            served=(self._store.current, self._tracker.progress.last_success),
         )
 
     def _on_own_loop(self) -> bool:

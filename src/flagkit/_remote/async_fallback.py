@@ -20,14 +20,16 @@ from flagkit._remote.fallback import (
     RemoteReply,
     Resolved,
 )
+from flagkit._remote.guard import RemoteGuard, Served
 
 
 class AsyncRemoteFallback(RemoteCore):
     """Asks ``/flags`` for undecided flags. Never raises (but can be cancelled).
 
     ``http`` returns the client to use (``None`` once closed). The whole lookup, its one
-    retry on 502/504 included, ends within ``timeout`` seconds: the attempts run under one
-    ``asyncio`` deadline, so even a stalled DNS lookup or connect cannot hold a caller.
+    retry (502/504, transport errors) included, ends within ``timeout`` seconds: the attempts
+    run under one ``asyncio`` deadline, so even a stalled DNS lookup or connect cannot hold a
+    caller.
     """
 
     def __init__(
@@ -39,9 +41,15 @@ class AsyncRemoteFallback(RemoteCore):
         secrets: Iterable[str | None] = (),
         on_request: Callable[[bool], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        guard: RemoteGuard | None = None,
     ) -> None:
         super().__init__(
-            token, timeout=timeout, secrets=secrets, on_request=on_request, monotonic=monotonic
+            token,
+            timeout=timeout,
+            secrets=secrets,
+            on_request=on_request,
+            monotonic=monotonic,
+            guard=guard,
         )
         self._http = http
 
@@ -55,25 +63,34 @@ class AsyncRemoteFallback(RemoteCore):
         group_properties: Mapping[str, Any] | None = None,
         device_id: Any = None,
         geoip_disable: bool = True,
+        served: Served | None = None,
     ) -> dict[str, Resolved]:
-        """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``)."""
+        """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``),
+        unless the guard holds them back; ``served`` identifies the client's definitions."""
+        gate = self.admit(undecided, served)
+        if gate.ticket is None:
+            return gate.held
         try:
-            data = self.request_data(
-                undecided,
-                distinct_id,
-                person_properties=person_properties,
-                groups=groups,
-                group_properties=group_properties,
-                device_id=device_id,
-                geoip_disable=geoip_disable,
-            )
-            reply = await self.ask(data)
-        except Exception as exc:  # bad caller data or a bug: the caller still gets an answer
-            reply = self.unsent(exc)
-        return self.conclude(undecided, reply)
+            try:
+                data = self.request_data(
+                    gate.asked,
+                    distinct_id,
+                    person_properties=person_properties,
+                    groups=groups,
+                    group_properties=group_properties,
+                    device_id=device_id,
+                    geoip_disable=geoip_disable,
+                )
+                reply, sent = await self.ask(data), True
+            except Exception as exc:  # bad caller data or a bug: the caller still gets an answer
+                reply, sent = self.unsent(exc), False
+            return self.conclude(gate, reply, sent=sent)
+        finally:
+            self.release(gate)  # a cancelled lookup must not keep the probe slot
 
     async def ask(self, data: bytes) -> RemoteReply:
-        """POST ``data`` (a JSON body) to ``/flags``, retrying once on 502/504."""
+        """POST ``data`` (a JSON body) to ``/flags``, retrying once on 502/504 or a transport
+        error."""
         deadline = self.monotonic() + self.timeout
         try:
             return await asyncio.wait_for(self._attempts(data, deadline), self.timeout)

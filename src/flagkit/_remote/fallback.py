@@ -8,21 +8,19 @@ a status and body into a :class:`RemoteAnswer` or a :class:`RemoteFailure`, and
 data too (:func:`should_retry`, :func:`retry_delay`).
 
 :class:`RemoteCore` holds what a driver needs besides I/O (request bytes, the meaning of
-responses and exceptions, the retry decision, counters, logging). :class:`RemoteFallback`
-is the synchronous driver: it posts on an ``httpx.Client``, retries once on 502/504, keeps
-the whole lookup within a deadline, and never raises; ``flagkit._remote.async_fallback`` is the
-asyncio one.
+responses and exceptions, the retry decision, the :class:`~flagkit._remote.guard.RemoteGuard`
+that pauses lookups after a failure, counters, logging). :class:`RemoteFallback` is the
+synchronous driver: it posts on an ``httpx.Client``, retries once on 502/504 and on transport
+errors (as PostHog's SDK; never on 429, 503 or another status), keeps the whole lookup within
+a deadline, and never raises; ``flagkit._remote.async_fallback`` is the asyncio one.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import decimal
 import json
 import logging
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -31,6 +29,10 @@ import httpx
 from flagkit._evaluation.payloads import decode_payload
 from flagkit._evaluation.result import FlagResult, FlagValue, Reason
 from flagkit._net.http import redact
+from flagkit._remote.guard import RemoteGuard, Served, Ticket
+from flagkit._remote.request import build_flags_request as build_flags_request
+from flagkit._remote.request import encode_json as encode_json
+from flagkit._remote.request import rebuild_group_properties as rebuild_group_properties
 
 logger = logging.getLogger("flagkit.client")
 
@@ -51,75 +53,6 @@ INVALID_RESPONSE = "invalid_response"
 FLAG_MISSING = "flag_missing"
 EVALUATION_FAILED = "evaluation_failed"
 ERRORS_WHILE_COMPUTING = "errors_while_computing_flags"
-
-
-# -- pure part: request ------------------------------------------------------------------
-
-
-def rebuild_group_properties(
-    groups: Mapping[str, Any] | None, group_properties: Mapping[str, Any] | None
-) -> dict[str, dict[str, Any]]:
-    """Group properties as PostHog's SDK sends them: for each group in ``groups``,
-    ``{"$group_key": <key>}`` merged with the caller's properties (the caller's win);
-    properties of groups not in ``groups`` are left out."""
-    rebuilt: dict[str, dict[str, Any]] = {}
-    given = group_properties or {}
-    for name, group_key in (groups or {}).items():
-        props = given.get(name)
-        rebuilt[name] = {"$group_key": group_key, **(props if isinstance(props, Mapping) else {})}
-    return rebuilt
-
-
-def build_flags_request(
-    token: str,
-    distinct_id: Any,
-    *,
-    person_properties: Mapping[str, Any] | None = None,
-    groups: Mapping[str, Any] | None = None,
-    group_properties: Mapping[str, Any] | None = None,
-    device_id: Any = None,
-    flag_keys: Sequence[str] | None = None,
-    geoip_disable: bool = True,
-) -> dict[str, Any]:
-    """The JSON body of a ``/flags`` request.
-
-    ``person_properties`` are sent as given: the ``distinct_id`` that local evaluation adds
-    to them is not added here (PostHog's server knows the person). ``flag_keys`` limits the
-    answer to those flags; ``None`` or empty asks for every flag.
-    """
-    body: dict[str, Any] = {
-        "token": token,
-        "distinct_id": distinct_id,
-        "groups": dict(groups or {}),
-        "person_properties": dict(person_properties or {}),
-        "group_properties": rebuild_group_properties(groups, group_properties),
-        "geoip_disable": geoip_disable,
-    }
-    if device_id is not None:
-        body["device_id"] = device_id
-    if flag_keys:
-        body["flag_keys_to_evaluate"] = list(flag_keys)
-    return body
-
-
-def encode_json(body: Any) -> bytes:
-    """Compact UTF-8 JSON; values JSON cannot hold (dates, decimals, UUIDs, sets, ...) are
-    converted instead of failing. Raises ``ValueError`` only for circular structures."""
-    return json.dumps(body, default=_jsonable, separators=(",", ":")).encode("utf-8")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
 
 
 # -- pure part: response -----------------------------------------------------------------
@@ -378,9 +311,11 @@ class RemoteCore:
         secrets: Iterable[str | None] = (),
         on_request: Callable[[bool], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        guard: RemoteGuard | None = None,
     ) -> None:
         self.timeout = timeout
         self.monotonic = monotonic
+        self.guard = guard or RemoteGuard(monotonic=monotonic)
         self._token = token
         self._secrets = (*secrets, token)
         self._on_request = on_request
@@ -416,13 +351,34 @@ class RemoteCore:
         """The reply for a request that could not even be built (bad caller data, a bug)."""
         return RemoteFailure(UNKNOWN_ERROR, f"request not sent ({type(exc).__name__})")
 
-    def conclude(
-        self, undecided: Mapping[str, FlagResult] | None, reply: RemoteReply
-    ) -> dict[str, Resolved]:
-        """Count and log one finished lookup, then merge its reply (see
-        :func:`resolve_results`)."""
+    def admit(self, undecided: Mapping[str, FlagResult] | None, served: Served | None) -> Gate:
+        """What to ask and what to answer at once (see :class:`RemoteGuard`)."""
+        admission = self.guard.admit(None if undecided is None else undecided.keys(), served)
+        held = {
+            key: Resolved(_error_result(key, hold.text), hold.error)
+            for key, hold in admission.held.items()
+        }
+        asked = undecided
+        if undecided is not None and held:
+            asked = {key: result for key, result in undecided.items() if key not in held}
+        return Gate(admission.ticket, asked, held)
+
+    def conclude(self, gate: Gate, reply: RemoteReply, *, sent: bool = True) -> dict[str, Resolved]:
+        """Count and log one finished lookup, tell the guard (unless nothing was ``sent``),
+        then merge its reply (see :func:`resolve_results`) with the flags held back."""
         self._note(reply)
-        return resolve_results(undecided, reply)
+        if gate.ticket is not None:
+            if sent:
+                error = reply.error if isinstance(reply, RemoteFailure) else None
+                self.guard.record(gate.ticket, gate.asked or (), error)
+            else:
+                self.guard.release(gate.ticket)
+        return {**gate.held, **resolve_results(gate.asked, reply)}
+
+    def release(self, gate: Gate) -> None:
+        """Free ``gate``'s ticket if :meth:`conclude` never ran (a cancelled lookup)."""
+        if gate.ticket is not None:
+            self.guard.release(gate.ticket)
 
     def timed_out(self, *, partial: bool = False) -> RemoteFailure:
         """The reply when the lookup's time ran out (``partial``: mid-body)."""
@@ -444,10 +400,8 @@ class RemoteCore:
     def exception_reply(self, exc: Exception) -> RemoteFailure:
         """The reply for an exception raised while sending or reading."""
         if isinstance(exc, httpx.TimeoutException):
-            return self.timed_out()
-        if isinstance(exc, httpx.ConnectError):
-            return self._failure(CONNECTION_ERROR, exc, retryable=False)
-        if isinstance(exc, httpx.TransportError):  # dropped mid-way, e.g. a stale connection
+            return self.timed_out()  # the lookup's time is used up: nothing left to retry in
+        if isinstance(exc, httpx.TransportError):  # refused, reset, dropped: PostHog retries
             return self._failure(CONNECTION_ERROR, exc, retryable=True)
         if isinstance(exc, TooLargeError):
             return RemoteFailure(INVALID_RESPONSE, "/flags answer is too large")
@@ -492,6 +446,16 @@ class RemoteCore:
             logger.info("flagkit: remote /flags lookups work again")
 
 
+@attrs.frozen(slots=True)
+class Gate:
+    """One read's way through the guard: the ticket (``None``: ask nothing), the undecided
+    flags to ask about (``None``: every flag), and the answers given without asking."""
+
+    ticket: Ticket | None
+    asked: Mapping[str, FlagResult] | None
+    held: dict[str, Resolved]
+
+
 # -- synchronous driver ------------------------------------------------------------------
 
 
@@ -513,9 +477,15 @@ class RemoteFallback(RemoteCore):
         on_request: Callable[[bool], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        guard: RemoteGuard | None = None,
     ) -> None:
         super().__init__(
-            token, timeout=timeout, secrets=secrets, on_request=on_request, monotonic=monotonic
+            token,
+            timeout=timeout,
+            secrets=secrets,
+            on_request=on_request,
+            monotonic=monotonic,
+            guard=guard,
         )
         self._http = http
         self._sleep = sleep
@@ -530,25 +500,34 @@ class RemoteFallback(RemoteCore):
         group_properties: Mapping[str, Any] | None = None,
         device_id: Any = None,
         geoip_disable: bool = True,
+        served: Served | None = None,
     ) -> dict[str, Resolved]:
-        """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``)."""
+        """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``),
+        unless the guard holds them back; ``served`` identifies the client's definitions."""
+        gate = self.admit(undecided, served)
+        if gate.ticket is None:
+            return gate.held
         try:
-            data = self.request_data(
-                undecided,
-                distinct_id,
-                person_properties=person_properties,
-                groups=groups,
-                group_properties=group_properties,
-                device_id=device_id,
-                geoip_disable=geoip_disable,
-            )
-            reply = self.ask(data)
-        except Exception as exc:  # bad caller data or a bug: the caller still gets an answer
-            reply = self.unsent(exc)
-        return self.conclude(undecided, reply)
+            try:
+                data = self.request_data(
+                    gate.asked,
+                    distinct_id,
+                    person_properties=person_properties,
+                    groups=groups,
+                    group_properties=group_properties,
+                    device_id=device_id,
+                    geoip_disable=geoip_disable,
+                )
+                reply, sent = self.ask(data), True
+            except Exception as exc:  # bad caller data or a bug: the caller still gets an answer
+                reply, sent = self.unsent(exc), False
+            return self.conclude(gate, reply, sent=sent)
+        finally:
+            self.release(gate)
 
     def ask(self, data: bytes) -> RemoteReply:
-        """POST ``data`` (a JSON body) to ``/flags``, retrying once on 502/504."""
+        """POST ``data`` (a JSON body) to ``/flags``, retrying once on 502/504 or a transport
+        error."""
         deadline = self.monotonic() + self.timeout
         failures = 0
         while True:
