@@ -7,9 +7,10 @@ asyncio sender); this module drives it with a thread.
   and counted, so recording an event never blocks and memory stays bounded. A daemon thread
   sends batches of up to ``batch_size`` events to ``/batch/`` once a batch is full or its
   oldest event has waited ``flush_interval`` seconds, retrying failed batches with
-  exponential backoff (full jitter; ``Retry-After`` honoured). :meth:`EventSender.flush`
-  waits for the queue to empty; :meth:`EventSender.close` delivers what is left within a
-  deadline, then stops the thread.
+  exponential backoff (full jitter; ``Retry-After`` honoured) until they go through or
+  the queue overflows. :meth:`EventSender.flush` waits for the queue to empty;
+  :meth:`EventSender.close` delivers what is left within a deadline, cuts a request still
+  in flight then, and stops the thread.
 * :class:`ExposureReporter` de-duplicates exposures and feeds the sender.
 * :class:`HttpHolder` builds the ``httpx.Client`` shared by remote evaluation and event
   delivery on first use, and drops it (without closing it) in a forked child.
@@ -265,8 +266,9 @@ class EventSender:
     def close(self, timeout: float = 5.0) -> bool:
         """Stop taking events, deliver the queue within ``timeout`` seconds, stop the thread.
 
-        Returns True if everything queued was delivered (or dropped as undeliverable).
-        Idempotent.
+        Past the deadline a request still in flight is aborted (its sockets are shut down)
+        and the thread gets 0.2 s more to end. Returns True if everything queued was
+        delivered (or dropped as undeliverable). Idempotent.
         """
         with self._cond:
             self._core.begin_close(timeout)
