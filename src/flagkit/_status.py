@@ -73,8 +73,12 @@ class ClientStatus:
     client started (or since fork, in a forked child): ``remote_requests`` and
     ``remote_errors`` for the ``/flags`` fallback (one lookup counts once, retries
     included), ``events_sent`` and ``events_dropped`` for ``$feature_flag_called`` events
-    (dropped: the queue was full, delivery failed after retries, or the event could not be
-    encoded), and ``events_pending`` for events waiting in the queue right now.
+    (dropped: the queue was full, the server refused the batch, ``close()`` ran out of
+    time, or the event could not be encoded), and ``events_pending`` for events waiting in
+    the queue right now.
+    ``events_overflowed`` counts the dropped events that did not fit in the bounded queue
+    (a long capture outage, or more events than the queue holds); they are also in
+    ``events_dropped``. Retryable delivery failures are retried until the queue overflows.
 
     ``role`` (a :class:`Role`) says whether this client fetches definitions itself or shares
     them through a store; ``None`` for a client that does not fetch (offline, disabled).
@@ -97,6 +101,7 @@ class ClientStatus:
     events_dropped: int = 0
     events_pending: int = 0
     role: Role | None = None
+    events_overflowed: int = 0
 
 
 class Counters:
@@ -106,7 +111,13 @@ class Counters:
     a lock held by a parent thread that does not exist in the child.
     """
 
-    _FIELDS = ("remote_requests", "remote_errors", "events_sent", "events_dropped")
+    _FIELDS = (
+        "remote_requests",
+        "remote_errors",
+        "events_sent",
+        "events_dropped",
+        "events_overflowed",
+    )
 
     def __init__(self) -> None:
         self._pid = os.getpid()

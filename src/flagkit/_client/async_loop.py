@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from flagkit._events.async_wait import wait_until
 from flagkit._status import Progress, StatusTracker
 
 if TYPE_CHECKING:
@@ -110,23 +111,6 @@ class LoopTracker(StatusTracker):
     ) -> bool:
         """Wait until ``predicate(progress)`` holds or ``timeout`` passes; its last value."""
         return await wait_until(lambda: predicate(self.progress), self.changed, timeout)
-
-
-async def wait_until(
-    predicate: Callable[[], bool], changed: asyncio.Event, timeout: float | None
-) -> bool:
-    """Wait until ``predicate()`` holds, re-checking whenever ``changed`` is set; False when
-    ``timeout`` seconds passed first."""
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    while not predicate():
-        remaining = None if deadline is None else deadline - loop.time()
-        if remaining is not None and remaining <= 0:
-            return False
-        changed.clear()  # no await since the check: a signal cannot slip in between
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(changed.wait(), remaining)
-    return True
 
 
 def listener_relay(

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import httpx
 
-from flagkit._client.async_loop import wait_until
+from flagkit._events.async_wait import wait_until
 from flagkit._events.exposures import (
     BATCH_PATH,
     DeliveryQueue,
@@ -38,6 +38,7 @@ from flagkit._status import Counters
 logger = logging.getLogger("flagkit.client")
 
 _CLOSED = "the client closed before they could be delivered"
+_STOP_GRACE = 0.2  # how long close() lets the task end by itself once past its deadline
 
 
 class AsyncBatchPoster(PosterBase[httpx.AsyncClient]):
@@ -77,6 +78,7 @@ class AsyncEventSender:
         self._wakeup = asyncio.Event()  # something to send, or a reason to look again
         self._settled = asyncio.Event()  # a batch was delivered or dropped
         self._stop = asyncio.Event()  # past close()'s deadline: abandon retries
+        self._posting = False  # a request is in flight
         core.counters.pending = self.pending
 
     def pending(self) -> int:
@@ -127,7 +129,8 @@ class AsyncEventSender:
             await asyncio.wait({task}, timeout=max(timeout, 0.0))
             self._stop.set()  # cuts a backoff wait short
             self._wakeup.set()
-            await asyncio.wait({task}, timeout=0.5)
+            if not self._posting:  # a request in flight is cancelled at once
+                await asyncio.wait({task}, timeout=_STOP_GRACE)
             if not task.done():  # a request still in flight past the deadline
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -191,7 +194,11 @@ class AsyncEventSender:
         failures = 0
         try:
             while True:
-                result = await self._post(encoded)
+                self._posting = True
+                try:
+                    result = await self._post(encoded)
+                finally:
+                    self._posting = False
                 if result.ok:
                     core.delivered(len(encoded))
                     return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 import uuid as _uuid
 from array import array
@@ -42,12 +43,12 @@ BATCH_PATH = "/batch/"
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_FLUSH_INTERVAL = 0.5
-DEFAULT_MAX_RETRIES = 5
 _MAX_RETRY_AFTER = 300.0
 EVENT_NAME = "$feature_flag_called"
 LIB_NAME = "flagkit"
 DEFAULT_DEDUPE_CAPACITY = 1 << 20  # slots; 8 bytes each
 _BUCKET = 8  # slots per bucket: 64 bytes, one cache line
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, every surrogate is lone
 _SEP = "\x1f"  # a character that does not occur in ordinary keys and ids
 
 
@@ -69,7 +70,10 @@ def exposure_fingerprint(
         parts.extend(
             f"{name}={group}" for name, group in sorted((str(n), str(g)) for n, g in groups.items())
         )
-    fingerprint: int = mmh3.hash64(_SEP.join(parts), signed=False)[0]
+    # Bytes only: mmh3 crashes the process on a str holding a lone surrogate (e.g. from
+    # json.loads('"\\ud83d"')); "surrogatepass" keeps such strings distinct and hashable.
+    data = _SEP.join(parts).encode("utf-8", "surrogatepass")
+    fingerprint: int = mmh3.hash64(data, signed=False)[0]
     return fingerprint or 1
 
 
@@ -190,8 +194,26 @@ def reportable(result: FlagResult, distinct_id: Any) -> bool:
 
 
 def encode_event(event: Mapping[str, Any]) -> bytes:
-    """One event as compact JSON; raises ``ValueError`` only for circular structures."""
-    return encode_json(event)
+    """One event as compact JSON; raises ``ValueError`` only for circular structures.
+
+    A lone surrogate (a broken UTF-16 pair, as ``json.loads`` can produce) becomes U+FFFD:
+    an escaped lone surrogate is invalid Unicode that capture servers reject, along with
+    the rest of the batch.
+    """
+    encoded = encode_json(event)
+    if b"\\ud" in encoded:  # escapes of astral characters, or of lone surrogates
+        encoded = encode_json(_without_lone_surrogates(event))
+    return encoded
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_lone_surrogates(item) for item in value]
+    return value
 
 
 def batch_body(token: str, encoded_events: list[bytes], sent_at: datetime) -> bytes:
@@ -245,11 +267,15 @@ def post_exception(exc: Exception, secrets: Iterable[str | None]) -> PostResult:
 class DeliveryQueue:
     """The bounded queue of an event sender and its delivery policy, without threads or I/O.
 
-    At most ``queue_size`` events are held; when full, the oldest is dropped and counted. A
-    batch of up to ``batch_size`` events is due once it is full, once its oldest event has
-    waited ``flush_interval`` seconds, or at once while flushing or closing. Failed batches
-    are retried with full-jitter backoff, never sooner than ``Retry-After`` and never past
-    the closing deadline. Not thread-safe: a threaded driver holds its lock around calls.
+    At most ``queue_size`` events are held, the batch in flight included; when full, the
+    oldest queued event is dropped and counted (``events_overflowed``). A batch of up to
+    ``batch_size`` events is due once it is full, once its oldest event has waited
+    ``flush_interval`` seconds, or at once while flushing or closing. A batch that fails
+    with a retryable error (408, 429, 5xx, network) is retried for as long as it takes,
+    with full-jitter backoff capped at ``backoff_max`` (never sooner than ``Retry-After``),
+    but never past the closing deadline: an outage costs events only once the queue
+    overflows. ``max_retries`` (``None``: no limit) exists for callers that want a bound.
+    Not thread-safe: a threaded driver holds its lock around calls.
     """
 
     def __init__(
@@ -259,7 +285,7 @@ class DeliveryQueue:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         rng: random.Random | None = None,
@@ -294,12 +320,16 @@ class DeliveryQueue:
     def add(self, event: Mapping[str, Any]) -> bool:
         """Queue ``event`` (dropping the oldest when full). True when the sender should be
         woken: its interval starts now, or a batch is full."""
+        if self.pending() >= self._queue_size:
+            # Oldest first (recent exposures matter more); the batch in flight is kept.
+            if not self.queue:
+                self.overflowed()
+                return False
+            self.queue.popleft()
+            self.overflowed()
         was_empty = not self.queue
         if was_empty:
             self._oldest_at = self._monotonic()
-        elif len(self.queue) >= self._queue_size:
-            self.queue.popleft()  # oldest first: recent exposures matter more
-            self.dropped(1, "the event queue is full")
         self.queue.append(event)
         return was_empty or len(self.queue) >= self._batch_size
 
@@ -350,7 +380,9 @@ class DeliveryQueue:
         level = logging.DEBUG if self._failing else logging.WARNING
         logger.log(level, "flagkit: could not deliver events: %s", result.message)
         self._failing = True
-        if not result.retryable or failures > self._max_retries:
+        if not result.retryable:
+            return None
+        if self._max_retries is not None and failures > self._max_retries:
             return None
         delay = full_jitter(failures, base=self._backoff_base, cap=self._backoff_max, rng=self._rng)
         if result.retry_after is not None:
@@ -372,6 +404,11 @@ class DeliveryQueue:
             self.queue.clear()
             self.dropped(left, why)
         return left
+
+    def overflowed(self) -> None:
+        """One event did not fit in the queue: counted as dropped and as overflowed."""
+        self.counters.add("events_overflowed")
+        self.dropped(1, "the event queue is full")
 
     def dropped(self, count: int, why: str) -> None:
         """Count ``count`` undeliverable events; the first drop is logged at WARNING."""

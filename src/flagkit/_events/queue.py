@@ -7,9 +7,10 @@ asyncio sender); this module drives it with a thread.
   and counted, so recording an event never blocks and memory stays bounded. A daemon thread
   sends batches of up to ``batch_size`` events to ``/batch/`` once a batch is full or its
   oldest event has waited ``flush_interval`` seconds, retrying failed batches with
-  exponential backoff (full jitter; ``Retry-After`` honoured). :meth:`EventSender.flush`
-  waits for the queue to empty; :meth:`EventSender.close` delivers what is left within a
-  deadline, then stops the thread.
+  exponential backoff (full jitter; ``Retry-After`` honoured) until they go through or
+  the queue overflows. :meth:`EventSender.flush` waits for the queue to empty;
+  :meth:`EventSender.close` delivers what is left within a deadline, cuts a request still
+  in flight then, and stops the thread.
 * :class:`ExposureReporter` de-duplicates exposures and feeds the sender.
 * :class:`HttpHolder` builds the ``httpx.Client`` shared by remote evaluation and event
   delivery on first use, and drops it (without closing it) in a forked child.
@@ -34,6 +35,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 import httpx
 
+from flagkit._events.abort import SocketAborter
 from flagkit._events.exposures import (
     BATCH_PATH,
     DEFAULT_BATCH_SIZE,
@@ -55,6 +57,7 @@ from flagkit._remote.fallback import RemoteFallback, Resolved
 from flagkit._status import Counters
 
 logger = logging.getLogger("flagkit.client")
+_STOP_GRACE = 0.2  # how long close() waits for the thread once past its deadline
 
 # The defaults and PostResult are defined in _events.exposures; the clients import them here.
 __all__ = [
@@ -160,7 +163,23 @@ class PosterBase(Generic[HttpT]):
 
 
 class BatchPoster(PosterBase[httpx.Client]):
-    """Sends one batch of encoded events to ``/batch/``. Never raises."""
+    """Sends one batch of encoded events to ``/batch/``. Never raises.
+
+    With an ``aborter``, its requests report their sockets to it, so that ``close()`` can
+    cut a request the server never answers.
+    """
+
+    def __init__(
+        self,
+        http: Callable[[], httpx.Client | None],
+        token: str,
+        *,
+        timeout: float,
+        secrets: Iterable[str | None] = (),
+        aborter: SocketAborter | None = None,
+    ) -> None:
+        super().__init__(http, token, timeout=timeout, secrets=secrets)
+        self._extensions = None if aborter is None else aborter.extensions
 
     def post(self, encoded_events: list[bytes]) -> PostResult:
         """POST the events; a 200 is success, 408/429/5xx and network errors are retryable."""
@@ -170,7 +189,11 @@ class BatchPoster(PosterBase[httpx.Client]):
         data = self._body(encoded_events)
         try:
             response = http.post(
-                BATCH_PATH, content=data, headers=JSON_HEADERS, timeout=self._timeout
+                BATCH_PATH,
+                content=data,
+                headers=JSON_HEADERS,
+                timeout=self._timeout,
+                extensions=self._extensions,
             )
         except Exception as exc:  # network trouble, a closed pool: try again later
             return self._failed(exc)
@@ -181,9 +204,16 @@ class EventSender:
     """A bounded event queue and the daemon thread that delivers it (see the module doc);
     the queue and its policy are a :class:`flagkit._events.exposures.DeliveryQueue`."""
 
-    def __init__(self, post: Callable[[list[bytes]], PostResult], core: DeliveryQueue) -> None:
+    def __init__(
+        self,
+        post: Callable[[list[bytes]], PostResult],
+        core: DeliveryQueue,
+        *,
+        abort: Callable[[], None] = lambda: None,
+    ) -> None:
         self._post = post
         self._core = core
+        self._abort = abort  # cuts a request in flight short (see SocketAborter)
         self._init_sync()
         core.counters.pending = self.pending
         _FORK_AWARE.add(self)
@@ -236,8 +266,9 @@ class EventSender:
     def close(self, timeout: float = 5.0) -> bool:
         """Stop taking events, deliver the queue within ``timeout`` seconds, stop the thread.
 
-        Returns True if everything queued was delivered (or dropped as undeliverable).
-        Idempotent.
+        Past the deadline a request still in flight is aborted (its sockets are shut down)
+        and the thread gets 0.2 s more to end. Returns True if everything queued was
+        delivered (or dropped as undeliverable). Idempotent.
         """
         with self._cond:
             self._core.begin_close(timeout)
@@ -249,7 +280,9 @@ class EventSender:
         self._stop.set()  # past the deadline: abandon retries
         with self._cond:
             self._cond.notify_all()
-        thread.join(0.5)
+        if thread.is_alive():
+            self._abort()  # a request the server does not answer must not hold the thread
+        thread.join(_STOP_GRACE)
         with self._cond:
             left = self._core.discard_all("the client closed before they could be delivered")
         return left == 0
@@ -414,13 +447,17 @@ class Outbound:
     http: HttpHolder
     remote: RemoteFallback
     reporter: ExposureReporter[EventSender] | None
+    events_http: HttpHolder | None = None  # events have their own pool: see SocketAborter
 
     def close(self, timeout: float = 1.0) -> None:
-        """Deliver queued events within ``timeout`` seconds, then release the HTTP client."""
+        """Deliver queued events within ``timeout`` seconds (a request still in flight then
+        is cut), then release the HTTP clients."""
         try:
             if self.reporter is not None:
                 self.reporter.sender.close(timeout)
         finally:
+            if self.events_http is not None:
+                self.events_http.close()
             self.http.close()
 
 
@@ -446,12 +483,17 @@ def build_outbound(
         secrets=secrets,
         on_request=remote_counter(counters),
     )
-    reporter = None
-    if send_events:
-        poster = BatchPoster(http.get, token, timeout=events_timeout, secrets=secrets)
-        sender = EventSender(poster.post, options.delivery_queue(counters, rng))
-        reporter = ExposureReporter(sender, dedupe_capacity=options.dedupe_capacity)
-    return Outbound(http, remote, reporter)
+    if not send_events:
+        return Outbound(http, remote, None)
+    # A pool of their own: close() may shut down every socket of it (SocketAborter).
+    events_http = HttpHolder(lambda: build_http_client(host, timeout=events_timeout))
+    aborter = SocketAborter()
+    poster = BatchPoster(
+        events_http.get, token, timeout=events_timeout, secrets=secrets, aborter=aborter
+    )
+    sender = EventSender(poster.post, options.delivery_queue(counters, rng), abort=aborter.abort)
+    reporter = ExposureReporter(sender, dedupe_capacity=options.dedupe_capacity)
+    return Outbound(http, remote, reporter, events_http)
 
 
 def remote_counter(counters: Counters) -> Callable[[bool], None]:
