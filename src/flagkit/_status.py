@@ -182,6 +182,10 @@ class StatusTracker:
         self.progress = progress or Progress()
         self._changed = threading.Condition(threading.Lock())
         self.counters = Counters()
+        # The watchdog: seconds without a finished poll after which status() reports an
+        # error whatever the poller is doing (None: the client does not poll).
+        self.stall_after: float | None = None
+        self._started_at = clock()
 
     def reinit_after_fork(self) -> None:
         """Fresh lock: the parent's may have been held by a thread that does not exist here."""
@@ -209,6 +213,7 @@ class StatusTracker:
         """The public view of the current progress."""
         p = self.progress
         now = self._clock()
+        p = self._watchdog(p, now)
         age = None if p.confirmed_at is None else max(0.0, now - p.confirmed_at)
         return ClientStatus(
             state=p.state,
@@ -225,6 +230,20 @@ class StatusTracker:
             role=p.role,
             **self.counters.snapshot(),
         )
+
+    def _watchdog(self, p: Progress, now: float) -> Progress:
+        """``p`` as an error when no poll has finished for ``stall_after`` seconds: a poller
+        stuck in a request, in a listener or anywhere else must not look healthy."""
+        limit = self.stall_after
+        if limit is None or p.state not in (State.VALID, State.INITIALIZING):
+            return p
+        last = p.last_attempt if p.last_attempt is not None else self._started_at
+        silent = now - last
+        if silent <= limit:
+            return p
+        error = f"no definitions poll finished in {silent:.0f} s (the poller is stalled)"
+        state = State.STALE if p.state is State.VALID else State.INITIALIZING
+        return attrs.evolve(p, state=state, last_error=error)
 
 
 def _to_datetime(value: float | None) -> datetime | None:

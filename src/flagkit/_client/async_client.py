@@ -30,6 +30,7 @@ from flagkit._client.base import (
     load_cache,
     loaded_progress,
     read_settings,
+    stall_limit,
     succeeded_since,
 )
 from flagkit._client.posthog_names import AsyncPosthogNames
@@ -131,6 +132,9 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
         self._handle = LoopHandle()
         self._store = Store(initial)
         self._tracker = LoopTracker(self._clock, progress, self._handle)
+        if self._target is not None:
+            self._tracker.stall_after = stall_limit(settings.policy, timeout)
+        self._timeout = timeout
         http = AsyncHttpHolder(self._host, timeout=timeout)
         self._http = http
         # Remote lookups and events need the project token; offline without one, never.
@@ -199,6 +203,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             secrets=self._secrets,
             max_body_bytes=self._max_body_bytes,
             clock=self._clock,
+            deadline=self._timeout,  # the whole request, not each read
         )
         poller = AsyncPoller(syncer, fetcher.fetch, on_abandoned=self._http.aclose)
         self._network.poller = poller

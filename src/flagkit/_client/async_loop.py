@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flagkit._events.async_wait import wait_until
+from flagkit._sources.store import must_propagate
 from flagkit._status import Progress, StatusTracker
 
 if TYPE_CHECKING:
@@ -122,7 +123,9 @@ def listener_relay(
     def run(changed: frozenset[str]) -> None:
         try:
             outcome = callback(changed)
-        except Exception:
+        except BaseException as exc:  # SystemExit too: it must not stop the event loop
+            if must_propagate(exc):
+                raise
             logger.exception("flagkit: on_change listener %r raised", callback)
             return
         if inspect.isawaitable(outcome):

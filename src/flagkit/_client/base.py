@@ -135,6 +135,12 @@ def read_settings(args: Mapping[str, Any]) -> Settings:
     )
 
 
+def stall_limit(policy: SyncPolicy, timeout: float) -> float:
+    """Seconds without a finished poll after which ``status`` says the poller is stalled:
+    three poll intervals (with their jitter) plus one request's timeout."""
+    return 3 * policy.poll_interval * (1 + policy.poll_jitter) + timeout
+
+
 def clean_key(key: str | None) -> str | None:
     """Keys are whitespace-stripped; an empty key counts as no key (as in PostHog's SDK)."""
     if key is None:

@@ -29,6 +29,7 @@ from flagkit._client.base import (
     load_cache,
     loaded_progress,
     read_settings,
+    stall_limit,
     succeeded_since,
 )
 from flagkit._client.posthog_names import PosthogNames
@@ -43,6 +44,7 @@ from flagkit._events.queue import (
     Outbound,
     build_outbound,
 )
+from flagkit._net.abort import SocketAborter
 from flagkit._net.backoff import jittered
 from flagkit._net.http import DEFAULT_TIMEOUT, build_http_client, hide_secrets_in_http_logs
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, Resolved
@@ -65,8 +67,11 @@ class _Network:
         self.http: Any = None
         self.poller: Poller | None = None
         self.shared: SharedSync | None = None
+        self.aborter: SocketAborter | None = None
 
     def shutdown(self, timeout: float = 1.0) -> None:
+        if self.aborter is not None:
+            self.aborter.abort()  # a request in flight fails now: the poller ends at once
         if self.poller is not None:
             self.poller.stop(timeout)
         if self.shared is not None:
@@ -163,6 +168,8 @@ class Client(ClientCore, PosthogNames):
 
         self._store = Store(initial)
         self._tracker = StatusTracker(self._clock, progress)
+        if self._target is not None:
+            self._tracker.stall_after = stall_limit(settings.policy, timeout)
         # Remote lookups and events need the project token; offline without one, never.
         self._outbound: Outbound | None = None
         self._reporter = None
@@ -228,6 +235,7 @@ class Client(ClientCore, PosthogNames):
             fallback_delay=syncer.policy.poll_interval,
             initial_delay=initial_delay,
         )
+        aborter = SocketAborter()
         fetcher = DefinitionsFetcher(
             http,
             self._target,
@@ -236,8 +244,11 @@ class Client(ClientCore, PosthogNames):
             max_body_bytes=self._max_body_bytes,
             clock=self._clock,
             should_abort=lambda: poller.stopping,
+            deadline=self._timeout,  # the whole request, not each read
+            aborter=aborter,
         )
         syncer.fetch = fetcher.fetch
+        self._network.aborter = aborter
         self._network.http = http
         self._network.poller = poller
         poller.start()

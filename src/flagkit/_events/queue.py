@@ -35,7 +35,6 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 import httpx
 
-from flagkit._events.abort import SocketAborter
 from flagkit._events.exposures import (
     BATCH_PATH,
     DEFAULT_BATCH_SIZE,
@@ -52,6 +51,7 @@ from flagkit._events.exposures import (
     post_result,
     reportable,
 )
+from flagkit._net.abort import SocketAborter
 from flagkit._net.http import build_http_client
 from flagkit._remote.fallback import RemoteFallback, Resolved
 from flagkit._status import Counters

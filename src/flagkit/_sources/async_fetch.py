@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 import httpx
@@ -26,15 +27,25 @@ class AsyncDefinitionsFetcher:
         secrets: Sequence[str | None],
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], float],
+        deadline: float | None = None,
     ) -> None:
         self._http = http
+        self._deadline = deadline  # the whole request: httpx's timeouts bound each read
         self._core = FetchCore(
             target, auth_key=auth_key, secrets=secrets, max_body_bytes=max_body_bytes, clock=clock
         )
 
     async def fetch(self, etag: str | None) -> FetchOutcome:
-        """Request the definitions, conditionally on ``etag``. Never raises (but can be
-        cancelled)."""
+        """Request the definitions, conditionally on ``etag``, within ``deadline`` seconds.
+        Never raises (but can be cancelled)."""
+        if self._deadline is None:
+            return await self._fetch(etag)
+        try:
+            return await asyncio.wait_for(self._fetch(etag), self._deadline)
+        except asyncio.TimeoutError:
+            return self._core.deadline_exceeded(self._deadline)
+
+    async def _fetch(self, etag: str | None) -> FetchOutcome:
         core = self._core
         try:
             http = self._http()

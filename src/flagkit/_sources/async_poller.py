@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from flagkit._sources.fetch import Fetched, FetchOutcome
+from flagkit._sources.store import must_propagate
 from flagkit._sources.sync import Syncer
 
 logger = logging.getLogger("flagkit.client")
@@ -93,7 +94,9 @@ class AsyncPoller:
                 return
             try:
                 delay = await self._step()
-            except Exception:  # the loop must survive any bug in a step
+            except BaseException as exc:  # the loop must survive anything a step raises
+                if must_propagate(exc):
+                    raise
                 logger.exception("flagkit: unexpected error in the definitions poller")
                 delay = syncer.policy.poll_interval
 

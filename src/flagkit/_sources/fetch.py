@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import enum
 import json
+import threading
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
 import attrs
 import httpx
 
+from flagkit._net.abort import SocketAborter
 from flagkit._net.backoff import parse_retry_after
 from flagkit._net.http import redact
 
@@ -136,6 +138,12 @@ class FetchCore:
             status=200,
         )
 
+    def deadline_exceeded(self, seconds: float) -> FetchFailed:
+        """The failure for a request that was still running when its deadline passed."""
+        return self._failed(
+            FailureKind.TIMEOUT, f"request timed out (not complete within {seconds:g} s)"
+        )
+
     def aborted(self) -> FetchFailed:
         """The failure for a download stopped because the client is closing."""
         return self._failed(FailureKind.ABORTED, "download aborted: client closing")
@@ -182,8 +190,11 @@ class DefinitionsFetcher:
     """Performs definitions requests on a shared ``httpx.Client`` (the thread driver of
     :class:`FetchCore`).
 
-    ``should_abort`` is polled between body chunks so that ``close()`` does not wait for a
-    large download to finish.
+    ``deadline`` bounds a whole request (connect, headers and the full body): httpx's
+    timeouts bound each read, so a server dripping a byte at a time could otherwise hold a
+    request open forever. At the deadline a timer shuts the request's sockets down through
+    ``aborter``, which fails the blocked read at once. ``should_abort`` is checked between
+    body chunks, and ``aborter.abort()`` from ``close()`` cuts a request short the same way.
     """
 
     def __init__(
@@ -196,8 +207,12 @@ class DefinitionsFetcher:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], float],
         should_abort: Callable[[], bool] = lambda: False,
+        deadline: float | None = None,
+        aborter: SocketAborter | None = None,
     ) -> None:
         self._http = http
+        self._deadline = deadline
+        self._aborter = aborter or SocketAborter()
         self._core = FetchCore(
             target, auth_key=auth_key, secrets=secrets, max_body_bytes=max_body_bytes, clock=clock
         )
@@ -206,19 +221,38 @@ class DefinitionsFetcher:
     def fetch(self, etag: str | None) -> FetchOutcome:
         """Request the definitions, conditionally on ``etag``. Never raises."""
         core = self._core
+        expired = threading.Event()
+        timer = None
+        if self._deadline is not None:
+            timer = threading.Timer(self._deadline, self._expire, (expired,))
+            timer.daemon = True
+            timer.start()
         try:
             headers = core.request_headers(etag)
-            with self._http.stream("GET", core.target, headers=headers) as response:
+            with self._http.stream(
+                "GET", core.target, headers=headers, extensions=self._aborter.extensions
+            ) as response:
                 early = core.decide_early(response, etag)
                 if early is not None:
                     return early
                 if response.status_code != 200:
                     return core.status_outcome(response, self._error_start(response))
-                return self._read_body(response)
+                return self._read_body(response, expired)
         except Exception as exc:
+            if expired.is_set():
+                return core.deadline_exceeded(self._deadline or 0.0)
+            if self._should_abort():
+                return core.aborted()
             return core.exception_outcome(exc)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
-    def _read_body(self, response: httpx.Response) -> FetchOutcome:
+    def _expire(self, expired: threading.Event) -> None:
+        expired.set()
+        self._aborter.cut()  # the blocked read fails now
+
+    def _read_body(self, response: httpx.Response, expired: threading.Event) -> FetchOutcome:
         core = self._core
         buffer = bytearray()
         for chunk in response.iter_bytes():
@@ -227,6 +261,8 @@ class DefinitionsFetcher:
                 return core.too_large(len(buffer))
             if self._should_abort():
                 return core.aborted()
+            if expired.is_set():
+                return core.deadline_exceeded(self._deadline or 0.0)
         return core.body_outcome(response, bytes(buffer))
 
     @staticmethod

@@ -63,6 +63,8 @@ class Poller:
                 return
             try:
                 delay = self._step()
-            except Exception:  # the loop must survive any bug in a step
+            except BaseException as exc:  # the loop must survive anything a step raises
+                if isinstance(exc, GeneratorExit):
+                    raise
                 logger.exception("flagkit: unexpected error in the definitions poller")
                 delay = self._fallback_delay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -77,12 +78,24 @@ class Store:
         return changed
 
     def notify(self, changed: frozenset[str]) -> None:
-        """Call every listener; one that raises is logged and does not stop the others."""
+        """Call every listener; one that raises (even ``SystemExit``) is logged and does not
+        stop the others or the poller."""
         for listener in self._listeners:
             try:
                 listener(changed)
-            except Exception:
+            except BaseException as exc:
+                if must_propagate(exc):
+                    raise
                 logger.exception("flagkit: on_change listener %r raised", listener)
+
+
+def must_propagate(exc: BaseException) -> bool:
+    """True for what flagkit's own code must never swallow: Ctrl-C in the main thread, and
+    task cancellation. Anything else a user callback raises (``SystemExit`` included) is
+    logged instead, so it cannot silently stop the poller."""
+    if isinstance(exc, KeyboardInterrupt):
+        return threading.current_thread() is threading.main_thread()
+    return isinstance(exc, (asyncio.CancelledError, GeneratorExit))
 
 
 def _changed_keys(old: Published | None, new: Published) -> frozenset[str]:

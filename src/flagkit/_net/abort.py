@@ -1,10 +1,10 @@
-"""Aborting a blocked ``/batch/`` request from another thread.
+"""Aborting a blocked request from another thread (a ``/batch/`` or definitions request).
 
-Closing an ``httpx.Client`` does not wake a thread blocked reading a socket, so a capture
-server that accepts and never answers would hold the sender thread (and its socket) for
-the whole request timeout. :class:`SocketAborter` remembers the sockets its requests open,
-through httpx's public ``trace`` request extension, and :meth:`SocketAborter.abort` shuts
-them down, which makes the blocked read fail at once.
+Closing an ``httpx.Client`` does not wake a thread blocked reading a socket, so a server
+that accepts and never answers (or drips its answer) would hold the thread (and its socket)
+for the whole request timeout, or longer. :class:`SocketAborter` remembers the sockets its
+requests open, through httpx's public ``trace`` request extension, and
+:meth:`SocketAborter.abort` shuts them down, which makes the blocked read fail at once.
 
 It must only see requests of a client that serves nothing else (every connection in the
 pool then was opened by a traced request).
@@ -60,9 +60,16 @@ class SocketAborter:
         """Shut down every tracked socket (reads blocked on them fail now), and any socket
         opened from now on."""
         with self._lock:
-            self._forget_parent()
             self._aborted = True
+        self.cut()
+
+    def cut(self) -> None:
+        """Shut down every tracked socket now (a request past its deadline); sockets opened
+        later are left alone."""
+        with self._lock:
+            self._forget_parent()
             sockets = list(self._sockets)
+            self._sockets = weakref.WeakSet()
         for sock in sockets:
             _shutdown(sock)
 
