@@ -109,6 +109,7 @@ class _Context:
     """The caller's context, normalised once per call and shared by every flag."""
 
     __slots__ = (
+        "_frames",
         "_group_props",
         "_person",
         "device_id",
@@ -143,6 +144,7 @@ class _Context:
         self.device_id = device_id
         self._person: dict[str, Any] | None = None
         self._group_props: Mapping[str, Mapping[str, Any]] | None = None
+        self._frames: dict[tuple[int, int], tuple[dict[Any, Any], dict[Any, Any]]] | None = None
 
     def person(self) -> dict[str, Any]:
         """Person properties with the implicit ``distinct_id`` property, as a ``dict``."""
@@ -156,6 +158,19 @@ class _Context:
                 props.setdefault("distinct_id", self.distinct_id)
             self._person = props
         return props
+
+    def frame_state(self, dependency_id: Any, props: Any) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        """The dependency cache and cohort memo shared by this call's frames that evaluate
+        with the same dependency id and properties (objects that live as long as the call,
+        so their ids are stable keys)."""
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = {}
+        slot = (id(dependency_id), id(props))
+        state = frames.get(slot)
+        if state is None:
+            state = frames[slot] = ({}, {})
+        return state
 
     def group_props(self) -> Mapping[str, Mapping[str, Any]]:
         """Properties per passed group, each with the implicit ``$group_key``."""
@@ -437,11 +452,18 @@ class Evaluator:
             dependency_id = context.distinct_id
             props = context.person() if flag.needs_properties else _EMPTY
             group_props = context.group_props() if flag.uses_groups else _EMPTY
-        frame = (
-            Frame(self._definitions, self._compile, self._cohorts, dependency_id, context.device_id)
-            if flag.needs_frame
-            else None
-        )
+        frame = None
+        if flag.needs_frame:
+            cache, cohort_memo = context.frame_state(dependency_id, props)
+            frame = Frame(
+                self._definitions,
+                self._compile,
+                self._cohorts,
+                dependency_id,
+                context.device_id,
+                cache,
+                cohort_memo,
+            )
         outcome = match_flag(flag, props, bucketing, frame, groups, group_props)
         if isinstance(outcome, FlagResult):
             return outcome

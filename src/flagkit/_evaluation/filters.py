@@ -60,13 +60,19 @@ def _compile_cohort_reference(raw: Mapping[str, Any]) -> CohortTest:
             return RS_DEFINITION
         if not supported:
             return Cause.UNSUPPORTED_DEFINITION
-        if not frame.nest():
-            return BROKEN
-        frame.depth += 1
-        try:
-            outcome: FilterOutcome = group(props, frame)
-        finally:
-            frame.depth -= 1
+        memo = frame.cohort_memo
+        slot = (cohort_id, id(props))
+        outcome: FilterOutcome | None = memo.get(slot)
+        if outcome is None:
+            if not frame.nest():
+                return BROKEN
+            frame.depth += 1
+            try:
+                outcome = group(props, frame)
+            finally:
+                frame.depth -= 1
+            if outcome is not BROKEN:  # an error may depend on the depth: never kept
+                memo[slot] = outcome
         if negate and isinstance(outcome, bool):
             return not outcome
         return outcome

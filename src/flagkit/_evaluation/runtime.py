@@ -49,6 +49,7 @@ class Frame:
 
     __slots__ = (
         "cache",
+        "cohort_memo",
         "cohorts",
         "definitions",
         "dependency_id",
@@ -65,6 +66,8 @@ class Frame:
         cohorts: Mapping[str, Any],
         dependency_id: Any,
         device_id: Any,
+        cache: dict[Any, Any] | None = None,
+        cohort_memo: dict[Any, Any] | None = None,
     ) -> None:
         # Raw definitions by key (what exists) and the compiled form on demand.
         self.definitions = definitions
@@ -73,8 +76,13 @@ class Frame:
         # The "distinct id" dependencies are evaluated with: the group key in group flags.
         self.dependency_id = dependency_id
         self.device_id = device_id
-        # Flag key -> value, or None when it could not be decided.
-        self.cache: dict[Any, Any] = {}
+        # Flag key -> value, or None when it could not be decided. One call's frames with
+        # the same dependency id and properties share it (evaluate_all), so a dependency
+        # chain is walked once per call, not once per flag.
+        self.cache: dict[Any, Any] = {} if cache is None else cache
+        # (cohort id, id(properties)) -> outcome: a cohort referenced many times (a fan-out
+        # of nested cohorts) is evaluated once per call. Errors are never kept.
+        self.cohort_memo: dict[Any, Any] = {} if cohort_memo is None else cohort_memo
         self.depth = 0
         # Nested cohort and dependency evaluations so far (see MAX_NESTED_EVALUATIONS).
         self.nested = 0
