@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import threading
@@ -62,6 +63,13 @@ def serve_command(
             _serve_json(db_path, port, seed, bind)
         else:
             serve(db_path=db_path, port=port, seed=seed, host=bind)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            fail(
+                f"port {port} on {bind} is already in use; pick another with --port "
+                "(--port 0 picks a free one)"
+            )
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         # Raised while applying a seed whose entries lack fields or have the wrong types.
         fail(f"cannot start the server with seed file {seed}: {type(exc).__name__}: {exc}")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
-import zlib
 from typing import Any
 from urllib.parse import parse_qs
 
 from flagkit.server._errors import LocalServerError, parse_error, validation_error
-from flagkit.server._http import Request
+from flagkit.server._http import MAX_BODY_BYTES, Request
+from flagkit.server._inflate import CorruptError, TooLargeError, inflate
+
+MAX_INFLATED_BYTES = MAX_BODY_BYTES
 
 
 def _reject_constant(name: str) -> Any:
@@ -51,6 +52,7 @@ def api_body(request: Request) -> dict[str, Any]:
             f"Invalid data. Expected a dictionary, but got {type(data).__name__}.",
             None,
         )
+    reject_lone_surrogates(data)
     return data
 
 
@@ -67,7 +69,9 @@ def _form_value(text: str) -> Any:
 
 def _lenient_json(text: bytes) -> Any:
     # PostHog's ingestion accepts NaN/Infinity and reads them as null.
-    return json.loads(text, parse_constant=lambda _name: None)
+    data = json.loads(text, parse_constant=lambda _name: None)
+    reject_lone_surrogates(data)
+    return data
 
 
 def ingestion_body(request: Request) -> Any:
@@ -78,10 +82,7 @@ def ingestion_body(request: Request) -> Any:
     raw = request.body
     compression = (request.arg("compression") or "").lower()
     if compression in ("gzip", "gzip-js") and raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise ValueError("invalid gzip body") from error
+        raw = _gunzip(raw)
     content_type = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded" or raw.startswith(b"data="):
         pairs = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
@@ -96,5 +97,41 @@ def ingestion_body(request: Request) -> Any:
     except (binascii.Error, ValueError) as error:
         raise ValueError("body is neither JSON nor base64") from error
     if decoded[:2] == b"\x1f\x8b":
-        decoded = gzip.decompress(decoded)
+        decoded = _gunzip(decoded)
     return _lenient_json(decoded)
+
+
+def _gunzip(data: bytes) -> bytes:
+    try:
+        return inflate(data, MAX_INFLATED_BYTES)
+    except TooLargeError:
+        raise LocalServerError(
+            413, "invalid_request", "parse_error", "Request body is too large."
+        ) from None
+    except CorruptError as error:
+        raise ValueError("invalid gzip body") from error
+
+
+def reject_lone_surrogates(data: Any) -> None:
+    """A 400 for JSON holding a lone surrogate (``"\\ud83d"``): no text column can store
+    it, and PostHog's database refuses it too."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                raise parse_error("JSON parse error - lone surrogate in a string")
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                stack.append(key)
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
