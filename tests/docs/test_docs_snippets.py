@@ -202,6 +202,8 @@ def _run_page_shell(page: Path, server: LocalServer, tmp_path: Path) -> int:
         if block.lang not in {"bash", "sh", "console"} or block.fragment:
             continue
         for command, expected in shell_commands(block):
+            # Files a command writes go to the test's folder, never into the checkout.
+            command = command.replace(" -o flags.json", f" -o {tmp_path}/flags.json")
             argv = shlex.split(substitute(command, server, tmp_path))
             if argv[0] == "flagkit":
                 argv = [sys.executable, "-m", "flagkit", *argv[1:]]
@@ -225,7 +227,10 @@ def _run_page_shell(page: Path, server: LocalServer, tmp_path: Path) -> int:
                 )
                 assert done.returncode == 0, f"{block.where}: {command}\n{done.stderr}"
                 if expected and "..." not in "\n".join(expected):
-                    got = [line.rstrip() for line in done.stdout.rstrip("\n").splitlines()]
+                    got = [
+                        line.rstrip().replace(f"{tmp_path}/", "")
+                        for line in done.stdout.rstrip("\n").splitlines()
+                    ]
                     want = [line.rstrip() for line in expected]
                     assert got == want, f"{block.where}: {command} printed other output"
             ran += 1

@@ -69,9 +69,14 @@ def pull_command(output: str, no_cohorts: bool, as_json: bool) -> None:
         emit_json(summary)
     else:
         console().print(
-            f"Saved {summary['flags']} flags and {summary['cohorts']} cohorts to {output}",
+            f"Saved {_count(summary['flags'], 'flag')} and "
+            f"{_count(summary['cohorts'], 'cohort')} to {output}",
             markup=False,
         )
 
 
 __all__ = ["pull_command", "write_atomically"]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
