@@ -78,5 +78,5 @@ def pull_command(output: str, no_cohorts: bool, as_json: bool) -> None:
 __all__ = ["pull_command", "write_atomically"]
 
 
-def _count(number: int, noun: str) -> str:
+def _count(number: object, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
