@@ -347,7 +347,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         return await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
 
@@ -371,7 +371,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None else result.value
@@ -396,7 +396,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None else result.enabled
@@ -423,7 +423,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None or result.payload is None else result.payload
@@ -447,7 +447,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         results = await self._evaluate_all(distinct_id, context, only_evaluate_locally)
         return {key: r.value for key, r in results.items() if r.value is not None}
@@ -469,7 +469,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         return await self._evaluate_all(distinct_id, context, only_evaluate_locally)
 
@@ -517,7 +517,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             groups=context[1],
             group_properties=context[2],
             device_id=context[3],
-            geoip_disable=context[4],
+            geoip_disable=self._geoip(context[4]),
             # A new poll lets the flags whose lookup failed be asked again.
             served=(self._store.current, self._tracker.progress.last_success),
         )

@@ -33,14 +33,14 @@ SOURCE_BOOTSTRAP = "bootstrap"
 
 Bootstrap = str | os.PathLike[str] | bytes | Mapping[str, Any] | Snapshot
 Properties = Mapping[str, Any]
-# A call's context: person properties, groups, group properties, device id, and whether
-# PostHog should skip its GeoIP lookup for this call.
+# A call's context: person properties, groups, group properties, device id, and the call's
+# disable_geoip (None: the client's setting; resolved only when /flags is asked).
 Context = tuple[
     Properties | None,
     Mapping[str, Any] | None,
     Mapping[str, Properties] | None,
     str | None,
-    bool,
+    bool | None,
 ]
 
 NOT_READY_TEXT = "flag definitions are not loaded yet"

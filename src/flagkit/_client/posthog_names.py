@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
 from flagkit._client.flag_evaluations import FlagEvaluations
-from flagkit._evaluation.payloads import decode_payload
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit._remote.fallback import Resolved
@@ -36,7 +35,6 @@ class Client(Protocol):
     def _report(
         self, send_events: bool, resolved: Resolved, distinct_id: str, context: Any
     ) -> None: ...
-    def _geoip(self, disable_geoip: bool | None) -> bool: ...
 
 
 class AsyncClient(Protocol):
@@ -53,7 +51,6 @@ class AsyncClient(Protocol):
     def _report(
         self, send_events: bool, resolved: Resolved, distinct_id: str, context: Any
     ) -> None: ...
-    def _geoip(self, disable_geoip: bool | None) -> bool: ...
 
 
 def distinct_id_text(distinct_id: Any) -> str:
@@ -83,13 +80,21 @@ def payload_for(
     if match_value is None or match_value == result.value:
         return None if result.value is None else result.payload
     snapshot = client.snapshot
-    definition = None if snapshot is None else snapshot.definition(result.key)
-    filters = definition.get("filters") if definition else None
-    payloads = filters.get("payloads") if isinstance(filters, Mapping) else None
-    if not isinstance(payloads, Mapping):
-        return None
-    lookup = str(match_value).lower() if isinstance(match_value, bool) else str(match_value)
-    return decode_payload(payloads.get(lookup))
+    flag = None if snapshot is None else snapshot.compiled(result.key)
+    return None if flag is None else flag.book.payload_for(match_value)
+
+
+def options(args: Mapping[str, Any]) -> dict[str, Any]:
+    """flagkit's getter keywords from a posthog-named method's arguments (its ``locals()``,
+    as the client constructors pass theirs to ``read_settings``)."""
+    return {
+        "person_properties": args["person_properties"],
+        "groups": args["groups"],
+        "group_properties": args["group_properties"],
+        "device_id": args["device_id"],
+        "disable_geoip": args["disable_geoip"],
+        "only_evaluate_locally": local_only(args["only_evaluate_locally"]),
+    }
 
 
 def flags_and_payloads(results: Mapping[str, FlagResult]) -> dict[str, dict[str, Any]]:
@@ -123,12 +128,7 @@ class PosthogNames:
         return self.evaluate(
             key,
             distinct_id_text(distinct_id),
-            person_properties=person_properties,
-            groups=groups,
-            group_properties=group_properties,
-            device_id=device_id,
-            disable_geoip=disable_geoip,
-            only_evaluate_locally=local_only(only_evaluate_locally),
+            **options(locals()),
             send_events=send_feature_flag_events,
         ).value
 
@@ -151,12 +151,7 @@ class PosthogNames:
             self.evaluate(
                 key,
                 distinct_id_text(distinct_id),
-                person_properties=person_properties,
-                groups=groups,
-                group_properties=group_properties,
-                device_id=device_id,
-                disable_geoip=disable_geoip,
-                only_evaluate_locally=local_only(only_evaluate_locally),
+                **options(locals()),
                 send_events=send_feature_flag_events,
             )
         )
@@ -179,12 +174,7 @@ class PosthogNames:
             self.evaluate(
                 key,
                 distinct_id_text(distinct_id),
-                person_properties=person_properties,
-                groups=groups,
-                group_properties=group_properties,
-                device_id=device_id,
-                disable_geoip=disable_geoip,
-                only_evaluate_locally=local_only(only_evaluate_locally),
+                **options(locals()),
                 send_events=send_feature_flag_events,
             )
         )
@@ -207,12 +197,7 @@ class PosthogNames:
         result = self.evaluate(
             key,
             distinct_id_text(distinct_id),
-            person_properties=person_properties,
-            groups=groups,
-            group_properties=group_properties,
-            device_id=device_id,
-            disable_geoip=disable_geoip,
-            only_evaluate_locally=local_only(only_evaluate_locally),
+            **options(locals()),
             send_events=send_feature_flag_events,
         )
         return payload_for(result, match_value, self)
@@ -233,12 +218,7 @@ class PosthogNames:
         return flags_and_payloads(
             self.evaluate_all(
                 distinct_id_text(distinct_id),
-                person_properties=person_properties,
-                groups=groups,
-                group_properties=group_properties,
-                device_id=device_id,
-                disable_geoip=disable_geoip,
-                only_evaluate_locally=local_only(only_evaluate_locally),
+                **options(locals()),
             )
         )
 
@@ -264,7 +244,7 @@ class PosthogNames:
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         results = self._evaluate_all(distinct, context, local_only(only_evaluate_locally))
         if flag_keys is not None:
@@ -300,12 +280,7 @@ class AsyncPosthogNames:
         result = await self.evaluate(
             key,
             distinct_id_text(distinct_id),
-            person_properties=person_properties,
-            groups=groups,
-            group_properties=group_properties,
-            device_id=device_id,
-            disable_geoip=disable_geoip,
-            only_evaluate_locally=local_only(only_evaluate_locally),
+            **options(locals()),
             send_events=send_feature_flag_events,
         )
         return result.value
@@ -327,12 +302,7 @@ class AsyncPosthogNames:
         result = await self.evaluate(
             key,
             distinct_id_text(distinct_id),
-            person_properties=person_properties,
-            groups=groups,
-            group_properties=group_properties,
-            device_id=device_id,
-            disable_geoip=disable_geoip,
-            only_evaluate_locally=local_only(only_evaluate_locally),
+            **options(locals()),
             send_events=send_feature_flag_events,
         )
         return result_or_none(result)
@@ -354,12 +324,7 @@ class AsyncPosthogNames:
         result = await self.evaluate(
             key,
             distinct_id_text(distinct_id),
-            person_properties=person_properties,
-            groups=groups,
-            group_properties=group_properties,
-            device_id=device_id,
-            disable_geoip=disable_geoip,
-            only_evaluate_locally=local_only(only_evaluate_locally),
+            **options(locals()),
             send_events=send_feature_flag_events,
         )
         return enabled_or_none(result)
@@ -382,12 +347,7 @@ class AsyncPosthogNames:
         result = await self.evaluate(
             key,
             distinct_id_text(distinct_id),
-            person_properties=person_properties,
-            groups=groups,
-            group_properties=group_properties,
-            device_id=device_id,
-            disable_geoip=disable_geoip,
-            only_evaluate_locally=local_only(only_evaluate_locally),
+            **options(locals()),
             send_events=send_feature_flag_events,
         )
         return payload_for(result, match_value, self)
@@ -406,12 +366,7 @@ class AsyncPosthogNames:
         """``{"featureFlags": ..., "featureFlagPayloads": ...}`` of every decided flag."""
         results = await self.evaluate_all(
             distinct_id_text(distinct_id),
-            person_properties=person_properties,
-            groups=groups,
-            group_properties=group_properties,
-            device_id=device_id,
-            disable_geoip=disable_geoip,
-            only_evaluate_locally=local_only(only_evaluate_locally),
+            **options(locals()),
         )
         return flags_and_payloads(results)
 
@@ -437,7 +392,7 @@ class AsyncPosthogNames:
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         results = await self._evaluate_all(distinct, context, local_only(only_evaluate_locally))
         if flag_keys is not None:

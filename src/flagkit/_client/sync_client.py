@@ -303,7 +303,7 @@ class Client(ClientCore, PosthogNames):
         return self._read(
             key,
             distinct_id,
-            (person_properties, groups, group_properties, device_id, self._geoip(disable_geoip)),
+            (person_properties, groups, group_properties, device_id, disable_geoip),
             only_evaluate_locally,
             send_events,
         )
@@ -328,7 +328,7 @@ class Client(ClientCore, PosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         value = self._read(key, distinct_id, context, only_evaluate_locally, send_events).value
         return default if value is None else value
@@ -353,7 +353,7 @@ class Client(ClientCore, PosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None else result.enabled
@@ -380,7 +380,7 @@ class Client(ClientCore, PosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
         return default if result.value is None or result.payload is None else result.payload
@@ -404,7 +404,7 @@ class Client(ClientCore, PosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         results = self._evaluate_all(distinct_id, context, only_evaluate_locally)
         return {key: r.value for key, r in results.items() if r.value is not None}
@@ -426,7 +426,7 @@ class Client(ClientCore, PosthogNames):
             groups,
             group_properties,
             device_id,
-            self._geoip(disable_geoip),
+            disable_geoip,
         )
         return self._evaluate_all(distinct_id, context, only_evaluate_locally)
 
@@ -471,7 +471,7 @@ class Client(ClientCore, PosthogNames):
             groups=context[1],
             group_properties=context[2],
             device_id=context[3],
-            geoip_disable=context[4],
+            geoip_disable=self._geoip(context[4]),
             # A new poll lets the flags whose lookup failed be asked again.
             served=(self._store.current, self._tracker.progress.last_success),
         )

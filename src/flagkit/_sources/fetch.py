@@ -237,7 +237,7 @@ class DefinitionsFetcher:
                     return early
                 if response.status_code != 200:
                     return core.status_outcome(response, self._error_start(response))
-                return self._read_body(response, expired)
+                return self._read_body(response)
         except Exception as exc:
             if expired.is_set():
                 return core.deadline_exceeded(self._deadline or 0.0)
@@ -252,7 +252,7 @@ class DefinitionsFetcher:
         expired.set()
         self._aborter.cut()  # the blocked read fails now
 
-    def _read_body(self, response: httpx.Response, expired: threading.Event) -> FetchOutcome:
+    def _read_body(self, response: httpx.Response) -> FetchOutcome:
         core = self._core
         buffer = bytearray()
         for chunk in response.iter_bytes():
@@ -261,8 +261,6 @@ class DefinitionsFetcher:
                 return core.too_large(len(buffer))
             if self._should_abort():
                 return core.aborted()
-            if expired.is_set():
-                return core.deadline_exceeded(self._deadline or 0.0)
         return core.body_outcome(response, bytes(buffer))
 
     @staticmethod

@@ -6,6 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from flagkit._sources.store import must_propagate
+
 logger = logging.getLogger("flagkit.client")
 
 
@@ -64,7 +66,7 @@ class Poller:
             try:
                 delay = self._step()
             except BaseException as exc:  # the loop must survive anything a step raises
-                if isinstance(exc, GeneratorExit):
+                if must_propagate(exc):
                     raise
                 logger.exception("flagkit: unexpected error in the definitions poller")
                 delay = self._fallback_delay

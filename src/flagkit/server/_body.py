@@ -12,8 +12,6 @@ from flagkit.server._errors import LocalServerError, parse_error, validation_err
 from flagkit.server._http import MAX_BODY_BYTES, Request
 from flagkit.server._inflate import CorruptError, TooLargeError, inflate
 
-MAX_INFLATED_BYTES = MAX_BODY_BYTES
-
 
 def _reject_constant(name: str) -> Any:
     raise ValueError("Out of range float values are not JSON compliant")
@@ -103,7 +101,7 @@ def ingestion_body(request: Request) -> Any:
 
 def _gunzip(data: bytes) -> bytes:
     try:
-        return inflate(data, MAX_INFLATED_BYTES)
+        return inflate(data, MAX_BODY_BYTES)
     except TooLargeError:
         raise LocalServerError(
             413, "invalid_request", "parse_error", "Request body is too large."
