@@ -193,7 +193,7 @@ class FlagkitProvider(AbstractProvider):
         self._stop_events()  # in case of a second initialize() without shutdown()
         # Subscribe first so no change after the wait is missed; changes during the wait
         # are covered by the READY event OpenFeature emits when this returns.
-        unsubscribe = self._client.on_change(self._on_change)
+        unsubscribe = self._client.on_change(self._on_change, include_first_load=True)
         with self._lock:
             self._unsubscribe = unsubscribe
         self._client.wait_until_ready(self._init_timeout)

@@ -147,7 +147,7 @@ def test_same_definitions_in_different_bytes_keep_the_compiled_snapshot() -> Non
         Fetched(json.dumps(json.loads(body("a")), indent=2).encode(), None),
     )
     syncer, store, _, _ = make_syncer(script)
-    store.add_listener(changes.append)
+    store.add_listener(changes.append, include_first_load=True)
     syncer.step()
     first = store.current
     syncer.step()
@@ -170,13 +170,17 @@ def test_listeners_receive_changed_keys_and_a_raising_listener_is_contained(
         Fetched(body("a", "c"), None),
         Fetched(body("a", "c", rollout=50), None),
     )
+    changes_only: list[frozenset[str]] = []
     syncer, store, tracker, _ = make_syncer(script)
-    store.add_listener(bad)
-    remove = store.add_listener(seen.append)
+    store.add_listener(bad, include_first_load=True)
+    remove = store.add_listener(seen.append, include_first_load=True)
+    store.add_listener(changes_only.append)
     with caplog.at_level(logging.ERROR, logger="flagkit.client"):
         for _ in range(3):
             assert syncer.step() == 30.0
     assert seen == [frozenset({"a", "b"}), frozenset({"b", "c"}), frozenset({"a", "c"})]
+    # The first load changed nothing: a plain listener hears only the two real changes.
+    assert changes_only == seen[1:]
     assert "listener" in caplog.text
     assert tracker.status().state is State.VALID
     remove()
@@ -262,7 +266,7 @@ def test_quota_limited_clears_by_default() -> None:
         Fetched(body("a", "b"), "e1"),
     )
     syncer, store, tracker, _ = make_syncer(script)
-    store.add_listener(seen.append)
+    store.add_listener(seen.append, include_first_load=True)
     syncer.step()
     assert syncer.step() == 30.0
     assert store.current is not None

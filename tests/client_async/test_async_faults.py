@@ -144,7 +144,9 @@ async def test_disk_cache_across_a_restart_during_an_outage(
     second = make_client(cache_path=cache, host=url, **keys)
     assert (await second.evaluate("on-flag", "u")).reason is Reason.NOT_READY  # read in start()
     seen: list[frozenset[str]] = []
-    second.on_change(seen.append)
+    changes_only: list[frozenset[str]] = []
+    second.on_change(seen.append, include_first_load=True)
+    second.on_change(changes_only.append)
     await second.start()
     assert await second.is_enabled("on-flag", "u")  # served before any request finished
     assert second.status.source == "disk cache"
@@ -154,6 +156,7 @@ async def test_disk_cache_across_a_restart_during_an_outage(
     assert second.status.age is not None
     assert not await second.is_enabled("off-flag", "u", default=True)
     assert await eventually(lambda: seen == [frozenset({"on-flag", "off-flag"})])
+    assert changes_only == []  # loading the cache into an empty client is no change
 
 
 async def test_disk_cache_etag_gives_304_on_restart(

@@ -26,6 +26,7 @@ from flagkit._client.base import (
     Context,
     Properties,
     attempted_since,
+    client_repr,
     load_bootstrap,
     load_cache,
     loaded_progress,
@@ -37,7 +38,13 @@ from flagkit._client.posthog_names import AsyncPosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.async_queue import build_async_outbound
 from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
-from flagkit._events.queue import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL, DEFAULT_QUEUE_SIZE
+from flagkit._events.posthog_sink import PosthogEventsSink
+from flagkit._events.queue import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_QUEUE_SIZE,
+    ExposureReporter,
+)
 from flagkit._net.async_http import AsyncHttpHolder
 from flagkit._net.http import DEFAULT_TIMEOUT, hide_secrets_in_http_logs
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, Resolved, needs_remote
@@ -86,6 +93,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
         remote_timeout: float = DEFAULT_REMOTE_TIMEOUT,
         send_events: bool = True,
         disable_geoip: bool = True,
+        events_sink: Any = None,
         event_queue_size: int = DEFAULT_QUEUE_SIZE,
         event_batch_size: int = DEFAULT_BATCH_SIZE,
         event_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
@@ -154,6 +162,13 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
         self._remote = None if outbound is None else outbound.remote
         self._sender = None if outbound is None else outbound.sender
         self._reporter = None if outbound is None else outbound.reporter
+        self._events_sink: PosthogEventsSink | None = None
+        if outbound is not None and events_sink is not None and send_events:
+            # The app's own posthog-python queue delivers the exposures instead.
+            self._events_sink = PosthogEventsSink(events_sink)
+            self._reporter = ExposureReporter(
+                self._events_sink, dedupe_capacity=settings.events.dedupe_capacity
+            )
         self._syncer: Syncer | None = None
         if self._target is not None:
             hide_secrets_in_http_logs(self._secrets)
@@ -267,6 +282,8 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
     async def flush(self, timeout: float | None = 10.0) -> bool:
         """Send queued ``$feature_flag_called`` events now and wait until they are delivered
         (or given up after retries); False if ``timeout`` seconds passed first."""
+        if self._events_sink is not None:  # posthog-python's flush blocks: not on the loop
+            return await asyncio.to_thread(self._events_sink.flush, timeout)
         if self._sender is None:
             return True
         owner = self._handle.elsewhere()
@@ -537,19 +554,23 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
 
     # -- listeners ------------------------------------------------------------------------
 
-    def on_change(self, callback: AsyncChangeListener) -> Callable[[], None]:
+    def on_change(
+        self, callback: AsyncChangeListener, *, include_first_load: bool = False
+    ) -> Callable[[], None]:
         """Call ``callback(changed_keys)`` after each update that changes definitions.
 
-        ``changed_keys`` is a frozenset of flag keys added, removed or modified. The
-        callback runs on the event loop; it may be a plain function or a coroutine function
-        (its coroutine then runs as a task). One that raises is logged and does not stop
-        polling. Returns a function that unregisters the callback.
+        ``changed_keys`` is a frozenset of flag keys added, removed or modified. The first
+        definitions loaded when none were served are not a change and call nobody, unless
+        ``include_first_load=True`` (then with every key). The callback runs on the event
+        loop; it may be a plain function or a coroutine function (its coroutine then runs
+        as a task). One that raises is logged and does not stop polling. Returns a function
+        that unregisters the callback.
         """
-        return self._store.add_listener(listener_relay(self._handle, callback))
+        relay = listener_relay(self._handle, callback)
+        return self._store.add_listener(relay, include_first_load=include_first_load)
 
     def __repr__(self) -> str:
-        state = self._tracker.progress.state.value
-        return f"<flagkit.AsyncClient host={self._host!r} state={state}>"
+        return client_repr(self)
 
 
 def _unstarted_fetch(etag: str | None) -> FetchOutcome:

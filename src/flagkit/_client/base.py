@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from flagkit._client.options import check_options
 from flagkit._evaluation.result import FlagResult, Reason
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit._events.queue import EventOptions, ExposureReporter
@@ -46,21 +47,6 @@ Context = tuple[
 NOT_READY_TEXT = "flag definitions are not loaded yet"
 FAILED_TEXT = "evaluation failed unexpectedly"
 
-# Options that must be positive, in the order they are checked (and reported).
-_POSITIVE = (
-    "poll_interval",
-    "timeout",
-    "backoff_base",
-    "backoff_max",
-    "unauthorized_retry_interval",
-    "max_body_bytes",
-    "remote_timeout",
-    "event_queue_size",
-    "event_batch_size",
-    "event_flush_interval",
-    "dedupe_capacity",
-)
-
 
 @attrs.frozen
 class Settings:
@@ -82,18 +68,11 @@ class Settings:
 def read_settings(args: Mapping[str, Any]) -> Settings:
     """Check a client constructor's arguments (its ``locals()``) and derive its settings.
 
-    Raises ``ValueError`` for an invalid option, naming it (never a key's value).
+    Raises ``TypeError``/``ValueError`` for an invalid option, naming it (never a key's
+    value).
     """
-    if args["on_quota_limited"] not in ("clear", "keep"):
-        raise ValueError('on_quota_limited must be "clear" or "keep"')
-    for name in _POSITIVE:
-        if not args[name] > 0:
-            raise ValueError(f"{name} must be positive")
+    check_options(args)
     host: str = args["host"]
-    if not host.strip().startswith(("http://", "https://")):
-        raise ValueError("host must start with http:// or https://")
-    if args.get("shared_cache_dir") is not None and args.get("store") is not None:
-        raise ValueError("pass shared_cache_dir= or store=, not both")
     project_api_key = clean_key(args["project_api_key"])
     personal, secret = clean_key(args["personal_api_key"]), clean_key(args["secret_api_key"])
     auth_key = secret or personal
@@ -128,7 +107,7 @@ def read_settings(args: Mapping[str, Any]) -> Settings:
             args["event_queue_size"],
             args["event_batch_size"],
             args["event_flush_interval"],
-            int(args["dedupe_capacity"]),
+            args["dedupe_capacity"],
             args["backoff_base"],
             args["backoff_max"],
         ),
@@ -142,7 +121,7 @@ def stall_limit(policy: SyncPolicy, timeout: float) -> float:
 
 
 def clean_key(key: str | None) -> str | None:
-    """Keys are whitespace-stripped; an empty key counts as no key (as in PostHog's SDK)."""
+    """Keys are whitespace-stripped (an empty one was refused by :func:`check_options`)."""
     if key is None:
         return None
     key = key.strip()
@@ -222,11 +201,23 @@ def succeeded_since(progress: Progress, started: float) -> bool:
     )
 
 
+def client_repr(client: ClientCore) -> str:
+    """``<flagkit.Client host=... state=...>``; a client that never talks to a host (offline
+    without a token, or disabled) shows no host, so a default URL is not mistaken for one."""
+    name = type(client).__name__
+    state = client._tracker.progress.state.value
+    if client._target is None and client._reporter is None and state != State.REMOTE.value:
+        return f"<flagkit.{name} offline state={state}>"
+    return f"<flagkit.{name} host={client._host!r} state={state}>"
+
+
 class ClientCore:
     """The state and local read path both clients share; subclasses set the attributes."""
 
     _store: Store
     _tracker: StatusTracker
+    _host: str
+    _target: str | None
     _closed: bool
     _only_local: bool
     _disable_geoip: bool

@@ -25,6 +25,7 @@ from flagkit._client.base import (
     Context,
     Properties,
     attempted_since,
+    client_repr,
     load_bootstrap,
     load_cache,
     loaded_progress,
@@ -507,14 +508,18 @@ class Client(ClientCore, PosthogNames):
         self._tracker.wait_for(lambda p: attempted_since(p, started), timeout)
         return succeeded_since(self._tracker.progress, started)
 
-    def on_change(self, callback: ChangeListener) -> Callable[[], None]:
+    def on_change(
+        self, callback: ChangeListener, *, include_first_load: bool = False
+    ) -> Callable[[], None]:
         """Call ``callback(changed_keys)`` after each update that changes definitions.
 
-        ``changed_keys`` is a frozenset of flag keys added, removed or modified. Callbacks
-        run on the poller thread; one that raises is logged and does not stop polling.
-        Returns a function that unregisters the callback.
+        ``changed_keys`` is a frozenset of flag keys added, removed or modified. The first
+        definitions loaded when none were served (no bootstrap, no disk cache) are not a
+        change and call nobody, unless ``include_first_load=True`` (then with every key).
+        Callbacks run on the poller thread; one that raises is logged and does not stop
+        polling. Returns a function that unregisters the callback.
         """
-        return self._store.add_listener(callback)
+        return self._store.add_listener(callback, include_first_load=include_first_load)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -552,7 +557,7 @@ class Client(ClientCore, PosthogNames):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<flagkit.Client host={self._host!r} state={self._tracker.progress.state.value}>"
+        return client_repr(self)
 
 
 def _unstarted_fetch(etag: str | None) -> Any:

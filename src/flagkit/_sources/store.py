@@ -37,6 +37,21 @@ class Published:
         return cls(snapshot, Evaluator(snapshot), source, body_hash)
 
 
+@attrs.frozen(slots=True)
+class Change:
+    """What one publish changed: the flag keys, and whether it was the first load (nothing
+    was served before, so every key is "changed" without anything having changed)."""
+
+    keys: frozenset[str]
+    first_load: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
+NO_CHANGE = Change(frozenset())
+
+
 class Store:
     """Holds :attr:`current`; :meth:`publish` swaps it and tells listeners what changed.
 
@@ -46,43 +61,50 @@ class Store:
 
     def __init__(self, initial: Published | None = None) -> None:
         self.current: Published | None = initial
-        self._listeners: tuple[ChangeListener, ...] = ()
+        # (listener, whether it also hears the first load)
+        self._listeners: tuple[tuple[ChangeListener, bool], ...] = ()
         self._lock = threading.Lock()
 
     def reinit_after_fork(self) -> None:
         """Fresh lock in a forked child (the parent's may be held by a vanished thread)."""
         self._lock = threading.Lock()
 
-    def add_listener(self, callback: ChangeListener) -> Callable[[], None]:
+    def add_listener(
+        self, callback: ChangeListener, *, include_first_load: bool = False
+    ) -> Callable[[], None]:
         """Register ``callback(changed_keys)``; returns a function that unregisters it."""
+        entry = (callback, include_first_load)
         with self._lock:
-            self._listeners = (*self._listeners, callback)
+            self._listeners = (*self._listeners, entry)
 
         def remove() -> None:
             with self._lock:
                 listeners = list(self._listeners)
-                if callback in listeners:
-                    listeners.remove(callback)
+                if entry in listeners:
+                    listeners.remove(entry)
                     self._listeners = tuple(listeners)
 
         return remove
 
-    def publish(self, new: Published) -> frozenset[str]:
-        """Make ``new`` current and return the keys that changed.
+    def publish(self, new: Published) -> Change:
+        """Make ``new`` current and return what changed.
 
         Listeners are not called here: the caller calls :meth:`notify` once it has released
         its own lock, so a listener may call back into the client freely.
         """
-        changed = _changed_keys(self.current, new)
+        first_load = self.current is None
+        change = Change(_changed_keys(self.current, new), first_load)
         self.current = new
-        return changed
+        return change
 
-    def notify(self, changed: frozenset[str]) -> None:
-        """Call every listener; one that raises (even ``SystemExit``) is logged and does not
-        stop the others or the poller."""
-        for listener in self._listeners:
+    def notify(self, change: Change) -> None:
+        """Call every listener (on a first load, only those that asked for it); one that
+        raises (even ``SystemExit``) is logged and does not stop the others or the poller."""
+        for listener, include_first_load in self._listeners:
+            if change.first_load and not include_first_load:
+                continue
             try:
-                listener(changed)
+                listener(change.keys)
             except BaseException as exc:
                 if must_propagate(exc):
                     raise

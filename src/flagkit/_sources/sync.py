@@ -25,7 +25,7 @@ from flagkit._evaluation.snapshot import Snapshot
 from flagkit._net.backoff import full_jitter, jittered
 from flagkit._sources.disk_cache import DiskCache, body_hash
 from flagkit._sources.fetch import FailureKind, Fetched, FetchFailed, FetchOutcome, NotModified
-from flagkit._sources.store import Published, Store
+from flagkit._sources.store import NO_CHANGE, Published, Store
 from flagkit._status import Role, State, StatusTracker
 from flagkit.errors import DefinitionsError
 
@@ -224,7 +224,7 @@ class Syncer:
         body: bytes | None,
         confirmed_at: float | None = None,
     ) -> float:
-        changed: frozenset[str] = frozenset()
+        changed = NO_CHANGE
         with self.write_lock:
             if self.closed:
                 return self.policy.poll_interval
@@ -255,7 +255,7 @@ class Syncer:
         policy = self.policy
         progress = self.tracker.progress
         failures = progress.consecutive_failures + 1
-        changed: frozenset[str] = frozenset()
+        changed = NO_CHANGE
         etag = progress.etag
         with self.write_lock:
             if self.closed:
