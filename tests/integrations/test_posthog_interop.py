@@ -68,6 +68,30 @@ def test_exposures_go_through_the_apps_posthog_queue(server: LocalServer) -> Non
     assert properties["$lib"] == "posthog-python"  # it really went through posthog-python
 
 
+@pytest.mark.asyncio
+async def test_async_client_exposures_go_through_the_apps_posthog_queue(
+    server: LocalServer,
+) -> None:
+    ph = _posthog(server)
+    try:
+        async with flagkit.AsyncClient(
+            server.project_api_key,
+            personal_api_key=server.personal_api_key,
+            host=server.url,
+            events_sink=ph,
+        ) as client:
+            assert await client.wait_until_ready(5)
+            assert await client.is_enabled("everyone", "user-2")
+            assert await client.is_enabled("everyone", "user-2")
+            assert await client.flush(5)
+            assert client.status.events_sent == 0
+    finally:
+        ph.shutdown()
+    events = server.events("$feature_flag_called")
+    assert [e["distinct_id"] for e in events] == ["user-2"]
+    assert events[0]["properties"]["$lib"] == "posthog-python"
+
+
 def test_a_refusing_sink_never_breaks_a_read() -> None:
     class Refusing:
         def capture(self, event: str, **kwargs: Any) -> None:
