@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
+from flagkit._evaluation.formats import is_legacy_format
 from flagkit._evaluation.hashing import key_hasher
 from flagkit._evaluation.model import (
     CONTINUITY,
@@ -138,6 +139,7 @@ class _FlagCompiler:
         self.mapping = group_type_mapping
         self.matching_version = matching_version
         self.problems = problems
+        self.format_version: Any = None
         # Result specs, indexed by slot; the fixed slots come first.
         self.specs: list[ResultSpec] = []
 
@@ -155,6 +157,15 @@ class _FlagCompiler:
         if filters_broken:
             self.problem("'filters' is not an object")
             filters = {}
+        self.format_version = filters.get("version")
+        unsupported_format = not is_legacy_format(self.format_version)
+        if unsupported_format:
+            # Reading another format's fields as legacy ones answers conclusively and wrongly.
+            self.problem(
+                f"flag format filters.version={self.format_version!r} cannot be evaluated "
+                "locally (asked from /flags unless only_evaluate_locally)"
+            )
+            filters, filters_broken = {}, True
         payloads = filters.get("payloads") or {}
         if not isinstance(payloads, Mapping):
             self.problem("'filters.payloads' is not an object; payloads ignored")
@@ -266,6 +277,7 @@ class _FlagCompiler:
             needs_properties=needs_properties or enrollment,
             uses_groups=is_group_flag or any(c.target == TARGET_GROUP for c in conditions),
             filters_broken=filters_broken,
+            unsupported_format=unsupported_format,
             holdout_broken=holdout_broken,
             variant_keys_broken=variant_keys_broken,
             variant_table_broken=variant_table_broken,
@@ -318,10 +330,20 @@ class _FlagCompiler:
                 "needs PostHog's servers: experience continuity is on",
             ),
             INVALID: (
-                None,
-                Reason.INVALID_DEFINITION,
-                None,
-                "the definition is malformed; see Snapshot.problems",
+                (
+                    None,
+                    Reason.UNSUPPORTED_DEFINITION,
+                    None,
+                    f"cannot be decided locally: flag format version {self.format_version!r} "
+                    "is not the legacy format",
+                )
+                if not is_legacy_format(self.format_version)
+                else (
+                    None,
+                    Reason.INVALID_DEFINITION,
+                    None,
+                    "the definition is malformed; see Snapshot.problems",
+                )
             ),
         }
         for cause in Cause:

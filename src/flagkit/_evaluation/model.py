@@ -168,6 +168,9 @@ class CompiledFlag:
     uses_groups: bool
     # Pieces that make PostHog's SDK raise when reached (see Condition.broken).
     filters_broken: bool = False
+    # ``filters.version`` names a format other than the legacy one: never evaluated as legacy
+    # (filters_broken is set too, so every path stops early; the answer is unsupported).
+    unsupported_format: bool = False
     holdout_broken: bool = False
     variant_keys_broken: bool = False
     variant_table_broken: bool = False

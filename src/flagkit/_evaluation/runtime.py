@@ -276,7 +276,7 @@ def evaluate_dependency(
         cache[key] = None
         return Cause.UNRESOLVED_DEPENDENCY
     if flag.filters_broken:
-        return BROKEN
+        return Cause.UNSUPPORTED_DEFINITION if flag.unsupported_format else BROKEN
     if flag.is_group_flag:
         bucketing = frame.dependency_id
     elif flag.by_device:

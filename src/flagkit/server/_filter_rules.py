@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from flagkit._evaluation.formats import is_legacy_format
 from flagkit.server._errors import LocalServerError, validation_error
 
 MAX_PROPERTY_VALUES = 1000
@@ -121,7 +122,13 @@ def _check_shape(filters: dict[str, Any]) -> list[dict[str, Any]]:
 def validate_filters(
     filters: dict[str, Any], *, creating: bool, flag_key: str | None, lookups: FlagLookups
 ) -> dict[str, Any]:
-    """PostHog's ``validate_filters``: shape, property types, variants, cohorts, payloads."""
+    """PostHog's ``validate_filters``: shape, property types, variants, cohorts, payloads.
+
+    Filters of another format (``filters.version`` other than absent or 1, e.g. rules v2)
+    are stored as given: the legacy rules do not apply to them.
+    """
+    if not is_legacy_format(filters.get("version")):
+        return filters
     groups = _check_shape(filters)
     if creating and not groups:
         raise _filters_error("Feature flags must have at least one condition set (group).")
