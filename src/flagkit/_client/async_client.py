@@ -15,7 +15,7 @@ import os
 import random as _random
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from flagkit._client.async_loop import LoopHandle, LoopTracker, Network, listener_relay
@@ -33,6 +33,7 @@ from flagkit._client.base import (
     read_settings,
     stall_limit,
     succeeded_since,
+    watch_definitions_for_events,
 )
 from flagkit._client.posthog_names import AsyncPosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
@@ -169,6 +170,7 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
             self._reporter = ExposureReporter(
                 self._events_sink, dedupe_capacity=settings.events.dedupe_capacity
             )
+        watch_definitions_for_events(self._reporter, self._store)
         self._syncer: Syncer | None = None
         if self._target is not None:
             hide_secrets_in_http_logs(self._secrets)
@@ -507,12 +509,21 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
         return result
 
     async def _evaluate_all(
-        self, distinct_id: str, context: Context, only_local: bool | None
+        self,
+        distinct_id: str,
+        context: Context,
+        only_local: bool | None,
+        keys: Sequence[str] | None = None,
+        remote_out: dict[str, Resolved] | None = None,
     ) -> dict[str, FlagResult]:
-        results, undecided = self._local_all(distinct_id, context)
+        """Every flag (or only ``keys``), with one ``/flags`` request for what local
+        evaluation could not decide; the remote answers also go to ``remote_out``."""
+        results, undecided = self._local_all(distinct_id, context, keys)
         if undecided is None or undecided:
             answers = await self._resolve(undecided, distinct_id, context, only_local)
             results.update((key, resolved.result) for key, resolved in answers.items())
+            if remote_out is not None:
+                remote_out.update(answers)
         return results
 
     async def _resolve(

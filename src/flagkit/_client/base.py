@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -201,6 +201,26 @@ def succeeded_since(progress: Progress, started: float) -> bool:
     )
 
 
+def watch_definitions_for_events(reporter: ExposureReporter[Any] | None, store: Store) -> None:
+    """Let ``reporter`` read, for a local read's event, the served definitions'
+    minimal-events gate and the flag's ``has_experiment``. (A closure over the store, not
+    the client: the reporter must not keep the client alive.)"""
+    if reporter is None:
+        return
+
+    def local_meta(key: str) -> tuple[bool, bool | None]:
+        published = store.current
+        if published is None:
+            return False, None
+        snapshot = published.snapshot
+        raw = snapshot.definitions.get(key)
+        has_experiment = None if raw is None else raw.get("has_experiment")
+        gate = snapshot.body.get("minimal_flag_called_events") is True
+        return gate, has_experiment if isinstance(has_experiment, bool) else None
+
+    reporter.local_meta = local_meta
+
+
 def client_repr(client: ClientCore) -> str:
     """``<flagkit.Client host=... state=...>``; a client that never talks to a host (offline
     without a token, or disabled) shows no host, so a default URL is not mistaken for one."""
@@ -285,7 +305,8 @@ class ClientCore:
             and not self._closed
             and (not self._LOOP_BOUND or self._on_own_loop())
         ):
-            reporter.report(Resolved(result), distinct_id, context[1])
+            geoip = self._disable_geoip if context[4] is None else context[4]
+            reporter.report(Resolved(result), distinct_id, context[1], geoip)
         return result
 
     def _undecided(
@@ -308,20 +329,24 @@ class ClientCore:
         if not send_events or reporter is None or self._closed:
             return
         if not self._LOOP_BOUND or self._on_own_loop():
-            reporter.report(resolved, distinct_id, context[1])
+            reporter.report(resolved, distinct_id, context[1], self._geoip(context[4]))
 
     def _on_own_loop(self) -> bool:
         """True where network work (and events) may happen; see the asyncio client."""
         return True
 
     def _local_all(
-        self, distinct_id: str, context: Context
+        self, distinct_id: str, context: Context, keys: Sequence[str] | None = None
     ) -> tuple[dict[str, FlagResult], dict[str, FlagResult] | None]:
-        """Every flag from the served definitions, plus those to ask remotely (``None``:
-        every flag, nothing is loaded yet; none when evaluation failed)."""
+        """Every flag (or only ``keys``) from the served definitions, plus those to ask
+        remotely (``None``: every flag, nothing is loaded yet; none when evaluation
+        failed)."""
         published = self._store.current
         if published is None:
-            return {}, None
+            if keys is None:
+                return {}, None
+            not_ready = {key: FlagResult(key, None, Reason.NOT_READY) for key in keys}
+            return {}, not_ready
         try:
             results = published.evaluator.evaluate_all(
                 distinct_id,
@@ -329,6 +354,7 @@ class ClientCore:
                 groups=context[1],
                 group_properties=context[2],
                 device_id=context[3],
+                keys=keys,
             )
         except Exception:
             self._log_internal_error()

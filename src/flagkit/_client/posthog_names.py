@@ -30,7 +30,12 @@ class Client(Protocol):
     def evaluate_all(self, *args: Any, **kwargs: Any) -> dict[str, FlagResult]: ...
     def refresh(self, timeout: float | None = ...) -> bool: ...
     def _evaluate_all(
-        self, distinct_id: str, context: Any, only_local: bool | None
+        self,
+        distinct_id: str,
+        context: Any,
+        only_local: bool | None,
+        keys: Sequence[str] | None = ...,
+        remote_out: dict[str, Resolved] | None = ...,
     ) -> dict[str, FlagResult]: ...
     def _report(
         self, send_events: bool, resolved: Resolved, distinct_id: str, context: Any
@@ -46,7 +51,12 @@ class AsyncClient(Protocol):
     def evaluate_all(self, *args: Any, **kwargs: Any) -> Awaitable[dict[str, FlagResult]]: ...
     def refresh(self, timeout: float | None = ...) -> Awaitable[bool]: ...
     def _evaluate_all(
-        self, distinct_id: str, context: Any, only_local: bool | None
+        self,
+        distinct_id: str,
+        context: Any,
+        only_local: bool | None,
+        keys: Sequence[str] | None = ...,
+        remote_out: dict[str, Resolved] | None = ...,
     ) -> Awaitable[dict[str, FlagResult]]: ...
     def _report(
         self, send_events: bool, resolved: Resolved, distinct_id: str, context: Any
@@ -246,12 +256,18 @@ class PosthogNames:
             device_id,
             disable_geoip,
         )
-        results = self._evaluate_all(distinct, context, local_only(only_evaluate_locally))
-        if flag_keys is not None:
-            results = {key: results[key] for key in flag_keys if key in results}
+        remote: dict[str, Resolved] = {}
+        keys = None if flag_keys is None else list(dict.fromkeys(flag_keys))
+        results = self._evaluate_all(
+            distinct, context, local_only(only_evaluate_locally), keys, remote
+        )
 
         def report(result: FlagResult) -> None:
-            self._report(True, Resolved(result), distinct, context)
+            # A remote answer keeps what /flags said about it (request id, rule, gate).
+            resolved = remote.get(result.key)
+            if resolved is None or resolved.result is not result:
+                resolved = Resolved(result)
+            self._report(True, resolved, distinct, context)
 
         return FlagEvaluations(results, report)
 
@@ -394,12 +410,18 @@ class AsyncPosthogNames:
             device_id,
             disable_geoip,
         )
-        results = await self._evaluate_all(distinct, context, local_only(only_evaluate_locally))
-        if flag_keys is not None:
-            results = {key: results[key] for key in flag_keys if key in results}
+        remote: dict[str, Resolved] = {}
+        keys = None if flag_keys is None else list(dict.fromkeys(flag_keys))
+        results = await self._evaluate_all(
+            distinct, context, local_only(only_evaluate_locally), keys, remote
+        )
 
         def report(result: FlagResult) -> None:
-            self._report(True, Resolved(result), distinct, context)
+            # A remote answer keeps what /flags said about it (request id, rule, gate).
+            resolved = remote.get(result.key)
+            if resolved is None or resolved.result is not result:
+                resolved = Resolved(result)
+            self._report(True, resolved, distinct, context)
 
         return FlagEvaluations(results, report)
 

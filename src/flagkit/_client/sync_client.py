@@ -13,7 +13,7 @@ import random as _random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -32,6 +32,7 @@ from flagkit._client.base import (
     read_settings,
     stall_limit,
     succeeded_since,
+    watch_definitions_for_events,
 )
 from flagkit._client.posthog_names import PosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
@@ -193,6 +194,7 @@ class Client(ClientCore, PosthogNames):
                     PosthogEventsSink(events_sink),
                     dedupe_capacity=settings.events.dedupe_capacity,
                 )
+            watch_definitions_for_events(self._reporter, self._store)
             # Delivers what is queued (briefly) if the client is dropped without close().
             self._outbound_finalizer = weakref.finalize(self, self._outbound.close, 1.0)
         if self._target is not None:
@@ -445,12 +447,21 @@ class Client(ClientCore, PosthogNames):
         return result if resolved is None else resolved.result
 
     def _evaluate_all(
-        self, distinct_id: str, context: Context, only_local: bool | None
+        self,
+        distinct_id: str,
+        context: Context,
+        only_local: bool | None,
+        keys: Sequence[str] | None = None,
+        remote_out: dict[str, Resolved] | None = None,
     ) -> dict[str, FlagResult]:
-        results, undecided = self._local_all(distinct_id, context)
+        """Every flag (or only ``keys``), with one ``/flags`` request for what local
+        evaluation could not decide; the remote answers also go to ``remote_out``."""
+        results, undecided = self._local_all(distinct_id, context, keys)
         if undecided is None or undecided:
             answers = self._resolve(undecided, distinct_id, context, only_local)
             results.update((key, resolved.result) for key, resolved in answers.items())
+            if remote_out is not None:
+                remote_out.update(answers)
         return results
 
     def _resolve(

@@ -2,7 +2,7 @@
 the queueing and retry policy of their delivery.
 
 Pure: no threads, no I/O. A sync or async client combines :func:`exposure_fingerprint`,
-:class:`FingerprintSet` and :func:`flag_called_event` and hands the event to its own sender;
+:class:`FingerprintSet` and ``flagkit._events.flag_events`` and hands the event to its own sender;
 each sender (a thread in ``flagkit._events.queue``, a task in ``flagkit._events.async_queue``)
 drives the same :class:`DeliveryQueue` and reads responses with :func:`post_result`.
 
@@ -20,18 +20,17 @@ import logging
 import random
 import re
 import time
-import uuid as _uuid
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import attrs
 import httpx
 import mmh3
 
-from flagkit._evaluation.result import FlagResult, FlagValue, Reason
+from flagkit._evaluation.result import FlagValue
 from flagkit._net.backoff import full_jitter, parse_retry_after
 from flagkit._net.http import redact
 from flagkit._remote.fallback import encode_json
@@ -44,8 +43,6 @@ DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_FLUSH_INTERVAL = 0.5
 _MAX_RETRY_AFTER = 300.0
-EVENT_NAME = "$feature_flag_called"
-LIB_NAME = "flagkit"
 DEFAULT_DEDUPE_CAPACITY = 1 << 20  # slots; 8 bytes each
 _BUCKET = 8  # slots per bucket: 64 bytes, one cache line
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, every surrogate is lone
@@ -53,9 +50,15 @@ _SEP = "\x1f"  # a character that does not occur in ordinary keys and ids
 
 
 def exposure_fingerprint(
-    distinct_id: Any, key: str, value: FlagValue | None, groups: Mapping[str, Any] | None
+    distinct_id: Any,
+    key: str,
+    value: FlagValue | None,
+    groups: Mapping[str, Any] | None,
+    extra: tuple[str, ...] | None = None,
 ) -> int:
-    """The 64-bit identity of one exposure: (distinct id, flag, value, sorted groups).
+    """The 64-bit identity of one exposure: (distinct id, flag, value, sorted groups), plus
+    ``extra`` (the rule attribution of a config-version-2 answer, so that A/A arms and
+    successive experiments of one flag are each reported).
 
     Never 0 (0 marks an empty slot in :class:`FingerprintSet`).
     """
@@ -70,6 +73,9 @@ def exposure_fingerprint(
         parts.extend(
             f"{name}={group}" for name, group in sorted((str(n), str(g)) for n, g in groups.items())
         )
+    if extra:
+        parts.append("\x1e")  # no group entry can be this: extra parts never pose as groups
+        parts.extend(extra)
     # Bytes only: mmh3 crashes the process on a str holding a lone surrogate (e.g. from
     # json.loads('"\\ud83d"')); "surrogatepass" keeps such strings distinct and hashable.
     data = _SEP.join(parts).encode("utf-8", "surrogatepass")
@@ -125,72 +131,6 @@ class FingerprintSet:
     def clear(self) -> None:
         """Forget everything (and release the table)."""
         self._slots = None
-
-
-def flag_called_event(
-    result: FlagResult,
-    distinct_id: Any,
-    *,
-    groups: Mapping[str, Any] | None = None,
-    lib_version: str,
-    error: str | None = None,
-    request_id: str | None = None,
-    evaluated_at: int | None = None,
-    timestamp: datetime | None = None,
-    event_uuid: str | None = None,
-) -> dict[str, Any]:
-    """A ``$feature_flag_called`` event for ``result``, shaped like PostHog's SDK's.
-
-    ``locally_evaluated`` is true when the value was decided from the definitions. Flag id
-    and version come from the definition or the ``/flags`` metadata; the reason text is
-    only sent for remote answers (PostHog's SDK sends none for local ones).
-    """
-    value = result.value
-    key = result.key
-    properties: dict[str, Any] = {
-        "$feature_flag": key,
-        "$feature_flag_response": value,
-        "locally_evaluated": value is not None
-        and result.reason.decided
-        and result.reason is not Reason.REMOTE,
-        f"$feature/{key}": value,
-    }
-    if result.payload is not None:
-        properties["$feature_flag_payload"] = result.payload
-    if request_id:
-        properties["$feature_flag_request_id"] = request_id
-    if evaluated_at:
-        properties["$feature_flag_evaluated_at"] = evaluated_at
-    if result.reason is Reason.REMOTE and result.description:
-        properties["$feature_flag_reason"] = result.description
-    if result.flag_version:
-        properties["$feature_flag_version"] = result.flag_version
-    if result.flag_id:
-        properties["$feature_flag_id"] = result.flag_id
-    if error:
-        properties["$feature_flag_error"] = error
-    if groups:
-        properties["$groups"] = dict(groups)
-    properties["$lib"] = LIB_NAME
-    properties["$lib_version"] = lib_version
-    properties["$geoip_disable"] = True
-    when = timestamp or datetime.now(tz=timezone.utc)
-    return {
-        "event": EVENT_NAME,
-        "distinct_id": str(distinct_id),
-        "properties": properties,
-        "timestamp": when.isoformat(),
-        "uuid": event_uuid or str(_uuid.uuid4()),
-    }
-
-
-def reportable(result: FlagResult, distinct_id: Any) -> bool:
-    """False for calls that cannot make a valid event (no usable distinct id or key)."""
-    if result.reason is Reason.INVALID_INPUT:
-        return False
-    if distinct_id is None or isinstance(distinct_id, (bool, dict, list)):
-        return False
-    return str(distinct_id) != "" and isinstance(result.key, str) and result.key != ""
 
 
 def encode_event(event: Mapping[str, Any]) -> bytes:

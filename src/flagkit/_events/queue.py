@@ -46,11 +46,10 @@ from flagkit._events.exposures import (
     PostResult,
     batch_body,
     exposure_fingerprint,
-    flag_called_event,
     post_exception,
     post_result,
-    reportable,
 )
+from flagkit._events.flag_events import experiment_exposure_event, flag_called_event, reportable
 from flagkit._net.abort import SocketAborter
 from flagkit._net.http import build_http_client
 from flagkit._remote.fallback import RemoteFallback, Resolved
@@ -364,6 +363,9 @@ class ExposureReporter(Generic[SinkT]):
 
             lib_version = __version__
         self.sender = sender
+        # key -> (minimal-events gate, has_experiment) of the served definitions, for
+        # local reads; set by the client (events cannot see the definitions store).
+        self.local_meta: Callable[[str], tuple[bool, bool | None]] | None = None
         self._lib_version: str = lib_version
         self._seen = FingerprintSet(dedupe_capacity)
         self._lock = threading.Lock()
@@ -373,27 +375,48 @@ class ExposureReporter(Generic[SinkT]):
         self._lock = threading.Lock()  # the table itself is kept: it is still true
 
     def report(
-        self, resolved: Resolved, distinct_id: Any, groups: Mapping[str, Any] | None
+        self,
+        resolved: Resolved,
+        distinct_id: Any,
+        groups: Mapping[str, Any] | None,
+        disable_geoip: bool = True,
     ) -> None:
-        """Queue an event for this flag read unless the same exposure was reported before."""
+        """Queue the events of this flag read unless the same exposure was reported before:
+        ``$feature_flag_called`` and, for a complete experiment split, ``$experiment_exposure``
+        (de-duplicated apart, per rule and variant)."""
         try:
             result = resolved.result
             if not reportable(result, distinct_id):
                 return
-            fingerprint = exposure_fingerprint(distinct_id, result.key, result.value, groups)
+            attribution = resolved.attribution
+            rule = None if attribution is None else ("2", *map(str, attrs.astuple(attribution)))
+            fingerprint = exposure_fingerprint(distinct_id, result.key, result.value, groups, rule)
             with self._lock:
                 if not self._seen.add(fingerprint):
                     return
+            if not resolved.remote and self.local_meta is not None:
+                minimal, has_experiment = self.local_meta(result.key)
+                resolved = attrs.evolve(
+                    resolved, minimal_events=minimal, has_experiment=has_experiment
+                )
             event = flag_called_event(
-                result,
+                resolved,
                 distinct_id,
                 groups=groups,
                 lib_version=self._lib_version,
-                error=resolved.error,
-                request_id=resolved.request_id,
-                evaluated_at=resolved.evaluated_at,
+                disable_geoip=disable_geoip,
             )
             self.sender.put(event)
+            exposure = experiment_exposure_event(event, resolved)
+            if exposure is not None and attribution is not None:
+                split = ("$experiment_exposure", attribution.rule_id, attribution.variant_key)
+                exposure_key = exposure_fingerprint(
+                    distinct_id, result.key, None, groups, tuple(map(str, split))
+                )
+                with self._lock:
+                    new = self._seen.add(exposure_key)
+                if new:
+                    self.sender.put(exposure)
         except Exception:  # reporting is best effort; the flag read must succeed
             logger.debug("flagkit: could not record a flag event", exc_info=True)
 

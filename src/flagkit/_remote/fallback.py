@@ -27,9 +27,10 @@ import attrs
 import httpx
 
 from flagkit._evaluation.payloads import decode_payload
-from flagkit._evaluation.result import FlagResult, FlagValue, Reason
+from flagkit._evaluation.result import FlagResult, Reason
 from flagkit._net.http import redact
 from flagkit._remote.guard import RemoteGuard, Served, Ticket
+from flagkit._remote.records import RemoteFlag, RuleAttribution, read_record
 from flagkit._remote.request import build_flags_request as build_flags_request
 from flagkit._remote.request import encode_json as encode_json
 from flagkit._remote.request import rebuild_group_properties as rebuild_group_properties
@@ -59,20 +60,6 @@ ERRORS_WHILE_COMPUTING = "errors_while_computing_flags"
 
 
 @attrs.frozen(slots=True)
-class RemoteFlag:
-    """One flag as ``/flags`` answered it. ``value`` is ``variant or enabled``."""
-
-    key: str
-    value: FlagValue
-    payload: Any = None
-    description: str = ""
-    condition_index: int | None = None
-    flag_id: int | None = None
-    version: int | None = None
-    failed: bool = False
-
-
-@attrs.frozen(slots=True)
 class RemoteAnswer:
     """A usable ``/flags`` response."""
 
@@ -80,6 +67,8 @@ class RemoteAnswer:
     request_id: str | None = None
     evaluated_at: int | None = None
     errors_while_computing: bool = False
+    # ``minimalFlagCalledEvents``: the server's gate for trimmed exposure events.
+    minimal_events: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -128,34 +117,12 @@ def parse_flags_response(status: int, body: bytes) -> RemoteReply:
         request_id=request_id if isinstance(request_id, str) else None,
         evaluated_at=evaluated_at if _is_int(evaluated_at) else None,
         errors_while_computing=data.get("errorsWhileComputingFlags") is True,
+        minimal_events=data.get("minimalFlagCalledEvents") is True,
     )
 
 
 def _v2_flags(records: Mapping[str, Any]) -> dict[str, RemoteFlag]:
-    flags: dict[str, RemoteFlag] = {}
-    for key, record in records.items():
-        if not isinstance(record, Mapping):
-            continue  # unusable: treated as missing
-        reason = record.get("reason")
-        reason = reason if isinstance(reason, Mapping) else {}
-        metadata = record.get("metadata")
-        metadata = metadata if isinstance(metadata, Mapping) else {}
-        variant = record.get("variant")
-        enabled = record.get("enabled") is True
-        value: FlagValue = variant if enabled and isinstance(variant, str) and variant else enabled
-        description = reason.get("description")
-        index = reason.get("condition_index")
-        flags[key] = RemoteFlag(
-            key=key,
-            value=value,
-            payload=decode_payload(metadata.get("payload")),
-            description=description if isinstance(description, str) else "",
-            condition_index=index if _is_int(index) else None,
-            flag_id=metadata.get("id") if _is_int(metadata.get("id")) else None,
-            version=metadata.get("version") if _is_int(metadata.get("version")) else None,
-            failed=record.get("failed") is True or not isinstance(record.get("enabled"), bool),
-        )
-    return flags
+    return {str(key): read_record(str(key), record) for key, record in records.items()}
 
 
 def _legacy_flags(values: Mapping[str, Any], payloads: Any) -> dict[str, RemoteFlag]:
@@ -204,6 +171,12 @@ class Resolved:
     error: str | None = None
     request_id: str | None = None
     evaluated_at: int | None = None
+    # From a /flags record: the rule behind the answer (config version 2), the server's
+    # experiment signal, and its minimal-events gate. Local reads look these up when the
+    # event is built (see ExposureReporter.local_meta).
+    attribution: RuleAttribution | None = None
+    has_experiment: bool | None = None
+    minimal_events: bool = False
 
     @property
     def remote(self) -> bool:
@@ -235,11 +208,20 @@ def resolve_results(
         flag = reply.flags.get(key)
         if flag is None:
             resolved[key] = _missing(key, before, reply)
+        elif flag.malformed is not None:
+            # Like a failed request: an unknown error, and no request details.
+            text = f"{UNKNOWN_ERROR}: the /flags record has a malformed {flag.malformed!r}"
+            resolved[key] = Resolved(_error_result(key, text), UNKNOWN_ERROR)
         elif flag.failed:
             detail = flag.description or "no reason given"
             text = f"{EVALUATION_FAILED}: PostHog could not evaluate this flag ({detail})"
             resolved[key] = Resolved(
-                _error_result(key, text, flag), _join(EVALUATION_FAILED, reply), reply.request_id
+                _error_result(key, text, flag),
+                _join(EVALUATION_FAILED, reply),
+                reply.request_id,
+                attribution=flag.attribution,
+                has_experiment=flag.has_experiment,
+                minimal_events=reply.minimal_events,
             )
         else:
             resolved[key] = _remote_result(flag, reply)
@@ -258,7 +240,15 @@ def _remote_result(flag: RemoteFlag, reply: RemoteAnswer) -> Resolved:
         flag_version=flag.version,
     )
     error = ERRORS_WHILE_COMPUTING if reply.errors_while_computing else None
-    return Resolved(result, error, reply.request_id, reply.evaluated_at)
+    return Resolved(
+        result,
+        error,
+        reply.request_id,
+        reply.evaluated_at,
+        attribution=flag.attribution,
+        has_experiment=flag.has_experiment,
+        minimal_events=reply.minimal_events,
+    )
 
 
 def _missing(key: str, before: FlagResult, reply: RemoteAnswer) -> Resolved:
