@@ -97,7 +97,8 @@ def test_rule_attribution_follows_the_reason_code() -> None:
         "exp", v2_record("test", "experiment_split", "experiment", variant_key="test")
     )
     assert split.attribution == RuleAttribution("experiment_split", RULE, "experiment", "test")
-    assert split.attribution is not None and split.attribution.is_experiment_split
+    assert split.attribution is not None
+    assert split.attribution.is_experiment_split
     match = read_record("exp", v2_record(True, "targeting_match", "targeted_release"))
     assert match.attribution == RuleAttribution("targeting_match", RULE, "targeted_release")
     # A targeting match that names an experiment rule reports no rule.
