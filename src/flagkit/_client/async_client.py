@@ -15,7 +15,7 @@ import os
 import random as _random
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from flagkit._client.async_loop import LoopHandle, LoopTracker, Network, listener_relay
@@ -24,7 +24,6 @@ from flagkit._client.base import (
     Bootstrap,
     ClientCore,
     Context,
-    Properties,
     attempted_since,
     client_repr,
     load_bootstrap,
@@ -35,7 +34,9 @@ from flagkit._client.base import (
     succeeded_since,
     watch_definitions_for_events,
 )
-from flagkit._client.posthog_names import AsyncPosthogNames
+from flagkit._client.flag_evaluations import FlagEvaluations
+from flagkit._client.getters import AllFinish, Getters, OneFinish
+from flagkit._client.posthog_names import PosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.async_queue import build_async_outbound
 from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
@@ -62,7 +63,26 @@ logger = logging.getLogger("flagkit.client")
 AsyncChangeListener = Callable[[frozenset[str]], object]
 
 
-class AsyncClient(ClientCore, AsyncPosthogNames):
+class AsyncClient(
+    ClientCore,
+    Getters[
+        Awaitable[FlagResult],
+        Awaitable[FlagValue | None],
+        Awaitable[bool],
+        Awaitable[Any],
+        Awaitable[dict[str, FlagValue]],
+        Awaitable[dict[str, FlagResult]],
+    ],
+    PosthogNames[
+        Awaitable[FlagValue | None],
+        Awaitable[FlagResult | None],
+        Awaitable[bool | None],
+        Awaitable[Any],
+        Awaitable[dict[str, dict[str, Any]]],
+        Awaitable[FlagEvaluations],
+        Awaitable[bool],
+    ],
+):
     """Evaluates PostHog feature flags locally in an asyncio application.
 
     Takes the same options as :class:`flagkit.Client` (except the shared stores). Nothing
@@ -342,155 +362,30 @@ class AsyncClient(ClientCore, AsyncPosthogNames):
 
     # -- evaluation (the read path) -------------------------------------------------------
 
-    async def evaluate(
+    async def _one(
         self,
         key: str,
         distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        only_evaluate_locally: bool | None = None,
-        send_events: bool = True,
-    ) -> FlagResult:
-        """The full answer for one flag: value, reason, payload. Never raises.
-
-        A flag that cannot be decided locally is asked from PostHog's ``/flags`` unless
-        ``only_evaluate_locally`` (``None``: the client's setting). ``send_events=False``
-        skips the ``$feature_flag_called`` event. The same holds for the getters below.
-        """
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        return await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
-
-    async def get_flag(
-        self,
-        key: str,
-        distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        default: FlagValue | None = None,
-        only_evaluate_locally: bool | None = None,
-        send_events: bool = True,
-    ) -> FlagValue | None:
-        """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
-        return default if result.value is None else result.value
-
-    async def is_enabled(
-        self,
-        key: str,
-        distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        default: bool = False,
-        only_evaluate_locally: bool | None = None,
-        send_events: bool = True,
-    ) -> bool:
-        """True when the flag is on (any variant counts); ``default`` when undecidable."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
-        return default if result.value is None else result.enabled
-
-    async def get_payload(
-        self,
-        key: str,
-        distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        default: Any = None,
-        only_evaluate_locally: bool | None = None,
-        send_events: bool = False,
+        context: Context,
+        only_local: bool | None,
+        send_events: bool,
+        finish: OneFinish,
+        default: Any,
     ) -> Any:
-        """The decoded payload of the value this caller gets; ``default`` when there is none.
+        result = await self._evaluate(key, distinct_id, context, only_local, send_events)
+        return finish(result, default)
 
-        Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        result = await self._evaluate(key, distinct_id, context, only_evaluate_locally, send_events)
-        return default if result.value is None or result.payload is None else result.payload
-
-    async def get_all_flags(
+    async def _all(
         self,
         distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        only_evaluate_locally: bool | None = None,
-    ) -> dict[str, FlagValue]:
-        """Every flag that could be decided, as ``{key: value}`` (undecided skipped).
-
-        Flags undecidable locally are asked from ``/flags`` in one request. No events."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        results = await self._evaluate_all(distinct_id, context, only_evaluate_locally)
-        return {key: r.value for key, r in results.items() if r.value is not None}
-
-    async def evaluate_all(
-        self,
-        distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        only_evaluate_locally: bool | None = None,
-    ) -> dict[str, FlagResult]:
-        """Every flag's :class:`FlagResult`, including undecided ones. Never raises."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        return await self._evaluate_all(distinct_id, context, only_evaluate_locally)
+        context: Context,
+        only_local: bool | None,
+        finish: AllFinish,
+        keys: Sequence[str] | None = None,
+        remote_out: dict[str, Resolved] | None = None,
+    ) -> Any:
+        results = await self._evaluate_all(distinct_id, context, only_local, keys, remote_out)
+        return finish(results, None)
 
     async def _evaluate(
         self,

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import attrs
 
+from flagkit._client.getters import Context as Context
+from flagkit._client.getters import Properties as Properties
 from flagkit._client.options import check_options
 from flagkit._evaluation.result import FlagResult, Reason
 from flagkit._evaluation.snapshot import Snapshot
@@ -33,17 +35,6 @@ SOURCE_DISK_CACHE = "disk cache"
 SOURCE_BOOTSTRAP = "bootstrap"
 
 Bootstrap = str | os.PathLike[str] | bytes | Mapping[str, Any] | Snapshot
-Properties = Mapping[str, Any]
-# A call's context: person properties, groups, group properties, device id, and the call's
-# disable_geoip (None: the client's setting; resolved only when /flags is asked).
-Context = tuple[
-    Properties | None,
-    Mapping[str, Any] | None,
-    Mapping[str, Properties] | None,
-    str | None,
-    bool | None,
-]
-
 NOT_READY_TEXT = "flag definitions are not loaded yet"
 FAILED_TEXT = "evaluation failed unexpectedly"
 

@@ -4,63 +4,34 @@ Moving from posthog-python is then a changed import: ``get_feature_flag``,
 ``feature_enabled``, ``get_feature_flag_payload``, ``get_feature_flag_result``,
 ``get_all_flags_and_payloads`` and ``load_feature_flags`` behave as posthog-python's do
 (``get_all_flags`` is flagkit's own, which already takes the same arguments), and
-``evaluate_flags`` (see ``flag_evaluations``). Each is a thin mapping onto flagkit's getters;
-see docs/migrating-from-posthog.md.
+``evaluate_flags`` (see ``flag_evaluations``). Each is a thin mapping onto the shell's read
+(see ``getters``), written once for both clients; see docs/migrating-from-posthog.md.
 """
+
+# The shells' _one/_all return Any (a value, or a coroutine for it); each method's declared
+# type says which, through the class's type parameters.
+# mypy: disable-error-code="no-any-return"
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from flagkit._client.flag_evaluations import FlagEvaluations
+from flagkit._client.getters import Context, ReadShell, value_of
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit._remote.fallback import Resolved
 
 Properties = Mapping[str, Any]
 
-
-class Client(Protocol):
-    """What the methods below use of :class:`flagkit.Client`."""
-
-    @property
-    def snapshot(self) -> Snapshot | None: ...
-    def evaluate(self, *args: Any, **kwargs: Any) -> FlagResult: ...
-    def evaluate_all(self, *args: Any, **kwargs: Any) -> dict[str, FlagResult]: ...
-    def refresh(self, timeout: float | None = ...) -> bool: ...
-    def _evaluate_all(
-        self,
-        distinct_id: str,
-        context: Any,
-        only_local: bool | None,
-        keys: Sequence[str] | None = ...,
-        remote_out: dict[str, Resolved] | None = ...,
-    ) -> dict[str, FlagResult]: ...
-    def _report(
-        self, send_events: bool, resolved: Resolved, distinct_id: str, context: Any
-    ) -> None: ...
-
-
-class AsyncClient(Protocol):
-    """What the methods below use of :class:`flagkit.AsyncClient`."""
-
-    @property
-    def snapshot(self) -> Snapshot | None: ...
-    def evaluate(self, *args: Any, **kwargs: Any) -> Awaitable[FlagResult]: ...
-    def evaluate_all(self, *args: Any, **kwargs: Any) -> Awaitable[dict[str, FlagResult]]: ...
-    def refresh(self, timeout: float | None = ...) -> Awaitable[bool]: ...
-    def _evaluate_all(
-        self,
-        distinct_id: str,
-        context: Any,
-        only_local: bool | None,
-        keys: Sequence[str] | None = ...,
-        remote_out: dict[str, Resolved] | None = ...,
-    ) -> Awaitable[dict[str, FlagResult]]: ...
-    def _report(
-        self, send_events: bool, resolved: Resolved, distinct_id: str, context: Any
-    ) -> None: ...
+ValueT = TypeVar("ValueT")  # FlagValue | None
+ResultT = TypeVar("ResultT")  # FlagResult | None
+EnabledT = TypeVar("EnabledT")  # bool | None
+AnyT = TypeVar("AnyT")  # Any (a payload)
+FlagsT = TypeVar("FlagsT")  # dict[str, dict[str, Any]]
+EvaluationsT = TypeVar("EvaluationsT")  # FlagEvaluations
+BoolT = TypeVar("BoolT")  # bool
 
 
 def distinct_id_text(distinct_id: Any) -> str:
@@ -73,41 +44,29 @@ def local_only(only_evaluate_locally: bool) -> bool | None:
     return True if only_evaluate_locally else None
 
 
-def enabled_or_none(result: FlagResult) -> bool | None:
+def enabled_or_none(result: FlagResult, default: Any = None) -> bool | None:
     """posthog-python's ``feature_enabled``: ``None`` when the flag could not be decided."""
     return None if result.value is None else result.enabled
 
 
-def result_or_none(result: FlagResult) -> FlagResult | None:
+def result_or_none(result: FlagResult, default: Any = None) -> FlagResult | None:
     """posthog-python's ``get_feature_flag_result``: ``None`` when undecided."""
     return None if result.value is None else result
 
 
-def payload_for(
-    result: FlagResult, match_value: FlagValue | None, client: Client | AsyncClient
-) -> Any:
-    """The payload of ``match_value`` (posthog-python's override), else of the answer."""
+def payload_for(result: FlagResult, match: tuple[FlagValue | None, Snapshot | None]) -> Any:
+    """The payload of ``match_value`` (posthog-python's override), else of the answer;
+    ``match`` is (match_value, the snapshot the client serves)."""
+    match_value, snapshot = match
     if match_value is None or match_value == result.value:
         return None if result.value is None else result.payload
-    snapshot = client.snapshot
     flag = None if snapshot is None else snapshot.compiled(result.key)
     return None if flag is None else flag.book.payload_for(match_value)
 
 
-def options(args: Mapping[str, Any]) -> dict[str, Any]:
-    """flagkit's getter keywords from a posthog-named method's arguments (its ``locals()``,
-    as the client constructors pass theirs to ``read_settings``)."""
-    return {
-        "person_properties": args["person_properties"],
-        "groups": args["groups"],
-        "group_properties": args["group_properties"],
-        "device_id": args["device_id"],
-        "disable_geoip": args["disable_geoip"],
-        "only_evaluate_locally": local_only(args["only_evaluate_locally"]),
-    }
-
-
-def flags_and_payloads(results: Mapping[str, FlagResult]) -> dict[str, dict[str, Any]]:
+def flags_and_payloads(
+    results: Mapping[str, FlagResult], default: Any = None
+) -> dict[str, dict[str, Any]]:
     """posthog-python's ``{"featureFlags": ..., "featureFlagPayloads": ...}``."""
     decided = {key: r for key, r in results.items() if r.value is not None}
     return {
@@ -118,11 +77,25 @@ def flags_and_payloads(results: Mapping[str, FlagResult]) -> dict[str, dict[str,
     }
 
 
-class PosthogNames:
-    """posthog-python's flag methods for :class:`flagkit.Client`."""
+class PosthogNames(
+    ReadShell, Generic[ValueT, ResultT, EnabledT, AnyT, FlagsT, EvaluationsT, BoolT]
+):
+    """posthog-python's flag methods, on either client (see ``getters`` for the shells)."""
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        raise NotImplementedError
+
+    def refresh(self, timeout: float | None = 10.0) -> Any:
+        raise NotImplementedError
+
+    def _report(
+        self, send_events: bool, resolved: Resolved, distinct_id: str, context: Context
+    ) -> None:
+        raise NotImplementedError
 
     def get_feature_flag(
-        self: Client,
+        self,
         key: str,
         distinct_id: Any,
         *,
@@ -133,17 +106,12 @@ class PosthogNames:
         send_feature_flag_events: bool = True,
         disable_geoip: bool | None = None,
         device_id: str | None = None,
-    ) -> FlagValue | None:
+    ) -> ValueT:
         """The flag's value (``True``/``False`` or a variant), ``None`` when undecided."""
-        return self.evaluate(
-            key,
-            distinct_id_text(distinct_id),
-            **options(locals()),
-            send_events=send_feature_flag_events,
-        ).value
+        return self._posthog_one(locals(), value_of, None)
 
     def get_feature_flag_result(
-        self: Client,
+        self,
         key: str,
         distinct_id: Any,
         *,
@@ -154,20 +122,13 @@ class PosthogNames:
         send_feature_flag_events: bool = True,
         disable_geoip: bool | None = None,
         device_id: str | None = None,
-    ) -> FlagResult | None:
+    ) -> ResultT:
         """The whole answer (``key``, ``enabled``, ``variant``, ``payload``, ``reason``,
         ``get_value()``), or ``None`` when the flag could not be decided."""
-        return result_or_none(
-            self.evaluate(
-                key,
-                distinct_id_text(distinct_id),
-                **options(locals()),
-                send_events=send_feature_flag_events,
-            )
-        )
+        return self._posthog_one(locals(), result_or_none, None)
 
     def feature_enabled(
-        self: Client,
+        self,
         key: str,
         distinct_id: Any,
         *,
@@ -178,19 +139,12 @@ class PosthogNames:
         send_feature_flag_events: bool = True,
         disable_geoip: bool | None = None,
         device_id: str | None = None,
-    ) -> bool | None:
+    ) -> EnabledT:
         """True when the flag is on (any variant counts), ``None`` when undecided."""
-        return enabled_or_none(
-            self.evaluate(
-                key,
-                distinct_id_text(distinct_id),
-                **options(locals()),
-                send_events=send_feature_flag_events,
-            )
-        )
+        return self._posthog_one(locals(), enabled_or_none, None)
 
     def get_feature_flag_payload(
-        self: Client,
+        self,
         key: str,
         distinct_id: Any,
         *,
@@ -202,18 +156,12 @@ class PosthogNames:
         send_feature_flag_events: bool = False,
         disable_geoip: bool | None = None,
         device_id: str | None = None,
-    ) -> Any:
+    ) -> AnyT:
         """The decoded payload of the caller's value (or of ``match_value``), or ``None``."""
-        result = self.evaluate(
-            key,
-            distinct_id_text(distinct_id),
-            **options(locals()),
-            send_events=send_feature_flag_events,
-        )
-        return payload_for(result, match_value, self)
+        return self._posthog_one(locals(), payload_for, (match_value, self.snapshot))
 
     def get_all_flags_and_payloads(
-        self: Client,
+        self,
         distinct_id: Any,
         *,
         groups: Mapping[str, Any] | None = None,
@@ -222,18 +170,15 @@ class PosthogNames:
         only_evaluate_locally: bool = False,
         disable_geoip: bool | None = None,
         device_id: str | None = None,
-    ) -> dict[str, dict[str, Any]]:
+    ) -> FlagsT:
         """``{"featureFlags": {key: value}, "featureFlagPayloads": {key: payload}}`` of
         every flag that could be decided (one ``/flags`` request for the rest)."""
-        return flags_and_payloads(
-            self.evaluate_all(
-                distinct_id_text(distinct_id),
-                **options(locals()),
-            )
-        )
+        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        only_local = local_only(only_evaluate_locally)
+        return self._all(distinct_id_text(distinct_id), context, only_local, flags_and_payloads)
 
     def evaluate_flags(
-        self: Client,
+        self,
         distinct_id: Any,
         *,
         groups: Mapping[str, Any] | None = None,
@@ -243,24 +188,14 @@ class PosthogNames:
         disable_geoip: bool | None = None,
         flag_keys: Sequence[str] | None = None,
         device_id: str | None = None,
-    ) -> FlagEvaluations:
+    ) -> EvaluationsT:
         """Every flag for one caller, evaluated once (at most one ``/flags`` request for what
         local evaluation cannot decide), as an immutable :class:`flagkit.FlagEvaluations`
         whose reads send each flag's exposure event the first time (posthog-python's
-        ``evaluate_flags``). ``flag_keys`` keeps only those flags."""
+        ``evaluate_flags``). ``flag_keys``: evaluate (and ask about) only those flags."""
         distinct = distinct_id_text(distinct_id)
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
+        context = (person_properties, groups, group_properties, device_id, disable_geoip)
         remote: dict[str, Resolved] = {}
-        keys = None if flag_keys is None else list(dict.fromkeys(flag_keys))
-        results = self._evaluate_all(
-            distinct, context, local_only(only_evaluate_locally), keys, remote
-        )
 
         def report(result: FlagResult) -> None:
             # A remote answer keeps what /flags said about it (request id, rule, gate).
@@ -269,162 +204,32 @@ class PosthogNames:
                 resolved = Resolved(result)
             self._report(True, resolved, distinct, context)
 
-        return FlagEvaluations(results, report)
+        def finish(results: dict[str, FlagResult], _: Any) -> FlagEvaluations:
+            return FlagEvaluations(results, report)
 
-    def load_feature_flags(self: Client, timeout: float | None = 10.0) -> bool:
-        """posthog-python's name for :meth:`flagkit.Client.refresh`."""
+        keys = None if flag_keys is None else list(dict.fromkeys(flag_keys))
+        only_local = local_only(only_evaluate_locally)
+        return self._all(distinct, context, only_local, finish, keys, remote)
+
+    def load_feature_flags(self, timeout: float | None = 10.0) -> BoolT:
+        """posthog-python's name for :meth:`refresh`."""
         return self.refresh(timeout)
 
-
-class AsyncPosthogNames:
-    """posthog-python's flag methods for :class:`flagkit.AsyncClient` (awaited)."""
-
-    async def get_feature_flag(
-        self: AsyncClient,
-        key: str,
-        distinct_id: Any,
-        *,
-        groups: Mapping[str, Any] | None = None,
-        person_properties: Properties | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        only_evaluate_locally: bool = False,
-        send_feature_flag_events: bool = True,
-        disable_geoip: bool | None = None,
-        device_id: str | None = None,
-    ) -> FlagValue | None:
-        """The flag's value (``True``/``False`` or a variant), ``None`` when undecided."""
-        result = await self.evaluate(
-            key,
-            distinct_id_text(distinct_id),
-            **options(locals()),
-            send_events=send_feature_flag_events,
-        )
-        return result.value
-
-    async def get_feature_flag_result(
-        self: AsyncClient,
-        key: str,
-        distinct_id: Any,
-        *,
-        groups: Mapping[str, Any] | None = None,
-        person_properties: Properties | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        only_evaluate_locally: bool = False,
-        send_feature_flag_events: bool = True,
-        disable_geoip: bool | None = None,
-        device_id: str | None = None,
-    ) -> FlagResult | None:
-        """The whole answer, or ``None`` when the flag could not be decided."""
-        result = await self.evaluate(
-            key,
-            distinct_id_text(distinct_id),
-            **options(locals()),
-            send_events=send_feature_flag_events,
-        )
-        return result_or_none(result)
-
-    async def feature_enabled(
-        self: AsyncClient,
-        key: str,
-        distinct_id: Any,
-        *,
-        groups: Mapping[str, Any] | None = None,
-        person_properties: Properties | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        only_evaluate_locally: bool = False,
-        send_feature_flag_events: bool = True,
-        disable_geoip: bool | None = None,
-        device_id: str | None = None,
-    ) -> bool | None:
-        """True when the flag is on (any variant counts), ``None`` when undecided."""
-        result = await self.evaluate(
-            key,
-            distinct_id_text(distinct_id),
-            **options(locals()),
-            send_events=send_feature_flag_events,
-        )
-        return enabled_or_none(result)
-
-    async def get_feature_flag_payload(
-        self: AsyncClient,
-        key: str,
-        distinct_id: Any,
-        *,
-        match_value: FlagValue | None = None,
-        groups: Mapping[str, Any] | None = None,
-        person_properties: Properties | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        only_evaluate_locally: bool = False,
-        send_feature_flag_events: bool = False,
-        disable_geoip: bool | None = None,
-        device_id: str | None = None,
-    ) -> Any:
-        """The decoded payload of the caller's value (or of ``match_value``), or ``None``."""
-        result = await self.evaluate(
-            key,
-            distinct_id_text(distinct_id),
-            **options(locals()),
-            send_events=send_feature_flag_events,
-        )
-        return payload_for(result, match_value, self)
-
-    async def get_all_flags_and_payloads(
-        self: AsyncClient,
-        distinct_id: Any,
-        *,
-        groups: Mapping[str, Any] | None = None,
-        person_properties: Properties | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        only_evaluate_locally: bool = False,
-        disable_geoip: bool | None = None,
-        device_id: str | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """``{"featureFlags": ..., "featureFlagPayloads": ...}`` of every decided flag."""
-        results = await self.evaluate_all(
-            distinct_id_text(distinct_id),
-            **options(locals()),
-        )
-        return flags_and_payloads(results)
-
-    async def evaluate_flags(
-        self: AsyncClient,
-        distinct_id: Any,
-        *,
-        groups: Mapping[str, Any] | None = None,
-        person_properties: Properties | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        only_evaluate_locally: bool = False,
-        disable_geoip: bool | None = None,
-        flag_keys: Sequence[str] | None = None,
-        device_id: str | None = None,
-    ) -> FlagEvaluations:
-        """Every flag for one caller, evaluated once (at most one ``/flags`` request for what
-        local evaluation cannot decide), as an immutable :class:`flagkit.FlagEvaluations`
-        whose reads send each flag's exposure event the first time (posthog-python's
-        ``evaluate_flags``). ``flag_keys`` keeps only those flags."""
-        distinct = distinct_id_text(distinct_id)
+    def _posthog_one(self, args: Mapping[str, Any], finish: Any, default: Any) -> Any:
+        """One flag for a posthog-named method, from its ``locals()``."""
         context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
+            args["person_properties"],
+            args["groups"],
+            args["group_properties"],
+            args["device_id"],
+            args["disable_geoip"],
         )
-        remote: dict[str, Resolved] = {}
-        keys = None if flag_keys is None else list(dict.fromkeys(flag_keys))
-        results = await self._evaluate_all(
-            distinct, context, local_only(only_evaluate_locally), keys, remote
+        return self._one(
+            args["key"],
+            distinct_id_text(args["distinct_id"]),
+            context,
+            local_only(args["only_evaluate_locally"]),
+            args["send_feature_flag_events"],
+            finish,
+            default,
         )
-
-        def report(result: FlagResult) -> None:
-            # A remote answer keeps what /flags said about it (request id, rule, gate).
-            resolved = remote.get(result.key)
-            if resolved is None or resolved.result is not result:
-                resolved = Resolved(result)
-            self._report(True, resolved, distinct, context)
-
-        return FlagEvaluations(results, report)
-
-    async def load_feature_flags(self: AsyncClient, timeout: float | None = 10.0) -> bool:
-        """posthog-python's name for :meth:`flagkit.AsyncClient.refresh`."""
-        return await self.refresh(timeout)

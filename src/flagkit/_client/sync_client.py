@@ -13,7 +13,7 @@ import random as _random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -23,7 +23,6 @@ from flagkit._client.base import (
     Bootstrap,
     ClientCore,
     Context,
-    Properties,
     attempted_since,
     client_repr,
     load_bootstrap,
@@ -34,6 +33,8 @@ from flagkit._client.base import (
     succeeded_since,
     watch_definitions_for_events,
 )
+from flagkit._client.flag_evaluations import FlagEvaluations
+from flagkit._client.getters import AllFinish, Getters, OneFinish
 from flagkit._client.posthog_names import PosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
@@ -85,7 +86,19 @@ class _Network:
                 logger.debug("flagkit: error closing HTTP client", exc_info=True)
 
 
-class Client(ClientCore, PosthogNames):
+class Client(
+    ClientCore,
+    Getters[FlagResult, FlagValue | None, bool, Any, dict[str, FlagValue], dict[str, FlagResult]],
+    PosthogNames[
+        FlagValue | None,
+        FlagResult | None,
+        bool | None,
+        Any,
+        dict[str, dict[str, Any]],
+        FlagEvaluations,
+        bool,
+    ],
+):
     """Evaluates PostHog feature flags locally and keeps their definitions fresh.
 
     Give it ``project_api_key`` plus ``personal_api_key`` (or ``secret_api_key``) to poll
@@ -284,154 +297,28 @@ class Client(ClientCore, PosthogNames):
 
     # -- evaluation (the read path) -------------------------------------------------------
 
-    def evaluate(
+    def _one(
         self,
         key: str,
         distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        only_evaluate_locally: bool | None = None,
-        send_events: bool = True,
-    ) -> FlagResult:
-        """The full answer for one flag: value, reason, payload. Never raises.
-
-        A flag that cannot be decided locally is asked from PostHog's ``/flags`` unless
-        ``only_evaluate_locally`` (``None``: the client's setting). ``send_events=False``
-        skips the ``$feature_flag_called`` event. The same holds for the getters below.
-        """
-        return self._read(
-            key,
-            distinct_id,
-            (person_properties, groups, group_properties, device_id, disable_geoip),
-            only_evaluate_locally,
-            send_events,
-        )
-
-    def get_flag(
-        self,
-        key: str,
-        distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        default: FlagValue | None = None,
-        only_evaluate_locally: bool | None = None,
-        send_events: bool = True,
-    ) -> FlagValue | None:
-        """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        value = self._read(key, distinct_id, context, only_evaluate_locally, send_events).value
-        return default if value is None else value
-
-    def is_enabled(
-        self,
-        key: str,
-        distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        default: bool = False,
-        only_evaluate_locally: bool | None = None,
-        send_events: bool = True,
-    ) -> bool:
-        """True when the flag is on (any variant counts); ``default`` when undecidable."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
-        return default if result.value is None else result.enabled
-
-    def get_payload(
-        self,
-        key: str,
-        distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        default: Any = None,
-        only_evaluate_locally: bool | None = None,
-        send_events: bool = False,
+        context: Context,
+        only_local: bool | None,
+        send_events: bool,
+        finish: OneFinish,
+        default: Any,
     ) -> Any:
-        """The decoded payload of the value this caller gets; ``default`` when there is none.
+        return finish(self._read(key, distinct_id, context, only_local, send_events), default)
 
-        Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        result = self._read(key, distinct_id, context, only_evaluate_locally, send_events)
-        return default if result.value is None or result.payload is None else result.payload
-
-    def get_all_flags(
+    def _all(
         self,
         distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        only_evaluate_locally: bool | None = None,
-    ) -> dict[str, FlagValue]:
-        """Every flag that could be decided, as ``{key: value}`` (undecided skipped).
-
-        Flags undecidable locally are asked from ``/flags`` in one request. No events."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        results = self._evaluate_all(distinct_id, context, only_evaluate_locally)
-        return {key: r.value for key, r in results.items() if r.value is not None}
-
-    def evaluate_all(
-        self,
-        distinct_id: str,
-        *,
-        person_properties: Properties | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Properties] | None = None,
-        device_id: str | None = None,
-        disable_geoip: bool | None = None,
-        only_evaluate_locally: bool | None = None,
-    ) -> dict[str, FlagResult]:
-        """Every flag's :class:`FlagResult`, including undecided ones. Never raises."""
-        context = (
-            person_properties,
-            groups,
-            group_properties,
-            device_id,
-            disable_geoip,
-        )
-        return self._evaluate_all(distinct_id, context, only_evaluate_locally)
+        context: Context,
+        only_local: bool | None,
+        finish: AllFinish,
+        keys: Sequence[str] | None = None,
+        remote_out: dict[str, Resolved] | None = None,
+    ) -> Any:
+        return finish(self._evaluate_all(distinct_id, context, only_local, keys, remote_out), None)
 
     def _undecided(
         self,
