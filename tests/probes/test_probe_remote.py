@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from flagkit import Reason
+from flagkit import FlagResult, Reason
 from flagkit._client.async_client import AsyncClient
 from flagkit._client.sync_client import Client
-from flagkit._remote.fallback import RemoteFallback
 from flagkit._remote.guard import RemoteGuard
+from flagkit._remote.sync_fallback import RemoteFallback
 from flagkit.server import LocalServer
 
 TOKEN = "phc_probe_token"
@@ -391,7 +391,8 @@ def test_a_refused_connection_is_retried_once() -> None:
     transport = _Counting()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as http:
         fallback = RemoteFallback(lambda: http, TOKEN, timeout=3.0)
-        reply = fallback.ask(b"{}")
-    assert getattr(reply, "error", None) == "connection_error"
+        undecided = {"f": FlagResult("f", None, Reason.MISSING_CONTEXT)}
+        answers = fallback.resolve(undecided, "u")
+    assert answers["f"].error == "connection_error"
     assert len(transport.attempts) == 2
     assert 0.25 <= transport.attempts[1] - transport.attempts[0] <= 1.5

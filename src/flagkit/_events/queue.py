@@ -52,7 +52,8 @@ from flagkit._events.exposures import (
 from flagkit._events.flag_events import experiment_exposure_event, flag_called_event, reportable
 from flagkit._net.abort import SocketAborter
 from flagkit._net.http import build_http_client
-from flagkit._remote.fallback import RemoteFallback, Resolved
+from flagkit._remote.fallback import Resolved
+from flagkit._remote.sync_fallback import RemoteFallback
 from flagkit._status import Counters
 
 logger = logging.getLogger("flagkit.client")

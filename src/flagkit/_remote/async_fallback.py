@@ -1,6 +1,6 @@
-"""Remote evaluation through ``POST /flags?v=2`` on an ``httpx.AsyncClient``: the asyncio
-driver of :class:`flagkit._remote.fallback.RemoteCore` (request bytes, response meaning, retry
-decision, counters and logging are all shared with the thread driver)."""
+"""The asyncio driver of the ``/flags`` lookup: carries out :meth:`RemoteCore.lookup`'s
+commands on an ``httpx.AsyncClient`` (and ``asyncio.sleep``). Never raises, but can be
+cancelled (the lookup's ticket is freed then)."""
 
 from __future__ import annotations
 
@@ -12,24 +12,18 @@ from typing import Any
 import httpx
 
 from flagkit._evaluation.result import FlagResult
-from flagkit._remote.fallback import (
-    DEFAULT_REMOTE_TIMEOUT,
-    FLAGS_PATH,
-    RemoteAnswer,
-    RemoteCore,
-    RemoteReply,
-    Resolved,
-)
-from flagkit._remote.guard import RemoteGuard, Served
+from flagkit._remote.core import Post, RemoteCore, Sleep
+from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, RemoteReply, Resolved
+from flagkit._remote.guard import RemoteGuard
 
 
 class AsyncRemoteFallback(RemoteCore):
     """Asks ``/flags`` for undecided flags. Never raises (but can be cancelled).
 
     ``http`` returns the client to use (``None`` once closed). The whole lookup, its one
-    retry (502/504, transport errors) included, ends within ``timeout`` seconds: the attempts
-    run under one ``asyncio`` deadline, so even a stalled DNS lookup or connect cannot hold a
-    caller.
+    retry (502/504, transport errors) included, ends within ``timeout`` seconds: each
+    attempt runs under an ``asyncio`` deadline, so even a stalled DNS lookup or connect
+    cannot hold a caller.
     """
 
     def __init__(
@@ -54,81 +48,40 @@ class AsyncRemoteFallback(RemoteCore):
         self._http = http
 
     async def resolve(
-        self,
-        undecided: Mapping[str, FlagResult] | None,
-        distinct_id: Any,
-        *,
-        person_properties: Mapping[str, Any] | None = None,
-        groups: Mapping[str, Any] | None = None,
-        group_properties: Mapping[str, Any] | None = None,
-        device_id: Any = None,
-        geoip_disable: bool = True,
-        served: Served | None = None,
+        self, undecided: Mapping[str, FlagResult] | None, distinct_id: Any, **context: Any
     ) -> dict[str, Resolved]:
-        """One ``/flags`` request for the keys of ``undecided`` (every flag when ``None``),
-        unless the guard holds them back; ``served`` identifies the client's definitions."""
-        gate = self.admit(undecided, served)
-        if gate.ticket is None:
-            return gate.held
+        """One lookup of the keys of ``undecided`` (every flag when ``None``): see
+        :meth:`RemoteCore.lookup` for ``context``."""
+        steps = self.lookup(undecided, distinct_id, **context)
         try:
-            try:
-                data = self.request_data(
-                    gate.asked,
-                    distinct_id,
-                    person_properties=person_properties,
-                    groups=groups,
-                    group_properties=group_properties,
-                    device_id=device_id,
-                    geoip_disable=geoip_disable,
-                )
-                reply, sent = await self.ask(data), True
-            except Exception as exc:  # bad caller data or a bug: the caller still gets an answer
-                reply, sent = self.unsent(exc), False
-            return self.conclude(gate, reply, sent=sent)
+            command = next(steps)
+            while True:
+                if isinstance(command, Sleep):
+                    await asyncio.sleep(command.delay)
+                    command = steps.send(None)
+                else:
+                    command = steps.send(await self._post(command))
+        except StopIteration as done:
+            answers: dict[str, Resolved] = done.value
+            return answers
         finally:
-            self.release(gate)  # a cancelled lookup must not keep the probe slot
+            steps.close()  # a cancelled lookup must not keep the probe slot
 
-    async def ask(self, data: bytes) -> RemoteReply:
-        """POST ``data`` (a JSON body) to ``/flags``, retrying once on 502/504 or a transport
-        error."""
-        deadline = self.monotonic() + self.timeout
-        try:
-            return await asyncio.wait_for(self._attempts(data, deadline), self.timeout)
-        except asyncio.TimeoutError:
-            return self.timed_out()
-
-    async def _attempts(self, data: bytes, deadline: float) -> RemoteReply:
-        failures = 0
-        while True:
-            reply = await self._post(data, deadline)
-            if isinstance(reply, RemoteAnswer):
-                return reply
-            failures += 1
-            delay = self.retry_wait(reply, failures, deadline)
-            if delay is None:
-                return reply
-            await asyncio.sleep(delay)
-
-    async def _post(self, data: bytes, deadline: float) -> RemoteReply:
-        remaining = deadline - self.monotonic()
-        if remaining <= 0:
-            return self.timed_out()
+    async def _post(self, post: Post) -> RemoteReply | None:
         http = self._http()
         if http is None:
-            return self.closed()
+            return None
         try:
-            async with http.stream(
-                "POST",
-                FLAGS_PATH,
-                content=data,
-                headers={"Content-Type": "application/json"},
-                timeout=httpx.Timeout(remaining),
-            ) as response:
-                buffer = bytearray()
-                async for chunk in response.aiter_bytes():
-                    buffer += chunk
-                    if self.body_overdue(len(buffer), deadline):
-                        return self.timed_out(partial=True)
-                return self.response_reply(response.status_code, bytes(buffer))
+            return await asyncio.wait_for(self._attempt(http, post), post.remaining)
+        except asyncio.TimeoutError:
+            return self.timed_out()
         except Exception as exc:
             return self.exception_reply(exc)
+
+    async def _attempt(self, http: httpx.AsyncClient, post: Post) -> RemoteReply:
+        async with http.stream(**self.post_options(post)) as response:
+            body = self.body_reader(post)
+            async for chunk in response.aiter_bytes():
+                if body.add(chunk):
+                    break
+            return body.reply(response.status_code)

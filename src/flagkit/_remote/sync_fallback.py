@@ -1,0 +1,81 @@
+"""The thread driver of the ``/flags`` lookup: carries out :meth:`RemoteCore.lookup`'s
+commands on a shared ``httpx.Client`` (and ``time.sleep``). Never raises."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from flagkit._evaluation.result import FlagResult
+from flagkit._remote.core import Post, RemoteCore, Sleep
+from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, RemoteReply, Resolved
+from flagkit._remote.guard import RemoteGuard
+
+
+class RemoteFallback(RemoteCore):
+    """Asks ``/flags`` for undecided flags over a shared ``httpx.Client``. Never raises.
+
+    ``http`` returns the client to use (``None`` once closed). The whole lookup, retry
+    included, ends within ``timeout`` seconds. ``on_request(failed)`` is called once per
+    lookup, for counters.
+    """
+
+    def __init__(
+        self,
+        http: Callable[[], httpx.Client | None],
+        token: str,
+        *,
+        timeout: float = DEFAULT_REMOTE_TIMEOUT,
+        secrets: Iterable[str | None] = (),
+        on_request: Callable[[bool], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        guard: RemoteGuard | None = None,
+    ) -> None:
+        super().__init__(
+            token,
+            timeout=timeout,
+            secrets=secrets,
+            on_request=on_request,
+            monotonic=monotonic,
+            guard=guard,
+        )
+        self._http = http
+        self._sleep = sleep
+
+    def resolve(
+        self, undecided: Mapping[str, FlagResult] | None, distinct_id: Any, **context: Any
+    ) -> dict[str, Resolved]:
+        """One lookup of the keys of ``undecided`` (every flag when ``None``): see
+        :meth:`RemoteCore.lookup` for ``context``."""
+        steps = self.lookup(undecided, distinct_id, **context)
+        try:
+            command = next(steps)
+            while True:
+                if isinstance(command, Sleep):
+                    self._sleep(command.delay)
+                    command = steps.send(None)
+                else:
+                    command = steps.send(self._post(command))
+        except StopIteration as done:
+            answers: dict[str, Resolved] = done.value
+            return answers
+        finally:
+            steps.close()
+
+    def _post(self, post: Post) -> RemoteReply | None:
+        http = self._http()
+        if http is None:
+            return None
+        try:
+            with http.stream(**self.post_options(post)) as response:
+                body = self.body_reader(post)
+                for chunk in response.iter_bytes():
+                    if body.add(chunk):
+                        break
+                return body.reply(response.status_code)
+        except Exception as exc:
+            return self.exception_reply(exc)
