@@ -21,8 +21,11 @@ import httpx
 from flagkit._events.async_wait import wait_until
 from flagkit._events.exposures import (
     BATCH_PATH,
+    CLOSED_BEFORE_DELIVERY,
+    Backoff,
     DeliveryQueue,
     PostResult,
+    Send,
 )
 from flagkit._events.queue import (
     CLOSED_POST,
@@ -32,12 +35,12 @@ from flagkit._events.queue import (
     PosterBase,
     remote_counter,
 )
+from flagkit._net.drive import drive_async
 from flagkit._remote.async_fallback import AsyncRemoteFallback
 from flagkit._status import Counters
 
 logger = logging.getLogger("flagkit.client")
 
-_CLOSED = "the client closed before they could be delivered"
 _STOP_GRACE = 0.2  # how long close() lets the task end by itself once past its deadline
 
 
@@ -135,14 +138,14 @@ class AsyncEventSender:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        left = core.discard_all(_CLOSED)
+        left = core.discard_all(CLOSED_BEFORE_DELIVERY)
         self._settled.set()
         return left == 0
 
     def drop_pending(self) -> None:
         """Stop taking events and drop (and count) the queue: its loop is gone."""
         self._core.closing = True
-        self._core.discard_all(_CLOSED)
+        self._core.discard_all(CLOSED_BEFORE_DELIVERY)
 
     def abandon(self) -> None:
         """Cancel the task without delivering anything (the client was dropped)."""
@@ -165,8 +168,8 @@ class AsyncEventSender:
             try:
                 await self._deliver(batch)
             except Exception:  # the task must survive any bug in a delivery
+                # The delivery machine has counted the batch as dropped.
                 logger.exception("flagkit: unexpected error delivering events")
-                core.dropped(len(batch), "an unexpected error")
             finally:
                 core.settle()
                 self._settled.set()
@@ -187,29 +190,18 @@ class AsyncEventSender:
                 await asyncio.wait_for(self._wakeup.wait(), wait)
 
     async def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
-        core = self._core
-        encoded = core.encode(batch)
-        if not encoded:
-            return
-        failures = 0
+        # Cancelled (close() past its deadline, the loop ending): the machine is closed
+        # and counts the batch as dropped.
+        await drive_async(self._core.delivery(batch), self._perform)
+
+    async def _perform(self, command: Send | Backoff) -> PostResult | bool:
+        if isinstance(command, Backoff):
+            return await wait_until(self._stop.is_set, self._stop, command.delay)
+        self._posting = True
         try:
-            while True:
-                self._posting = True
-                try:
-                    result = await self._post(encoded)
-                finally:
-                    self._posting = False
-                if result.ok:
-                    core.delivered(len(encoded))
-                    return
-                failures += 1
-                delay = core.failed(result, failures)
-                if delay is None or await wait_until(self._stop.is_set, self._stop, delay):
-                    core.dropped(len(encoded), f"delivery failed ({result.message})")
-                    return
-        except asyncio.CancelledError:  # close() past its deadline, or the loop is ending
-            core.dropped(len(encoded), _CLOSED)
-            raise
+            return await self._post(command.encoded)
+        finally:
+            self._posting = False
 
 
 @attrs.frozen(slots=True)

@@ -22,7 +22,7 @@ import re
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -204,6 +204,24 @@ def post_exception(exc: Exception, secrets: Iterable[str | None]) -> PostResult:
     return PostResult(False, True, redact(detail, secrets), unreachable=unreachable)
 
 
+CLOSED_BEFORE_DELIVERY = "the client closed before they could be delivered"
+
+
+@attrs.frozen(slots=True)
+class Send:
+    """POST these encoded events to ``/batch/``; answer with a :class:`PostResult`."""
+
+    encoded: list[bytes]
+
+
+@attrs.frozen(slots=True)
+class Backoff:
+    """Wait ``delay`` seconds before retrying; answer True if waiting was cut short by
+    close() (give the batch up)."""
+
+    delay: float
+
+
 class DeliveryQueue:
     """The bounded queue of an event sender and its delivery policy, without threads or I/O.
 
@@ -336,6 +354,35 @@ class DeliveryQueue:
                 return None
             delay = min(delay, remaining)
         return delay
+
+    def delivery(
+        self, batch: list[Mapping[str, Any]]
+    ) -> Generator[Send | Backoff, PostResult | bool, None]:
+        """Deliver one taken batch, as a state machine: yields :class:`Send` (a
+        :class:`PostResult` is sent back) and :class:`Backoff` (back: True to give up now,
+        the client is closing). Counts what was delivered or dropped; a machine closed
+        midway (a cancelled task), or failing, counts its batch as dropped."""
+        encoded: list[bytes] = []
+        try:
+            encoded = self.encode(batch)
+            failures = 0
+            while encoded:
+                result = yield Send(encoded)
+                assert isinstance(result, PostResult)
+                if result.ok:
+                    self.delivered(len(encoded))
+                    return
+                failures += 1
+                delay = self.failed(result, failures)
+                if delay is None or (yield Backoff(delay)):
+                    self.dropped(len(encoded), f"delivery failed ({result.message})")
+                    return
+        except BaseException as exc:  # closed midway (GeneratorExit), or a bug
+            why = (
+                CLOSED_BEFORE_DELIVERY if isinstance(exc, GeneratorExit) else "an unexpected error"
+            )
+            self.dropped(len(encoded) or len(batch), why)
+            raise
 
     def discard_all(self, why: str) -> int:
         """Drop (and count) everything still queued; how many that was."""

@@ -37,13 +37,16 @@ import httpx
 
 from flagkit._events.exposures import (
     BATCH_PATH,
+    CLOSED_BEFORE_DELIVERY,
     DEFAULT_BATCH_SIZE,
     DEFAULT_DEDUPE_CAPACITY,
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_QUEUE_SIZE,
+    Backoff,
     DeliveryQueue,
     FingerprintSet,
     PostResult,
+    Send,
     batch_body,
     exposure_fingerprint,
     post_exception,
@@ -51,6 +54,7 @@ from flagkit._events.exposures import (
 )
 from flagkit._events.flag_events import experiment_exposure_event, flag_called_event, reportable
 from flagkit._net.abort import SocketAborter
+from flagkit._net.drive import drive
 from flagkit._net.http import build_http_client
 from flagkit._remote.fallback import Resolved
 from flagkit._remote.sync_fallback import RemoteFallback
@@ -284,7 +288,7 @@ class EventSender:
             self._abort()  # a request the server does not answer must not hold the thread
         thread.join(_STOP_GRACE)
         with self._cond:
-            left = self._core.discard_all("the client closed before they could be delivered")
+            left = self._core.discard_all(CLOSED_BEFORE_DELIVERY)
         return left == 0
 
     # -- the thread -------------------------------------------------------------------------
@@ -297,8 +301,8 @@ class EventSender:
             try:
                 self._deliver(batch)
             except Exception:  # the thread must survive any bug in a delivery
+                # The delivery machine has counted the batch as dropped.
                 logger.exception("flagkit: unexpected error delivering events")
-                self._core.dropped(len(batch), "an unexpected error")
             finally:
                 with self._cond:
                     self._core.settle()
@@ -321,21 +325,12 @@ class EventSender:
                     return core.take()
 
     def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
-        core = self._core
-        encoded = core.encode(batch)
-        if not encoded:
-            return
-        failures = 0
-        while True:
-            result = self._post(encoded)
-            if result.ok:
-                core.delivered(len(encoded))
-                return
-            failures += 1
-            delay = core.failed(result, failures)
-            if delay is None or self._stop.wait(delay):
-                core.dropped(len(encoded), f"delivery failed ({result.message})")
-                return
+        drive(self._core.delivery(batch), self._perform)
+
+    def _perform(self, command: Send | Backoff) -> PostResult | bool:
+        if isinstance(command, Backoff):
+            return self._stop.wait(command.delay)
+        return self._post(command.encoded)
 
 
 class EventSink(Protocol):

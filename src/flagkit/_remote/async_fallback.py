@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from flagkit._evaluation.result import FlagResult
+from flagkit._net.drive import drive_async
 from flagkit._remote.core import Post, RemoteCore, Sleep
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, RemoteReply, Resolved
 from flagkit._remote.guard import RemoteGuard
@@ -52,20 +53,14 @@ class AsyncRemoteFallback(RemoteCore):
     ) -> dict[str, Resolved]:
         """One lookup of the keys of ``undecided`` (every flag when ``None``): see
         :meth:`RemoteCore.lookup` for ``context``."""
-        steps = self.lookup(undecided, distinct_id, **context)
-        try:
-            command = next(steps)
-            while True:
-                if isinstance(command, Sleep):
-                    await asyncio.sleep(command.delay)
-                    command = steps.send(None)
-                else:
-                    command = steps.send(await self._post(command))
-        except StopIteration as done:
-            answers: dict[str, Resolved] = done.value
-            return answers
-        finally:
-            steps.close()  # a cancelled lookup must not keep the probe slot
+        # Cancelling the read closes the machine: the lookup's probe slot is freed.
+        return await drive_async(self.lookup(undecided, distinct_id, **context), self._perform)
+
+    async def _perform(self, command: Post | Sleep) -> RemoteReply | None:
+        if isinstance(command, Sleep):
+            await asyncio.sleep(command.delay)
+            return None
+        return await self._post(command)
 
     async def _post(self, post: Post) -> RemoteReply | None:
         http = self._http()

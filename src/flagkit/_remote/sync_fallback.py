@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from flagkit._evaluation.result import FlagResult
+from flagkit._net.drive import drive
 from flagkit._remote.core import Post, RemoteCore, Sleep
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, RemoteReply, Resolved
 from flagkit._remote.guard import RemoteGuard
@@ -51,20 +52,13 @@ class RemoteFallback(RemoteCore):
     ) -> dict[str, Resolved]:
         """One lookup of the keys of ``undecided`` (every flag when ``None``): see
         :meth:`RemoteCore.lookup` for ``context``."""
-        steps = self.lookup(undecided, distinct_id, **context)
-        try:
-            command = next(steps)
-            while True:
-                if isinstance(command, Sleep):
-                    self._sleep(command.delay)
-                    command = steps.send(None)
-                else:
-                    command = steps.send(self._post(command))
-        except StopIteration as done:
-            answers: dict[str, Resolved] = done.value
-            return answers
-        finally:
-            steps.close()
+        return drive(self.lookup(undecided, distinct_id, **context), self._perform)
+
+    def _perform(self, command: Post | Sleep) -> RemoteReply | None:
+        if isinstance(command, Sleep):
+            self._sleep(command.delay)
+            return None
+        return self._post(command)
 
     def _post(self, post: Post) -> RemoteReply | None:
         http = self._http()
