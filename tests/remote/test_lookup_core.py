@@ -25,7 +25,7 @@ class Clock:
 
 
 def core(clock: Clock, timeout: float = 3.0) -> RemoteCore:
-    return RemoteCore("phc_token", timeout=timeout, monotonic=clock)
+    return RemoteCore(lambda: None, "phc_token", timeout=timeout, monotonic=clock)
 
 
 def test_a_502_is_retried_once_after_300_ms_then_answered() -> None:

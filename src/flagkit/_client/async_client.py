@@ -35,7 +35,7 @@ from flagkit._client.base import (
     watch_definitions_for_events,
 )
 from flagkit._client.flag_evaluations import FlagEvaluations
-from flagkit._client.getters import AllFinish, Getters, OneFinish
+from flagkit._client.getters import AllFinish, Getters, OneFinish, Read, ReadAll, result_of
 from flagkit._client.posthog_names import PosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.async_queue import build_async_outbound
@@ -362,41 +362,16 @@ class AsyncClient(
 
     # -- evaluation (the read path) -------------------------------------------------------
 
-    async def _one(
-        self,
-        key: str,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        send_events: bool,
-        finish: OneFinish,
-        default: Any,
-    ) -> Any:
-        result = await self._evaluate(key, distinct_id, context, only_local, send_events)
-        return finish(result, default)
+    async def _one(self, read: Read, finish: OneFinish, default: Any) -> Any:
+        return finish(await self._evaluate(read), default)
 
-    async def _all(
-        self,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        finish: AllFinish,
-        keys: Sequence[str] | None = None,
-        remote_out: dict[str, Resolved] | None = None,
-    ) -> Any:
-        results = await self._evaluate_all(distinct_id, context, only_local, keys, remote_out)
-        return finish(results, None)
+    async def _all(self, read: ReadAll, finish: AllFinish) -> Any:
+        return finish(await self._evaluate_all(*read), None)
 
-    async def _evaluate(
-        self,
-        key: str,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        send_events: bool,
-    ) -> FlagResult:
-        result = self._read(key, distinct_id, context, only_local, send_events)
+    async def _evaluate(self, read: Read) -> FlagResult:
+        result: FlagResult = self._read(read, result_of, None)
         if result.value is None and needs_remote(result):  # the only await on the read path
+            key, distinct_id, context, only_local, send_events = read
             answers = await self._resolve({key: result}, distinct_id, context, only_local)
             resolved = answers.get(key)
             self._report(send_events, resolved or Resolved(result), distinct_id, context)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import attrs
 
 from flagkit._client.getters import Context as Context
+from flagkit._client.getters import OneFinish, Read
 from flagkit._client.getters import Properties as Properties
 from flagkit._client.options import check_options
 from flagkit._evaluation.result import FlagResult, Reason
@@ -260,35 +261,27 @@ class ClientCore:
             last_error="disabled: no keys and no bootstrap definitions",
         )
 
-    def _read(
-        self,
-        key: str,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        send_events: bool,
-    ) -> FlagResult:
-        """One flag's answer from the served definitions, reported as an exposure; never
-        raises, never does I/O. A result a remote lookup may decide goes to
-        :meth:`_undecided` instead (the thread client asks there; the asyncio one awaits)."""
+    def _read(self, read: Read, finish: OneFinish, default: Any) -> Any:
+        """One flag's answer from the served definitions, reported as an exposure, and
+        returned as ``finish(result, default)``; never raises, never does I/O. A result a
+        remote lookup may decide goes to :meth:`_undecided` first (the thread client asks
+        there; the asyncio one passes ``result_of`` and awaits its lookup after)."""
+        key, distinct_id, context, only_local, send_events = read
         published = self._store.current  # the one read that makes this consistent
         if published is None:
             result = FlagResult(key, None, Reason.NOT_READY, description=NOT_READY_TEXT)
         else:
             try:
                 result = published.evaluator.evaluate(
-                    key,
-                    distinct_id,
-                    person_properties=context[0],
-                    groups=context[1],
-                    group_properties=context[2],
-                    device_id=context[3],
+                    key, distinct_id, context[0], context[1], context[2], context[3]
                 )
             except Exception:
                 self._log_internal_error()
-                return FlagResult(key, None, Reason.INVALID_INPUT, description=FAILED_TEXT)
+                failed = FlagResult(key, None, Reason.INVALID_INPUT, description=FAILED_TEXT)
+                return finish(failed, default)
         if result.value is None and needs_remote(result):
-            return self._undecided(key, result, distinct_id, context, only_local, send_events)
+            result = self._undecided(key, result, distinct_id, context, only_local, send_events)
+            return finish(result, default)
         reporter = self._reporter  # inline, not _report(): this is the hot path
         if (
             send_events
@@ -297,8 +290,8 @@ class ClientCore:
             and (not self._LOOP_BOUND or self._on_own_loop())
         ):
             geoip = self._disable_geoip if context[4] is None else context[4]
-            reporter.report(Resolved(result), distinct_id, context[1], geoip)
-        return result
+            reporter.report_local(result, distinct_id, context[1], geoip)
+        return finish(result, default)
 
     def _undecided(
         self,

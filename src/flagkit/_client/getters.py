@@ -71,33 +71,23 @@ def results_of(results: dict[str, FlagResult], default: Any) -> dict[str, FlagRe
     return results
 
 
+# One read: key, distinct id, context, only_evaluate_locally, send_events.
+Read = tuple[str, str, Context, bool | None, bool]
+# Every flag: distinct id, context, only_evaluate_locally, only these keys (``None``: all),
+# where to keep the /flags answers (``None``: nowhere).
+ReadAll = tuple[str, Context, bool | None, Sequence[str] | None, dict[str, Resolved] | None]
+
+
 class ReadShell:
     """What a client's shell provides to the getters (here and in ``posthog_names``)."""
 
-    def _one(
-        self,
-        key: str,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        send_events: bool,
-        finish: OneFinish,
-        default: Any,
-    ) -> Any:
+    def _one(self, read: Read, finish: OneFinish, default: Any) -> Any:
         """Read one flag and return ``finish(result, default)`` (or a coroutine for it)."""
         raise NotImplementedError
 
-    def _all(
-        self,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        finish: AllFinish,
-        keys: Sequence[str] | None = None,
-        remote_out: dict[str, Resolved] | None = None,
-    ) -> Any:
-        """Read every flag (or only ``keys``) and return ``finish(results, None)`` (or a
-        coroutine for it); the ``/flags`` answers also go to ``remote_out``."""
+    def _all(self, read: ReadAll, finish: AllFinish) -> Any:
+        """Read every flag (or only the keys asked for) and return ``finish(results,
+        None)`` (or a coroutine for it)."""
         raise NotImplementedError
 
 
@@ -124,9 +114,8 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
         skips the ``$feature_flag_called`` event. The same holds for the getters below.
         """
         context = (person_properties, groups, group_properties, device_id, disable_geoip)
-        return self._one(
-            key, distinct_id, context, only_evaluate_locally, send_events, result_of, None
-        )
+        read = (key, distinct_id, context, only_evaluate_locally, send_events)
+        return self._one(read, result_of, None)
 
     def get_flag(
         self,
@@ -144,9 +133,8 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
     ) -> ValueT:
         """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
         context = (person_properties, groups, group_properties, device_id, disable_geoip)
-        return self._one(
-            key, distinct_id, context, only_evaluate_locally, send_events, value_of, default
-        )
+        read = (key, distinct_id, context, only_evaluate_locally, send_events)
+        return self._one(read, value_of, default)
 
     def is_enabled(
         self,
@@ -164,9 +152,8 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
     ) -> BoolT:
         """True when the flag is on (any variant counts); ``default`` when undecidable."""
         context = (person_properties, groups, group_properties, device_id, disable_geoip)
-        return self._one(
-            key, distinct_id, context, only_evaluate_locally, send_events, enabled_of, default
-        )
+        read = (key, distinct_id, context, only_evaluate_locally, send_events)
+        return self._one(read, enabled_of, default)
 
     def get_payload(
         self,
@@ -186,9 +173,8 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
 
         Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
         context = (person_properties, groups, group_properties, device_id, disable_geoip)
-        return self._one(
-            key, distinct_id, context, only_evaluate_locally, send_events, payload_of, default
-        )
+        read = (key, distinct_id, context, only_evaluate_locally, send_events)
+        return self._one(read, payload_of, default)
 
     def get_all_flags(
         self,
@@ -205,7 +191,7 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
 
         Flags undecidable locally are asked from ``/flags`` in one request. No events."""
         context = (person_properties, groups, group_properties, device_id, disable_geoip)
-        return self._all(distinct_id, context, only_evaluate_locally, values_of)
+        return self._all((distinct_id, context, only_evaluate_locally, None, None), values_of)
 
     def evaluate_all(
         self,
@@ -220,4 +206,4 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
     ) -> ResultsT:
         """Every flag's :class:`FlagResult`, including undecided ones. Never raises."""
         context = (person_properties, groups, group_properties, device_id, disable_geoip)
-        return self._all(distinct_id, context, only_evaluate_locally, results_of)
+        return self._all((distinct_id, context, only_evaluate_locally, None, None), results_of)

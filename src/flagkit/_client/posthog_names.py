@@ -175,7 +175,8 @@ class PosthogNames(
         every flag that could be decided (one ``/flags`` request for the rest)."""
         context = (person_properties, groups, group_properties, device_id, disable_geoip)
         only_local = local_only(only_evaluate_locally)
-        return self._all(distinct_id_text(distinct_id), context, only_local, flags_and_payloads)
+        read = (distinct_id_text(distinct_id), context, only_local, None, None)
+        return self._all(read, flags_and_payloads)
 
     def evaluate_flags(
         self,
@@ -209,7 +210,7 @@ class PosthogNames(
 
         keys = None if flag_keys is None else list(dict.fromkeys(flag_keys))
         only_local = local_only(only_evaluate_locally)
-        return self._all(distinct, context, only_local, finish, keys, remote)
+        return self._all((distinct, context, only_local, keys, remote), finish)
 
     def load_feature_flags(self, timeout: float | None = 10.0) -> BoolT:
         """posthog-python's name for :meth:`refresh`."""
@@ -224,12 +225,11 @@ class PosthogNames(
             args["device_id"],
             args["disable_geoip"],
         )
-        return self._one(
+        read = (
             args["key"],
             distinct_id_text(args["distinct_id"]),
             context,
             local_only(args["only_evaluate_locally"]),
             args["send_feature_flag_events"],
-            finish,
-            default,
         )
+        return self._one(read, finish, default)

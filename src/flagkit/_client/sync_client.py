@@ -34,7 +34,7 @@ from flagkit._client.base import (
     watch_definitions_for_events,
 )
 from flagkit._client.flag_evaluations import FlagEvaluations
-from flagkit._client.getters import AllFinish, Getters, OneFinish
+from flagkit._client.getters import AllFinish, Getters, ReadAll
 from flagkit._client.posthog_names import PosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
@@ -297,28 +297,11 @@ class Client(
 
     # -- evaluation (the read path) -------------------------------------------------------
 
-    def _one(
-        self,
-        key: str,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        send_events: bool,
-        finish: OneFinish,
-        default: Any,
-    ) -> Any:
-        return finish(self._read(key, distinct_id, context, only_local, send_events), default)
+    # The local read is the whole read: a flag it cannot decide is asked in _undecided.
+    _one = ClientCore._read
 
-    def _all(
-        self,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        finish: AllFinish,
-        keys: Sequence[str] | None = None,
-        remote_out: dict[str, Resolved] | None = None,
-    ) -> Any:
-        return finish(self._evaluate_all(distinct_id, context, only_local, keys, remote_out), None)
+    def _all(self, read: ReadAll, finish: AllFinish) -> Any:
+        return finish(self._evaluate_all(*read), None)
 
     def _undecided(
         self,

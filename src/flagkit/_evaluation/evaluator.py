@@ -213,7 +213,7 @@ class Evaluator:
         self,
         key: str,
         distinct_id: Any,
-        *,
+        # Not keyword-only: the Client passes them by position (measurably faster per read).
         person_properties: Mapping[str, Any] | None = None,
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Mapping[str, Any]] | None = None,

@@ -35,6 +35,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 import httpx
 
+from flagkit._evaluation.result import FlagResult
 from flagkit._events.exposures import (
     BATCH_PATH,
     CLOSED_BEFORE_DELIVERY,
@@ -370,12 +371,33 @@ class ExposureReporter(Generic[SinkT]):
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # the table itself is kept: it is still true
 
+    def report_local(
+        self,
+        result: FlagResult,
+        distinct_id: Any,
+        groups: Mapping[str, Any] | None,
+        disable_geoip: bool = True,
+    ) -> None:
+        """:meth:`report` for an answer from the local definitions, the hot path: an
+        exposure already reported costs one fingerprint and a set lookup, nothing more."""
+        try:
+            if not reportable(result, distinct_id):
+                return
+            fingerprint = exposure_fingerprint(distinct_id, result.key, result.value, groups)
+            if fingerprint in self._seen:  # a racy peek: report() decides under the lock
+                return
+        except Exception:
+            logger.debug("flagkit: could not record a flag event", exc_info=True)
+            return
+        self.report(Resolved(result), distinct_id, groups, disable_geoip, fingerprint)
+
     def report(
         self,
         resolved: Resolved,
         distinct_id: Any,
         groups: Mapping[str, Any] | None,
         disable_geoip: bool = True,
+        fingerprint: int | None = None,
     ) -> None:
         """Queue the events of this flag read unless the same exposure was reported before:
         ``$feature_flag_called`` and, for a complete experiment split, ``$experiment_exposure``

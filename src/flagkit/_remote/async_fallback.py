@@ -5,8 +5,7 @@ cancelled (the lookup's ticket is freed then)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -14,11 +13,10 @@ import httpx
 from flagkit._evaluation.result import FlagResult
 from flagkit._net.drive import drive_async
 from flagkit._remote.core import Post, RemoteCore, Sleep
-from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, RemoteReply, Resolved
-from flagkit._remote.guard import RemoteGuard
+from flagkit._remote.fallback import RemoteReply, Resolved
 
 
-class AsyncRemoteFallback(RemoteCore):
+class AsyncRemoteFallback(RemoteCore[httpx.AsyncClient]):
     """Asks ``/flags`` for undecided flags. Never raises (but can be cancelled).
 
     ``http`` returns the client to use (``None`` once closed). The whole lookup, its one
@@ -26,27 +24,6 @@ class AsyncRemoteFallback(RemoteCore):
     attempt runs under an ``asyncio`` deadline, so even a stalled DNS lookup or connect
     cannot hold a caller.
     """
-
-    def __init__(
-        self,
-        http: Callable[[], httpx.AsyncClient | None],
-        token: str,
-        *,
-        timeout: float = DEFAULT_REMOTE_TIMEOUT,
-        secrets: Iterable[str | None] = (),
-        on_request: Callable[[bool], None] | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        guard: RemoteGuard | None = None,
-    ) -> None:
-        super().__init__(
-            token,
-            timeout=timeout,
-            secrets=secrets,
-            on_request=on_request,
-            monotonic=monotonic,
-            guard=guard,
-        )
-        self._http = http
 
     async def resolve(
         self, undecided: Mapping[str, FlagResult] | None, distinct_id: Any, **context: Any
@@ -63,7 +40,7 @@ class AsyncRemoteFallback(RemoteCore):
         return await self._post(command)
 
     async def _post(self, post: Post) -> RemoteReply | None:
-        http = self._http()
+        http = self.http()
         if http is None:
             return None
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import httpx
@@ -43,6 +43,7 @@ from flagkit._remote.fallback import (
 from flagkit._remote.guard import RemoteGuard, Served, Ticket
 
 logger = logging.getLogger("flagkit.client")
+HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
 
 
 @attrs.frozen(slots=True)
@@ -63,7 +64,7 @@ class Sleep:
     delay: float
 
 
-class RemoteCore:
+class RemoteCore(Generic[HttpT]):
     """Everything a ``/flags`` driver needs except the I/O: the request bytes, the meaning of
     a response or an exception, the retry decision, counters and logging. Shared by the
     thread driver (:class:`RemoteFallback`) and the asyncio one
@@ -72,6 +73,7 @@ class RemoteCore:
 
     def __init__(
         self,
+        http: Callable[[], HttpT | None],
         token: str,
         *,
         timeout: float = DEFAULT_REMOTE_TIMEOUT,
@@ -80,6 +82,9 @@ class RemoteCore:
         monotonic: Callable[[], float] = time.monotonic,
         guard: RemoteGuard | None = None,
     ) -> None:
+        # ``http`` gives the driver's HTTP client (``None`` once closed); the core never
+        # calls it, it only keeps it for the driver.
+        self.http: Callable[[], HttpT | None] = http
         self.timeout = timeout
         self.monotonic = monotonic
         self.guard = guard or RemoteGuard(monotonic=monotonic)
@@ -271,7 +276,7 @@ class BodyReader:
     :data:`MAX_RESPONSE_BYTES`, or once the lookup's deadline passed: a slow trickle must
     not hold the caller), :meth:`reply` what the whole answer means."""
 
-    def __init__(self, core: RemoteCore, deadline: float) -> None:
+    def __init__(self, core: RemoteCore[Any], deadline: float) -> None:
         self._core = core
         self._deadline = deadline
         self._buffer = bytearray()

@@ -4,7 +4,7 @@ commands on a shared ``httpx.Client`` (and ``time.sleep``). Never raises."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -12,40 +12,16 @@ import httpx
 from flagkit._evaluation.result import FlagResult
 from flagkit._net.drive import drive
 from flagkit._remote.core import Post, RemoteCore, Sleep
-from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, RemoteReply, Resolved
-from flagkit._remote.guard import RemoteGuard
+from flagkit._remote.fallback import RemoteReply, Resolved
 
 
-class RemoteFallback(RemoteCore):
+class RemoteFallback(RemoteCore[httpx.Client]):
     """Asks ``/flags`` for undecided flags over a shared ``httpx.Client``. Never raises.
 
     ``http`` returns the client to use (``None`` once closed). The whole lookup, retry
     included, ends within ``timeout`` seconds. ``on_request(failed)`` is called once per
     lookup, for counters.
     """
-
-    def __init__(
-        self,
-        http: Callable[[], httpx.Client | None],
-        token: str,
-        *,
-        timeout: float = DEFAULT_REMOTE_TIMEOUT,
-        secrets: Iterable[str | None] = (),
-        on_request: Callable[[bool], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-        guard: RemoteGuard | None = None,
-    ) -> None:
-        super().__init__(
-            token,
-            timeout=timeout,
-            secrets=secrets,
-            on_request=on_request,
-            monotonic=monotonic,
-            guard=guard,
-        )
-        self._http = http
-        self._sleep = sleep
 
     def resolve(
         self, undecided: Mapping[str, FlagResult] | None, distinct_id: Any, **context: Any
@@ -56,12 +32,12 @@ class RemoteFallback(RemoteCore):
 
     def _perform(self, command: Post | Sleep) -> RemoteReply | None:
         if isinstance(command, Sleep):
-            self._sleep(command.delay)
+            time.sleep(command.delay)
             return None
         return self._post(command)
 
     def _post(self, post: Post) -> RemoteReply | None:
-        http = self._http()
+        http = self.http()
         if http is None:
             return None
         try:
