@@ -12,11 +12,18 @@ return type, a reserved rule type, experiments unless enabled) gets problems sta
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flagkit._evaluation.rules_v2.jsontypes import (
+    is_bool,
+    is_int,
+    is_names,
+    is_number,
+    is_str,
+    json_problem,
+)
 from flagkit._evaluation.rules_v2.model import (
     Experiment,
     Holdout,
@@ -67,7 +74,6 @@ _FILTER_TYPES = {"person", "cohort", "group", "flag"}
 _MAX_RULES = 100
 _MAX_FILTERS = 100
 _MAX_SEED = 400
-_MAX_DEPTH = 20
 
 
 def problem_kind(problems: list[str]) -> str:
@@ -77,58 +83,13 @@ def problem_kind(problems: list[str]) -> str:
     return "malformed"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
-
-
-def _json_problem(value: Any, depth: int = 1) -> str | None:
-    """Why ``value`` is no JSON value within the depth limit, or None."""
-    if value is None or isinstance(value, (bool, str)) or _is_int(value):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "numbers must be finite"
-    if isinstance(value, (list, Mapping)):
-        if depth > _MAX_DEPTH:
-            return f"nested deeper than {_MAX_DEPTH} levels"
-        if isinstance(value, Mapping):
-            if not all(isinstance(name, str) for name in value):
-                return "object keys must be strings"
-            items: Any = value.values()
-        else:
-            items = value
-        for item in items:
-            problem = _json_problem(item, depth + 1)
-            if problem is not None:
-                return problem
-        return None
-    return f"{type(value).__name__} is not a JSON value"
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _is_names(value: Any) -> bool:
-    return isinstance(value, Mapping) and all(
-        isinstance(name, str) and isinstance(text, str) for name, text in value.items()
-    )
-
-
 # Optional filter fields that may be null, and the test a non-null value must pass.
 _OPTIONAL_FILTER_FIELDS: tuple[tuple[str, Callable[[Any], bool]], ...] = (
-    ("negation", _is_bool),
-    ("group_type_index", _is_int),
-    ("cohort_name", _is_str),
-    ("label", _is_str),
-    ("group_key_names", _is_names),
+    ("negation", is_bool),
+    ("group_type_index", is_int),
+    ("cohort_name", is_str),
+    ("label", is_str),
+    ("group_key_names", is_names),
 )
 
 
@@ -150,7 +111,7 @@ class _Parser:
                 self.bad(where, f"missing required field {name!r}")
 
     def percentage(self, where: str, value: Any) -> float:
-        if not _is_number(value) or not 0 <= value <= 100:
+        if not is_number(value) or not 0 <= value <= 100:
             self.bad(where, "must be a number from 0 to 100")
             return 0.0
         hundredths = value * 100
@@ -175,7 +136,7 @@ class _Parser:
             return ["config: must be an object"]
         self.closed("config", raw, _TOP, _TOP_REQUIRED)
         version = raw.get("version")
-        if isinstance(version, bool) or not _is_number(version) or version != 2:
+        if isinstance(version, bool) or not is_number(version) or version != 2:
             self.bad("version", "must be 2")
         return_type = raw.get("return_type")
         if return_type in _RESERVED_RETURN_TYPES:
@@ -188,7 +149,7 @@ class _Parser:
         group_index: Any = raw.get("aggregation_group_type_index")
         if "aggregation_group_type_index" in raw:
             self.group_flag = True
-            if not _is_int(group_index) or group_index < 0:
+            if not is_int(group_index) or group_index < 0:
                 self.bad("aggregation_group_type_index", "must be a non-negative integer")
         rules = self.rules(raw.get("rules"))
         if self.problems:
@@ -257,7 +218,7 @@ class _Parser:
         if not self.enable_experiments:
             self.unsupported.append(f"{where}: experiment rules are not evaluated locally")
         experiment_id: Any = raw.get("experiment_id")
-        if not _is_int(experiment_id):
+        if not is_int(experiment_id):
             self.bad(f"{where}.experiment_id", "must be an integer")
         paused = self.boolean(f"{where}.paused", raw.get("paused"))
         variants = self.variants(f"{where}.variants", raw.get("variants"))
@@ -268,7 +229,7 @@ class _Parser:
             rule_id,
             index,
             filters,
-            experiment_id if _is_int(experiment_id) else 0,
+            experiment_id if is_int(experiment_id) else 0,
             paused,
             percentage,
             str(miss),
@@ -322,7 +283,7 @@ class _Parser:
         fields = {"id", "seed", "exclusion_percentage"}
         self.closed(where, raw, fields, fields)
         holdout_id: Any = raw.get("id")
-        if not _is_int(holdout_id):
+        if not is_int(holdout_id):
             self.bad(f"{where}.id", "must be an integer")
             holdout_id = 0
         seed = self.seed(f"{where}.seed", raw.get("seed"))
@@ -362,7 +323,7 @@ class _Parser:
         for name, check in _OPTIONAL_FILTER_FIELDS:
             if raw.get(name) is not None and not check(raw[name]):
                 self.bad(f"{where}.{name}", "has the wrong type")
-        problem = _json_problem(raw.get("value"))
+        problem = json_problem(raw.get("value"))
         if problem is not None:
             self.bad(f"{where}.value", problem)
         if len(self.problems) > count:
