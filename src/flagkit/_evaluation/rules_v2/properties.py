@@ -3,9 +3,10 @@
 The operators themselves are the legacy ones (:func:`compile_property_filter`); this module
 adds what rules v2 changes around them, each point required by the corpus:
 
-* an absent key is *known unset* when the context's properties are complete (``is_not``,
-  ``is_not_set`` and the other negative operators hold, positive ones do not) and a
-  ``missing_context`` failure when they are not, or when there are no properties at all;
+* an absent key is *known unset* when the context's properties are complete (``is_not`` and
+  ``is_not_set`` hold, as the corpus pins; by analogy so do the other ``not_*`` operators;
+  positive ones do not) and a ``missing_context`` failure when they are not, or when there
+  are no properties at all;
 * an unusable property value (a non-version for ``semver_*``, a non-date) is a non-match,
   where the legacy arm is inconclusive;
 * an invalid regex is an ``invalid_regex`` failure (legacy: both regex operators False);
