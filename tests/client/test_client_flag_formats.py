@@ -1,6 +1,6 @@
-"""A flag in a format flagkit cannot evaluate (``filters.version`` other than absent or 1)
-through the whole path: the local server stores and serves it untouched, a local-only client
-answers the default with the reason, an auto-mode client asks ``/flags``."""
+"""Flags in other formats through the whole path: the local server stores and serves them
+untouched; a rules v2 flag is evaluated locally; an unknown format makes a local-only client
+answer the default with the reason, and an auto-mode client ask ``/flags``."""
 
 from __future__ import annotations
 
@@ -47,7 +47,23 @@ def test_the_local_server_stores_and_serves_them_untouched(formats_server: Any) 
     assert served["v7-flag"] == UNKNOWN_FILTERS
 
 
-@pytest.mark.parametrize("key", ["v2-flag", "v7-flag"])
+def test_a_rules_v2_flag_is_evaluated_locally(formats_server: Any, make_client: Any) -> None:
+    client: Client = make_client(only_evaluate_locally=True, send_events=False)
+    assert client.wait_until_ready(timeout=10)
+    result = client.evaluate("v2-flag", "u")
+    assert (result.value, result.reason) == (True, Reason.TARGETING_MATCH)
+    assert result.rule is not None
+    assert (result.rule.id, result.rule.rule_type, result.rule.index) == (
+        "11111111-1111-4111-8111-111111111111",
+        "targeted_release",
+        0,
+    )
+    formats_server.faults.clear()
+    assert client.is_enabled("v2-flag", "u", only_evaluate_locally=False)
+    assert formats_server.faults.count("/flags") == 0  # decided here: nothing to ask
+
+
+@pytest.mark.parametrize("key", ["v7-flag"])
 def test_local_only_answers_the_default_with_the_reason(
     formats_server: Any, make_client: Any, key: str
 ) -> None:
@@ -64,5 +80,5 @@ def test_auto_mode_asks_flags_for_them(formats_server: Any, make_client: Any) ->
     client: Client = make_client(only_evaluate_locally=False, send_events=False)
     assert client.wait_until_ready(timeout=10)
     formats_server.faults.clear()
-    client.evaluate("v2-flag", "u")
+    client.evaluate("v7-flag", "u")
     assert formats_server.faults.count("/flags") == 1

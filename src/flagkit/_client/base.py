@@ -273,7 +273,15 @@ class ClientCore:
         else:
             try:
                 result = published.evaluator.evaluate(
-                    key, distinct_id, context[0], context[1], context[2], context[3]
+                    key,
+                    distinct_id,
+                    context[0],
+                    context[1],
+                    context[2],
+                    context[3],
+                    context[5],
+                    context[6],
+                    context[7],
                 )
             except Exception:
                 self._log_internal_error()
@@ -339,6 +347,9 @@ class ClientCore:
                 group_properties=context[2],
                 device_id=context[3],
                 keys=keys,
+                properties_complete=context[5],
+                timezone=context[6],
+                now=context[7],
             )
         except Exception:
             self._log_internal_error()

@@ -14,20 +14,25 @@ returns ``bool`` on :class:`flagkit.Client` and ``Awaitable[bool]`` on
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._remote.fallback import Resolved
 
 Properties = Mapping[str, Any]
-# A call's context: person properties, groups, group properties, device id, and the call's
-# disable_geoip (None: the client's setting; resolved only when /flags is asked).
+# A call's context: person properties, groups, group properties, device id, the call's
+# disable_geoip (None: the client's setting; resolved only when /flags is asked), and what
+# rules v2 flags read: properties_complete, timezone, now.
 Context = tuple[
     Properties | None,
     Mapping[str, Any] | None,
     Mapping[str, Properties] | None,
     str | None,
     bool | None,
+    bool,
+    str | None,
+    datetime | None,
 ]
 OneFinish = Callable[[FlagResult, Any], Any]
 AllFinish = Callable[[dict[str, FlagResult], Any], Any]
@@ -104,6 +109,9 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         disable_geoip: bool | None = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> ResultT:
@@ -111,9 +119,20 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
 
         A flag that cannot be decided locally is asked from PostHog's ``/flags`` unless
         ``only_evaluate_locally`` (``None``: the client's setting). ``send_events=False``
-        skips the ``$feature_flag_called`` event. The same holds for the getters below.
+        skips the ``$feature_flag_called`` event. ``properties_complete``, ``timezone``
+        and ``now`` are read by rules v2 flags only (see docs/evaluation.md). The same
+        holds for the getters below.
         """
-        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            disable_geoip,
+            properties_complete,
+            timezone,
+            now,
+        )
         read = (key, distinct_id, context, only_evaluate_locally, send_events)
         return self._one(read, result_of, None)
 
@@ -127,12 +146,24 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         disable_geoip: bool | None = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
         default: FlagValue | None = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> ValueT:
         """``True``/``False`` or the variant key; ``default`` when it cannot be decided."""
-        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            disable_geoip,
+            properties_complete,
+            timezone,
+            now,
+        )
         read = (key, distinct_id, context, only_evaluate_locally, send_events)
         return self._one(read, value_of, default)
 
@@ -146,12 +177,24 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         disable_geoip: bool | None = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
         default: bool = False,
         only_evaluate_locally: bool | None = None,
         send_events: bool = True,
     ) -> BoolT:
         """True when the flag is on (any variant counts); ``default`` when undecidable."""
-        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            disable_geoip,
+            properties_complete,
+            timezone,
+            now,
+        )
         read = (key, distinct_id, context, only_evaluate_locally, send_events)
         return self._one(read, enabled_of, default)
 
@@ -165,6 +208,9 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         disable_geoip: bool | None = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
         default: Any = None,
         only_evaluate_locally: bool | None = None,
         send_events: bool = False,
@@ -172,7 +218,16 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
         """The decoded payload of the value this caller gets; ``default`` when there is none.
 
         Sends no event unless ``send_events=True`` (as PostHog's SDK)."""
-        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            disable_geoip,
+            properties_complete,
+            timezone,
+            now,
+        )
         read = (key, distinct_id, context, only_evaluate_locally, send_events)
         return self._one(read, payload_of, default)
 
@@ -185,12 +240,24 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         disable_geoip: bool | None = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
         only_evaluate_locally: bool | None = None,
     ) -> ValuesT:
         """Every flag that could be decided, as ``{key: value}`` (undecided skipped).
 
         Flags undecidable locally are asked from ``/flags`` in one request. No events."""
-        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            disable_geoip,
+            properties_complete,
+            timezone,
+            now,
+        )
         return self._all((distinct_id, context, only_evaluate_locally, None, None), values_of)
 
     def evaluate_all(
@@ -202,8 +269,20 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
         group_properties: Mapping[str, Properties] | None = None,
         device_id: str | None = None,
         disable_geoip: bool | None = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
         only_evaluate_locally: bool | None = None,
     ) -> ResultsT:
         """Every flag's :class:`FlagResult`, including undecided ones. Never raises."""
-        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        context = (
+            person_properties,
+            groups,
+            group_properties,
+            device_id,
+            disable_geoip,
+            properties_complete,
+            timezone,
+            now,
+        )
         return self._all((distinct_id, context, only_evaluate_locally, None, None), results_of)

@@ -64,6 +64,21 @@ def payload_for(result: FlagResult, match: tuple[FlagValue | None, Snapshot | No
     return None if flag is None else flag.book.payload_for(match_value)
 
 
+def posthog_context(args: Mapping[str, Any]) -> Context:
+    """A posthog-named method's context, from its ``locals()`` (posthog-python has no
+    rules v2 arguments: their defaults)."""
+    return (
+        args["person_properties"],
+        args["groups"],
+        args["group_properties"],
+        args["device_id"],
+        args["disable_geoip"],
+        False,
+        None,
+        None,
+    )
+
+
 def flags_and_payloads(
     results: Mapping[str, FlagResult], default: Any = None
 ) -> dict[str, dict[str, Any]]:
@@ -173,7 +188,7 @@ class PosthogNames(
     ) -> FlagsT:
         """``{"featureFlags": {key: value}, "featureFlagPayloads": {key: payload}}`` of
         every flag that could be decided (one ``/flags`` request for the rest)."""
-        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        context = posthog_context(locals())
         only_local = local_only(only_evaluate_locally)
         read = (distinct_id_text(distinct_id), context, only_local, None, None)
         return self._all(read, flags_and_payloads)
@@ -195,7 +210,7 @@ class PosthogNames(
         whose reads send each flag's exposure event the first time (posthog-python's
         ``evaluate_flags``). ``flag_keys``: evaluate (and ask about) only those flags."""
         distinct = distinct_id_text(distinct_id)
-        context = (person_properties, groups, group_properties, device_id, disable_geoip)
+        context = posthog_context(locals())
         remote: dict[str, Resolved] = {}
 
         def report(result: FlagResult) -> None:
@@ -218,13 +233,7 @@ class PosthogNames(
 
     def _posthog_one(self, args: Mapping[str, Any], finish: Any, default: Any) -> Any:
         """One flag for a posthog-named method, from its ``locals()``."""
-        context = (
-            args["person_properties"],
-            args["groups"],
-            args["group_properties"],
-            args["device_id"],
-            args["disable_geoip"],
-        )
+        context = posthog_context(args)
         read = (
             args["key"],
             distinct_id_text(args["distinct_id"]),

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
-from flagkit._evaluation.formats import is_legacy_format
+from flagkit._evaluation.formats import is_legacy_format, is_rules_v2
 from flagkit._evaluation.hashing import key_hasher
 from flagkit._evaluation.model import (
     CONTINUITY,
@@ -37,6 +37,7 @@ from flagkit._evaluation.model import (
 )
 from flagkit._evaluation.outcome import Cause
 from flagkit._evaluation.result import Reason
+from flagkit._evaluation.rules_v2 import V2Config, parse_config
 from flagkit._evaluation.specialize import SharedConditions, specialize
 
 _CAUSE_REASONS = {
@@ -159,12 +160,22 @@ class _FlagCompiler:
             filters = {}
         self.format_version = filters.get("version")
         unsupported_format = not is_legacy_format(self.format_version)
-        if unsupported_format:
-            # Reading another format's fields as legacy ones answers conclusively and wrongly.
+        rules_v2: V2Config | None = None
+        if unsupported_format and is_rules_v2(self.format_version):
+            parsed = parse_config(filters)
+            if isinstance(parsed, V2Config):
+                rules_v2, unsupported_format = parsed, False
+            else:  # invalid or unsupported: never evaluated
+                for problem in parsed:
+                    self.problem(f"rules v2 config: {problem}")
+        elif unsupported_format:
             self.problem(
                 f"flag format filters.version={self.format_version!r} cannot be evaluated "
                 "locally (asked from /flags unless only_evaluate_locally)"
             )
+        if unsupported_format or rules_v2 is not None:
+            # Reading another format's fields as legacy ones answers conclusively and wrongly:
+            # every legacy path stops at filters_broken (rules v2 flags branch off there).
             filters, filters_broken = {}, True
         payloads = filters.get("payloads") or {}
         if not isinstance(payloads, Mapping):
@@ -278,6 +289,7 @@ class _FlagCompiler:
             uses_groups=is_group_flag or any(c.target == TARGET_GROUP for c in conditions),
             filters_broken=filters_broken,
             unsupported_format=unsupported_format,
+            rules_v2=rules_v2,
             holdout_broken=holdout_broken,
             variant_keys_broken=variant_keys_broken,
             variant_table_broken=variant_table_broken,
@@ -334,8 +346,11 @@ class _FlagCompiler:
                     None,
                     Reason.UNSUPPORTED_DEFINITION,
                     None,
-                    f"cannot be decided locally: flag format version {self.format_version!r} "
-                    "is not the legacy format",
+                    "cannot be decided locally: its rules v2 config is invalid or unsupported "
+                    "here (see Snapshot.problems)"
+                    if is_rules_v2(self.format_version)
+                    else f"cannot be decided locally: flag format version "
+                    f"{self.format_version!r} is not the legacy format",
                 )
                 if not is_legacy_format(self.format_version)
                 else (

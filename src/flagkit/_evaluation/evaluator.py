@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from flagkit._evaluation.classify import definition_unsupported
 from flagkit._evaluation.compile import undecided_slot
-from flagkit._evaluation.explain import Explanation, explain_flag
+from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace, explain_flag
 from flagkit._evaluation.hashing import encode_identifier
 from flagkit._evaluation.model import (
     CONTINUITY,
@@ -24,6 +25,13 @@ from flagkit._evaluation.model import (
 )
 from flagkit._evaluation.outcome import Cause, RequiresServer
 from flagkit._evaluation.result import FlagResult, Reason
+from flagkit._evaluation.rules_v2.bridge import (
+    DEFAULT_RULES_OPTIONS,
+    RulesOptions,
+    evaluate_rules_v2,
+    trace_rules,
+    v2_context,
+)
 from flagkit._evaluation.runtime import Frame, match_flag, match_plain, match_simple
 from flagkit._evaluation.snapshot import (
     RUN_GENERIC,
@@ -117,6 +125,7 @@ class _Context:
         "group_properties",
         "groups",
         "person_properties",
+        "rules",
     )
 
     def __init__(
@@ -126,6 +135,7 @@ class _Context:
         groups: Any,
         group_properties: Any,
         device_id: Any,
+        rules: RulesOptions = DEFAULT_RULES_OPTIONS,
     ) -> None:
         if distinct_id is None:
             raise InvalidInputError("distinct_id is required")
@@ -142,6 +152,7 @@ class _Context:
         self.groups: Mapping[str, Any] = groups or _EMPTY
         self.group_properties = group_properties
         self.device_id = device_id
+        self.rules = rules
         self._person: dict[str, Any] | None = None
         self._group_props: Mapping[str, Mapping[str, Any]] | None = None
         self._frames: dict[tuple[int, int], tuple[dict[Any, Any], dict[Any, Any]]] | None = None
@@ -218,8 +229,15 @@ class Evaluator:
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Mapping[str, Any]] | None = None,
         device_id: Any = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
     ) -> FlagResult:
-        """Evaluate one flag for one caller."""
+        """Evaluate one flag for one caller.
+
+        ``properties_complete``, ``timezone`` and ``now`` are read by rules v2 flags only
+        (see docs/evaluation.md): whether a person property absent from
+        ``person_properties`` is known to be unset, and the clock of the date operators."""
         try:
             flag = self._flags.get(key) or self._compile(key)
         except TypeError:
@@ -269,7 +287,10 @@ class Evaluator:
                 if outcome.__class__ is FlagResult:
                     return outcome
                 # Undecided (rare): the general path below builds the detailed result.
-            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+            rules = _rules_options(properties_complete, timezone, now)
+            context = _Context(
+                distinct_id, person_properties, groups, group_properties, device_id, rules
+            )
             return self._run(flag, context)
         except InvalidInputError as error:
             return _invalid(key, str(error))
@@ -286,6 +307,9 @@ class Evaluator:
         group_properties: Mapping[str, Mapping[str, Any]] | None = None,
         device_id: Any = None,
         keys: Iterable[str] | None = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
     ) -> dict[str, FlagResult]:
         """Evaluate every flag (or only ``keys``) for one caller, in definition order.
 
@@ -315,7 +339,10 @@ class Evaluator:
                 if isinstance(key, str) and key not in positions
             ]
         try:
-            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+            rules = _rules_options(properties_complete, timezone, now)
+            context = _Context(
+                distinct_id, person_properties, groups, group_properties, device_id, rules
+            )
         except InvalidInputError as error:
             return {entry[0]: _invalid(entry[0], str(error)) for entry in plan}
         results: dict[str, FlagResult] = {}
@@ -370,8 +397,12 @@ class Evaluator:
         groups: Mapping[str, Any] | None = None,
         group_properties: Mapping[str, Mapping[str, Any]] | None = None,
         device_id: Any = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
     ) -> Explanation:
-        """The result of :meth:`evaluate` with a per-condition, per-filter trace.
+        """The result of :meth:`evaluate` with a per-condition (or, for rules v2 flags,
+        per-rule), per-filter trace.
 
         Slower than ``evaluate``; meant for tools (``flagkit explain``) and debugging.
         """
@@ -382,12 +413,20 @@ class Evaluator:
             groups=groups,
             group_properties=group_properties,
             device_id=device_id,
+            properties_complete=properties_complete,
+            timezone=timezone,
+            now=now,
         )
         flag = self._compile(key) if isinstance(key, str) else None
         if flag is None or result.reason is Reason.INVALID_INPUT:
             return Explanation(result)
         try:
-            context = _Context(distinct_id, person_properties, groups, group_properties, device_id)
+            rules = _rules_options(properties_complete, timezone, now)
+            context = _Context(
+                distinct_id, person_properties, groups, group_properties, device_id, rules
+            )
+            if flag.rules_v2 is not None:
+                return self._explain_rules_v2(flag, result, context)
             if flag.is_group_flag:
                 name = flag.group_name
                 if name is None or name not in context.groups:
@@ -425,11 +464,66 @@ class Evaluator:
             "and no device_id was passed",
         )
 
+    def _rules_v2_inputs(self, flag: CompiledFlag, context: _Context) -> tuple[Any, ...]:
+        """The arguments of a rules v2 evaluation, after the flag's key, config and book."""
+        snapshot = self._snapshot
+        group_keys: dict[int, Any] = {}
+        group_props = None
+        index = flag.rules_v2.aggregation_group_type_index
+        if index is not None:
+            name = snapshot.group_type_mapping.get(str(index))
+            if isinstance(name, str) and name in context.groups:
+                group_keys[index] = context.groups[name]
+                group_props = context.group_props().get(name, {})
+        return (
+            context.distinct_id,
+            context.person_properties,
+            group_keys,
+            group_props,
+            snapshot.property_matching_version == 2,
+            context.rules,
+        )
+
+    def _run_rules_v2(self, flag: CompiledFlag, context: _Context) -> FlagResult:
+        inputs = self._rules_v2_inputs(flag, context)
+        return evaluate_rules_v2(flag.key, flag.rules_v2, flag.book, *inputs)
+
+    def _explain_rules_v2(
+        self, flag: CompiledFlag, result: FlagResult, context: _Context
+    ) -> Explanation:
+        v2 = v2_context(flag.rules_v2, *self._rules_v2_inputs(flag, context))
+        if isinstance(v2, str):
+            return Explanation(result, notes=(v2,))
+        traces = []
+        for rule, filters in trace_rules(flag.rules_v2, v2):
+            matched = all(outcome == "match" for _, outcome in filters)
+            decided_here = result.rule is not None and result.rule.index == rule.index
+            traces.append(
+                ConditionTrace(
+                    index=rule.index,
+                    text=f"{rule.rule_type} rule {rule.id}",
+                    group=None,
+                    filters=tuple(FilterTrace(text, outcome) for text, outcome in filters),
+                    rollout_percentage=getattr(rule, "rollout_percentage", None),
+                    bucket=None,  # assignment hashes use seeds, which are never shown
+                    outcome=("decided the answer" if decided_here else "matched")
+                    if matched
+                    else "no match",
+                    decided=decided_here,
+                )
+            )
+        note = f"rules v2: {result.reason.value}" + (
+            "" if result.rule is None else f" (rule {result.rule.index}, {result.rule.rule_type})"
+        )
+        return Explanation(result, conditions=tuple(traces), notes=(note,))
+
     def _run(self, flag: CompiledFlag, context: _Context) -> FlagResult:
         if not flag.active:
             return flag.book.get(DISABLED)
         if flag.continuity:
             return flag.book.get(CONTINUITY)
+        if flag.rules_v2 is not None:
+            return self._run_rules_v2(flag, context)
         if flag.filters_broken:
             return flag.book.get(INVALID)
         groups = context.groups
@@ -475,3 +569,12 @@ class Evaluator:
         if isinstance(outcome, RequiresServer):
             return flag.book.get(REQUIRES_SERVER)
         return flag.book.get(INVALID)
+
+
+def _rules_options(
+    properties_complete: bool, timezone: str | None, now: datetime | None
+) -> RulesOptions:
+    """The rules v2 options of a call (one shared object for the usual defaults)."""
+    if properties_complete is False and timezone is None and now is None:
+        return DEFAULT_RULES_OPTIONS
+    return RulesOptions(bool(properties_complete), timezone, now)

@@ -16,3 +16,8 @@ def is_legacy_format(version: Any) -> bool:
     """True for ``filters.version`` absent or 1. (``True == 1`` in Python, but a boolean is
     no version number.)"""
     return version is None or (version == 1 and type(version) is int)
+
+
+def is_rules_v2(version: Any) -> bool:
+    """True for ``filters.version`` 2 (not ``2.0`` or ``"2"``: those are unknown)."""
+    return version == RULES_V2 and type(version) is int

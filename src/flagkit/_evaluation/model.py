@@ -171,6 +171,8 @@ class CompiledFlag:
     # ``filters.version`` names a format other than the legacy one: never evaluated as legacy
     # (filters_broken is set too, so every path stops early; the answer is unsupported).
     unsupported_format: bool = False
+    # A valid rules v2 config (``filters.version == 2``), evaluated by rules_v2 instead.
+    rules_v2: Any = None
     holdout_broken: bool = False
     variant_keys_broken: bool = False
     variant_table_broken: bool = False

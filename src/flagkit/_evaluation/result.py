@@ -26,8 +26,18 @@ class Reason(str, enum.Enum):
     FEATURE_ENROLLMENT = "feature_enrollment"
     GROUP_NOT_PROVIDED = "group_not_provided"
     FLAG_NOT_FOUND = "flag_not_found"
+    # Rules v2 (``filters.version == 2``): the contract's reason codes, verbatim.
+    TARGETING_MATCH = "targeting_match"
+    ROLLOUT_MISS = "rollout_miss"
+    NO_RULE_MATCH = "no_rule_match"
+    EXPERIMENT_SPLIT = "experiment_split"
     # Undecidable locally.
     MISSING_CONTEXT = "missing_context"
+    # Rules v2 errors: the caller's default applies (asked from /flags in auto mode).
+    MISSING_GROUP_KEY = "missing_group_key"
+    DEPENDENCY_ERROR = "dependency_error"
+    INVALID_REGEX = "invalid_regex"
+    INVALID_PROPERTY = "invalid_property"
     UNSUPPORTED_DEFINITION = "unsupported_definition"
     REQUIRES_SERVER = "requires_server"
     UNRESOLVED_DEPENDENCY = "unresolved_dependency"
@@ -57,8 +67,21 @@ _DECIDED = frozenset(
         Reason.FEATURE_ENROLLMENT,
         Reason.GROUP_NOT_PROVIDED,
         Reason.REMOTE,
+        Reason.TARGETING_MATCH,
+        Reason.ROLLOUT_MISS,
+        Reason.NO_RULE_MATCH,
+        Reason.EXPERIMENT_SPLIT,
     }
 )
+
+
+@attrs.frozen(slots=True)
+class Rule:
+    """The rules v2 rule that decided a flag: its id (a UUID), type and position."""
+
+    id: str
+    rule_type: str
+    index: int
 
 
 @attrs.frozen(slots=True, repr=False)
@@ -78,6 +101,8 @@ class FlagResult:
     description: str = ""
     flag_id: int | None = None
     flag_version: int | None = None
+    # Rules v2 flags only: the rule that decided the answer (None for "no rule matched").
+    rule: Rule | None = None
 
     @property
     def enabled(self) -> bool:

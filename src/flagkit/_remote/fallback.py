@@ -267,6 +267,20 @@ def error_result(key: str, description: str, flag: RemoteFlag | None = None) -> 
     )
 
 
+# No value, but nothing to ask: a caller mistake, or a rules v2 flag whose default is null
+# (decided: the caller's default applies).
+_ANSWERED_WITHOUT_VALUE = frozenset(
+    {
+        Reason.INVALID_INPUT,
+        Reason.TARGETING_MATCH,
+        Reason.ROLLOUT_MISS,
+        Reason.NO_RULE_MATCH,
+        Reason.EXPERIMENT_SPLIT,
+    }
+)
+
+
 def needs_remote(result: FlagResult) -> bool:
-    """True for results a remote lookup may decide: no value, and not a caller mistake."""
-    return result.value is None and result.reason is not Reason.INVALID_INPUT
+    """True for results a remote lookup may decide: no value, and not a caller mistake or
+    a decided null."""
+    return result.value is None and result.reason not in _ANSWERED_WITHOUT_VALUE
