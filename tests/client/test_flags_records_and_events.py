@@ -410,3 +410,58 @@ def test_evaluate_flags_with_flag_keys_evaluates_and_asks_only_those(posthog: _P
     [called] = posthog.named("$feature_flag_called")
     assert called["properties"]["$feature_flag_request_id"] == "r-2"  # kept from /flags
     assert len(posthog.named("$experiment_exposure")) == 1
+
+
+V2_BODY = {
+    "flags": [
+        {
+            "id": 11,
+            "key": "v2-release",
+            "active": True,
+            "version": 4,
+            "filters": {
+                "version": 2,
+                "return_type": "boolean",
+                "default_value": False,
+                "rules": [
+                    {
+                        "id": RULE,
+                        "rule_type": "percentage_rollout",
+                        "targeting": {"properties": []},
+                        "value": True,
+                        "rollout_percentage": 100,
+                        "on_rollout_miss": "continue",
+                        "assignment_algorithm": "sha1_60_v1",
+                        "seed": "secret-seed-value",
+                        "assign_by": "person",
+                    }
+                ],
+            },
+        }
+    ]
+}
+
+
+def test_a_local_rules_v2_answer_reports_its_rule_and_never_its_seed(posthog: _PostHog) -> None:
+    with Client(
+        "phc_token",
+        host=posthog.url,
+        bootstrap=V2_BODY,
+        only_evaluate_locally=True,
+        event_flush_interval=0.05,
+    ) as client:
+        for _ in range(3):
+            assert client.is_enabled("v2-release", "u1")
+        assert client.flush(5)
+    [called] = posthog.named("$feature_flag_called")
+    props = called["properties"]
+    assert props["$feature_flag_config_version"] == 2
+    assert props["$feature_flag_reason_code"] == "targeting_match"
+    assert (props["$feature_flag_rule_id"], props["$feature_flag_rule_type"]) == (
+        RULE,
+        "percentage_rollout",
+    )
+    assert (props["$feature_flag_id"], props["$feature_flag_version"]) == (11, 4)
+    assert props["locally_evaluated"] is True
+    assert posthog.named("$experiment_exposure") == []
+    assert "secret-seed-value" not in json.dumps(posthog.events)

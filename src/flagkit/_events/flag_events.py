@@ -15,6 +15,7 @@ from typing import Any
 
 from flagkit._evaluation.result import FlagResult, Reason
 from flagkit._remote.fallback import Resolved
+from flagkit._remote.records import RuleAttribution
 
 EVENT_NAME = "$feature_flag_called"
 EXPOSURE_EVENT_NAME = "$experiment_exposure"
@@ -58,6 +59,21 @@ _COPIED_TO_EXPOSURE = (
     "$feature_flag_request_id",
     "$feature_flag_evaluated_at",
 )
+
+
+_RULES_V2_REASONS = frozenset(
+    {Reason.TARGETING_MATCH, Reason.ROLLOUT_MISS, Reason.NO_RULE_MATCH, Reason.EXPERIMENT_SPLIT}
+)
+
+
+def local_attribution(result: FlagResult) -> RuleAttribution | None:
+    """The rule attribution of a local rules v2 answer (``None`` for a legacy flag)."""
+    rule = result.rule
+    if rule is None and result.reason not in _RULES_V2_REASONS:
+        return None
+    if rule is None:
+        return RuleAttribution(result.reason.value)
+    return RuleAttribution(result.reason.value, rule.id, rule.rule_type)
 
 
 def reportable(result: FlagResult, distinct_id: Any) -> bool:

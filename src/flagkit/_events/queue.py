@@ -53,7 +53,12 @@ from flagkit._events.exposures import (
     post_exception,
     post_result,
 )
-from flagkit._events.flag_events import experiment_exposure_event, flag_called_event, reportable
+from flagkit._events.flag_events import (
+    experiment_exposure_event,
+    flag_called_event,
+    local_attribution,
+    reportable,
+)
 from flagkit._net.abort import SocketAborter
 from flagkit._net.drive import drive
 from flagkit._net.http import build_http_client
@@ -388,6 +393,12 @@ class ExposureReporter(Generic[SinkT]):
                 return
         except Exception:
             logger.debug("flagkit: could not record a flag event", exc_info=True)
+            return
+        attribution = local_attribution(result)
+        if attribution is not None:  # a rules v2 answer: de-duplicated with its rule
+            self.report(
+                Resolved(result, attribution=attribution), distinct_id, groups, disable_geoip
+            )
             return
         self.report(Resolved(result), distinct_id, groups, disable_geoip, fingerprint)
 

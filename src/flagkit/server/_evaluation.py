@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from flagkit._evaluation.evaluator import Evaluator
+from flagkit._evaluation.formats import is_rules_v2
 from flagkit._evaluation.result import FlagResult, Reason
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit.server import _people
@@ -27,6 +28,8 @@ class FlagMeta:
     version: int
     active: bool
     payloads: Mapping[str, Any]
+    # 2 for a rules v2 flag: its /flags record carries the newer fields.
+    config_version: int = 1
 
 
 @attrs.frozen(slots=True)
@@ -59,6 +62,7 @@ class EvaluationCache:
                 flag["version"],
                 flag["active"],
                 (flag["filters"] or {}).get("payloads") or {},
+                2 if is_rules_v2((flag["filters"] or {}).get("version")) else 1,
             )
             for flag in body["flags"]
         }
@@ -112,6 +116,9 @@ def evaluate(
         groups=dict(groups or {}),
         group_properties=merged_groups,
         keys=keys,
+        # The server holds everything it knows of the person: a property it lacks is
+        # unset, not unknown (rules v2 flags read this; legacy ones never do).
+        properties_complete=True,
     )
 
 
@@ -159,6 +166,13 @@ class WireReason:
     failed: bool
 
 
+def rules_v2_wire_reason(result: FlagResult) -> WireReason:
+    """A rules v2 result's reason: the contract's code verbatim; an error is failed."""
+    failed = result.value is None and not result.reason.decided
+    index = None if result.rule is None else result.rule.index
+    return WireReason(result.reason.value, index, result.description, failed)
+
+
 def wire_reason(result: FlagResult) -> WireReason:
     """Map a flagkit reason to PostHog's ``/flags`` reason code and description."""
     code = _CODES.get(result.reason)
@@ -169,3 +183,12 @@ def wire_reason(result: FlagResult) -> WireReason:
         return WireReason(code, index, f"Matched condition set {index + 1}", False)
     other = result.condition_index if code == "out_of_rollout_bound" else None
     return WireReason(code, other, _DESCRIPTIONS[code], code == "missing_dependency")
+
+
+def rules_v2_metadata(result: FlagResult) -> dict[str, Any]:
+    """The rule metadata of a rules v2 record (never a seed)."""
+    metadata: dict[str, Any] = {"config_version": 2}
+    if result.rule is not None:
+        metadata["rule_id"] = result.rule.id
+        metadata["rule_type"] = result.rule.rule_type
+    return metadata

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from flagkit._evaluation.formats import is_legacy_format
+from flagkit._evaluation.formats import is_legacy_format, is_rules_v2
+from flagkit._evaluation.rules_v2 import V2Config, parse_config, problem_kind
 from flagkit.server._errors import LocalServerError, validation_error
 
 MAX_PROPERTY_VALUES = 1000
@@ -124,10 +125,18 @@ def validate_filters(
 ) -> dict[str, Any]:
     """PostHog's ``validate_filters``: shape, property types, variants, cohorts, payloads.
 
-    Filters of another format (``filters.version`` other than absent or 1, e.g. rules v2)
-    are stored as given: the legacy rules do not apply to them.
+    A rules v2 config (``filters.version`` 2) is checked against the rules v2 contract
+    instead: a malformed one is a 400 naming its problems; a valid one (also one with
+    parts flagkit does not evaluate locally, such as experiment rules) is stored as given.
+    Filters of an unknown format are stored as given: no rules of ours apply to them.
     """
-    if not is_legacy_format(filters.get("version")):
+    version = filters.get("version")
+    if is_rules_v2(version):
+        parsed = parse_config(filters)
+        if not isinstance(parsed, V2Config) and problem_kind(parsed) == "malformed":
+            raise _filters_error("Invalid rules v2 config: " + "; ".join(parsed[:5]))
+        return filters
+    if not is_legacy_format(version):
         return filters
     groups = _check_shape(filters)
     if creating and not groups:

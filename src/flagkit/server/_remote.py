@@ -11,7 +11,13 @@ from flagkit.server._app import App
 from flagkit.server._auth import project_from_token
 from flagkit.server._body import ingestion_body
 from flagkit.server._errors import LocalServerError, method_not_allowed
-from flagkit.server._evaluation import evaluate, raw_payload, wire_reason
+from flagkit.server._evaluation import (
+    evaluate,
+    raw_payload,
+    rules_v2_metadata,
+    rules_v2_wire_reason,
+    wire_reason,
+)
 from flagkit.server._http import Request, Response, json_response
 
 _ALLOW = "GET, POST, OPTIONS, HEAD"
@@ -183,9 +189,12 @@ class RemoteEvaluation:
             meta = compiled.flags.get(key)
             if meta is None or not meta.active:
                 continue  # PostHog leaves out unknown and inactive flags
-            reason = wire_reason(result)
+            v2 = meta.config_version == 2
+            reason = rules_v2_wire_reason(result) if v2 else wire_reason(result)
             enabled = result.enabled and not reason.failed
             value = result.value if enabled else False
+            if v2 and not reason.failed and result.value is None:
+                value = None  # a null default: the caller's default applies
             payload = raw_payload(meta, value)
             entry: dict[str, Any] = {
                 "key": key,
@@ -205,11 +214,16 @@ class RemoteEvaluation:
                 "value": value,
                 "payload": payload,
             }
+            if v2:
+                entry["metadata"].update(rules_v2_metadata(result))
             if reason.failed:
                 entry["failed"] = True
                 errors = True
             flags[key] = entry
         if shape == "v2":
             for entry in flags.values():
-                del entry["value"], entry["payload"]
+                if "config_version" in entry["metadata"]:  # rules v2 records keep the value
+                    del entry["payload"]
+                else:
+                    del entry["value"], entry["payload"]
         return json_response(self._envelope(shape, flags, errors, with_config))

@@ -101,7 +101,13 @@ def v2_context(
     try:
         return V2Context(
             identifier=str(distinct_id),
-            properties=None if properties is None else dict(properties),
+            # None: no properties at all, unless the caller says what it passed (nothing)
+            # is complete.
+            properties=(
+                None
+                if properties is None and not options.properties_complete
+                else dict(properties or {})
+            ),
             properties_complete=options.properties_complete,
             timezone=options.timezone or "UTC",
             explicit_exact_matching=explicit_exact_matching,
