@@ -7,7 +7,7 @@ from flagkit._client.flag_evaluations import FlagEvaluations
 from flagkit._client.sync_client import Client
 from flagkit._evaluation.evaluator import Evaluator
 from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace
-from flagkit._evaluation.result import FlagResult, FlagValue, Reason
+from flagkit._evaluation.result import FlagResult, FlagValue, Reason, Rule
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit._status import ClientStatus, Role, State
 from flagkit._version import __version__ as __version__
@@ -28,6 +28,7 @@ __all__ = [
     "FlagkitError",
     "Reason",
     "Role",
+    "Rule",
     "Snapshot",
     "State",
 ]
