@@ -122,16 +122,21 @@ def test_client_side_check_fails_with_one_line(env: dict[str, str | None], key: 
 def test_delete_asks_for_confirmation(env: dict[str, str | None], key: str) -> None:
     ok_json(env, "flags", "create", key)
     result = CliRunner().invoke(main, ["flags", "delete", key], env=env, input="n\n")
-    assert result.exit_code == 1
-    assert "Aborted" in result.output
+    # Declining is an answer, not a failure: no click "Aborted!", status 0.
+    assert result.exit_code == 0, result.output
+    assert "Aborted" not in result.output
+    assert f"Not deleted: flag {key} is unchanged." in result.output
     still = ok_json(env, "flags", "get", key)
     assert isinstance(still, dict)
     assert still["deleted"] is False
 
 
-def test_update_without_changes_is_an_error(env: dict[str, str | None], key: str) -> None:
+def test_update_without_changes_is_a_usage_error(env: dict[str, str | None], key: str) -> None:
     ok_json(env, "flags", "create", key)
-    assert "nothing to update" in error_line(run(env, "flags", "update", key))
+    result = run(env, "flags", "update", key)
+    assert result.exit_code == 2, result.output
+    assert "Error: nothing to update" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_wrong_key_error_never_shows_the_key(env: dict[str, str | None]) -> None:
@@ -146,7 +151,13 @@ def test_wrong_key_error_never_shows_the_key(env: dict[str, str | None]) -> None
 
 
 def test_missing_flag_is_not_found(env: dict[str, str | None]) -> None:
-    assert "Not found" in error_line(run(env, "flags", "get", "does-not-exist"))
+    # A key no flag has is said plainly (it used to be an HTTP 404 of the key search).
+    line = error_line(run(env, "flags", "get", "does-not-exist"))
+    assert line == (
+        "Error: no flag has the key 'does-not-exist' in this project "
+        "(`flagkit flags list` shows them)"
+    )
+    assert "404" not in line
     assert "Not found" in error_line(run(env, "flags", "get", "987654"))
 
 

@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -84,11 +85,40 @@ def test_eval_prop_values_are_json_when_they_parse() -> None:
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", "--distinct-id", "a"],
+        ["eval", "new-checkout", "--all", "--distinct-id", "a"],
+        ["eval", "--bogus-option"],
+        ["eval", "new-checkout"],
+        ["explain", "--distinct-id", "a"],
+        ["flags", "create"],
+        ["flags", "list", "--limit", "0"],
+        ["serve", "--port", "abc"],
+    ],
+)
+def test_wrong_usage_exits_2(args: list[str]) -> None:
+    # docs/cli.md: user mistakes exit 1, wrong usage 2 (our own checks as click's).
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert "Error:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_eval_all_on_no_flags_says_so(tmp_path: Any) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"flags": []}')
+    result = run("eval", "--all", "--distinct-id", "a", "--definitions", str(empty))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "No flags: the definitions hold none."
+    as_json = run("eval", "--all", "--distinct-id", "a", "--definitions", str(empty), "--json")
+    assert json.loads(as_json.output) == []
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["eval", "nope", "--distinct-id", "a"], "no flag with key 'nope'"),
-        (["eval", "--distinct-id", "a"], "pass a flag KEY or --all"),
-        (["eval", "new-checkout", "--all", "--distinct-id", "a"], "pass a flag KEY or --all"),
         (["explain", "nope", "--distinct-id", "a"], "no flag with key 'nope'"),
         (["rollout", "nope", "--persons", str(EXAMPLES)], "no flag with key 'nope'"),
     ],
@@ -99,7 +129,9 @@ def test_user_mistakes_print_one_line(args: list[str], message: str) -> None:
 
 
 def test_missing_definitions_source_says_what_to_do() -> None:
-    line = one_error_line(run("eval", "x", "--distinct-id", "a"))
+    result = run("eval", "x", "--distinct-id", "a")
+    assert result.exit_code == 2  # wrong usage: neither source given
+    [line] = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert "--definitions FILE" in line
     assert "--host" in line
 

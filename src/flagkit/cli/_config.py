@@ -15,7 +15,7 @@ from flagkit.api._settings import (
     ENV_PROJECT_API_KEY,
     ENV_PROJECT_ID,
 )
-from flagkit.cli._output import fail, remember_secrets
+from flagkit.cli._output import fail, remember_secrets, usage_error
 
 if TYPE_CHECKING:
     from flagkit._evaluation.snapshot import Snapshot
@@ -140,7 +140,7 @@ def load_snapshot(definitions_file: str | None) -> Snapshot:
     if definitions_file is not None:
         return Snapshot.from_file(definitions_file)
     if not has_connection():
-        fail(
+        usage_error(
             "no definitions: pass --definitions FILE (e.g. saved by `flagkit pull`) or "
             f"--host URL with a personal API key (or set {ENV_HOST} and {ENV_PERSONAL_API_KEY})"
         )

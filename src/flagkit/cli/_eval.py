@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.text import Text
 
 from flagkit.cli._config import api_options, definitions_option, load_snapshot
 from flagkit.cli._context import build_context, context_options
-from flagkit.cli._output import console, emit_json, fail, show_json, show_value, table
+from flagkit.cli._output import (
+    console,
+    emit_json,
+    fail,
+    show_json,
+    show_value,
+    table,
+    usage_error,
+)
 
 if TYPE_CHECKING:
     from flagkit._evaluation.result import FlagResult
@@ -69,7 +78,7 @@ def eval_command(
     from flagkit._evaluation.evaluator import Evaluator
 
     if (key is None) == (not all_flags):
-        fail("pass a flag KEY or --all (not both)")
+        usage_error("pass a flag KEY or --all (not both)")
     context = build_context(distinct_id, props, groups, group_props, device_id)
     snapshot = load_snapshot(definitions_file)
     warn_problems(snapshot)
@@ -81,6 +90,9 @@ def eval_command(
         results = list(evaluator.evaluate_all(context.distinct_id, **context.kwargs()).values())
     if as_json:
         emit_json([result_dict(r) for r in results])
+        return
+    if not results:
+        console().print(Text("No flags: the definitions hold none."))
         return
     rows = [
         (

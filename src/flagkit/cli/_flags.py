@@ -10,14 +10,20 @@ from typing import Any
 import click
 from rich.text import Text
 
-from flagkit.api import FeatureFlag, FeatureFlagsAPI, Variant
+from flagkit.api import FeatureFlag, FeatureFlagsAPI, NotFound, Variant
 from flagkit.cli._config import api_options, open_api
-from flagkit.cli._output import console, emit_json, fail, show_json, table
+from flagkit.cli._output import console, emit_json, fail, show_json, table, usage_error
 
 
 def resolve(api: FeatureFlagsAPI, ref: str) -> FeatureFlag:
-    """A flag by numeric id, or by key."""
-    return api.flags.get(int(ref)) if ref.isdigit() else api.flags.get_by_key(ref)
+    """A flag by numeric id, or by key (a key no flag has is a plain error, not an HTTP
+    404 of the search that found nothing)."""
+    if ref.isdigit():
+        return api.flags.get(int(ref))
+    try:
+        return api.flags.get_by_key(ref)
+    except NotFound:
+        fail(f"no flag has the key {ref!r} in this project (`flagkit flags list` shows them)")
 
 
 def parse_json_arg(value: str, option: str) -> Any:
@@ -31,7 +37,7 @@ def parse_json_arg(value: str, option: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        fail(f"{option}: not valid JSON ({exc})")
+        usage_error(f"{option}: not valid JSON ({exc})")
 
 
 def parse_variants(items: tuple[str, ...]) -> list[Variant]:
@@ -270,7 +276,7 @@ def create_command(
     nothing changes until you roll it out."""
     base = parse_json_arg(filters_json, "--filters") if filters_json else {}
     if not isinstance(base, Mapping):
-        fail("--filters: expected a JSON object")
+        usage_error("--filters: expected a JSON object")
     if rollout is None and not base.get("groups"):
         rollout = 0.0 if not filters_json else None
     filters = _filters_from_options(base, rollout, variants, payloads)
@@ -317,10 +323,10 @@ def update_command(
         if filters_json is not None or rollout is not None or variants or payloads:
             base = parse_json_arg(filters_json, "--filters") if filters_json else current.filters
             if not isinstance(base, Mapping):
-                fail("--filters: expected a JSON object")
+                usage_error("--filters: expected a JSON object")
             fields["filters"] = _filters_from_options(base, rollout, variants, payloads)
         if not fields:
-            fail(
+            usage_error(
                 "nothing to update: pass --name, --active/--inactive, --rollout, --variant, "
                 "--payload or --filters"
             )
@@ -343,8 +349,9 @@ def delete_command(flag: str, yes: bool, as_json: bool) -> None:
     """Delete a flag (by id or key). PostHog keeps it as soft-deleted."""
     with open_api() as api:
         current = resolve(api, flag)
-        if not yes:
-            click.confirm(f"Delete flag {current.key} (id {current.id})?", abort=True)
+        if not yes and not click.confirm(f"Delete flag {current.key} (id {current.id})?"):
+            console().print(Text(f"Not deleted: flag {current.key} is unchanged."))
+            return
         deleted = api.flags.delete(current)
     if as_json:
         emit_json(deleted.to_dict())

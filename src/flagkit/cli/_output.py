@@ -61,6 +61,12 @@ def fail(message: str) -> NoReturn:
     raise click.ClickException(clean(message))
 
 
+def usage_error(message: str) -> NoReturn:
+    """Stop on wrong usage (options that do not go together, a malformed value): the usage
+    line, one error line, exit status 2, as click's own usage errors."""
+    raise click.UsageError(clean(message))
+
+
 def emit_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
