@@ -485,8 +485,8 @@ class Evaluator:
         )
 
     def _run_rules_v2(self, flag: CompiledFlag, context: _Context) -> FlagResult:
-        inputs = self._rules_v2_inputs(flag, context)
-        return evaluate_rules_v2(flag.key, flag.rules_v2, flag.book, *inputs)
+        v2 = v2_context(flag.rules_v2, *self._rules_v2_inputs(flag, context))
+        return evaluate_rules_v2(flag.key, flag.rules_v2, flag.book, v2)
 
     def _explain_rules_v2(
         self, flag: CompiledFlag, result: FlagResult, context: _Context

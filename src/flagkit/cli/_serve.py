@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import signal
-import threading
 from pathlib import Path
 
 import click
@@ -77,15 +75,9 @@ def serve_command(
 
 def _serve_json(db_path: str | None, port: int, seed: str | None, bind: str) -> None:
     """Like ``serve()``, announcing the connection details as JSON instead of text."""
-    from flagkit.server import LocalServer
+    from flagkit.server import LocalServer, serve
 
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = LocalServer(db_path, port, seed, host=bind)
-    try:
-        server.start()
+    def announce(server: LocalServer) -> None:
         emit_json(
             {
                 "url": server.url,
@@ -96,14 +88,8 @@ def _serve_json(db_path: str | None, port: int, seed: str | None, bind: str) -> 
                 "db_path": db_path,
             }
         )
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+
+    serve(db_path=db_path, port=port, seed=seed, host=bind, announce=announce)
 
 
 __all__ = ["serve_command"]

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -405,11 +405,12 @@ def serve(
     seed: str | None,
     host: str = "127.0.0.1",
     out: TextIO = sys.stdout,
+    announce: Callable[[LocalServer], None] | None = None,
 ) -> None:
     """Run the local server in the foreground until Ctrl-C (or SIGTERM).
 
-    Prints the URL and the keys to use. This is what ``flagkit serve`` and
-    ``python -m flagkit.server`` call.
+    Prints the URL and the keys to use (or calls ``announce(server)`` instead, once it
+    listens). This is what ``flagkit serve`` and ``python -m flagkit.server`` call.
     """
     server = LocalServer(db_path, port, seed, host=host)
     server.start()
@@ -418,17 +419,10 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        lines = [
-            f"flagkit local PostHog server listening on {server.url}",
-            f"  database:          {db_path or 'in memory (nothing is kept after exit)'}",
-            f"  project id:        {server.project_id}",
-            f"  project API key:   {server.project_api_key}   (phc_: /flags, capture, ?token=)",
-            f"  personal API key:  {server.personal_api_key}   (phx_: Authorization: Bearer)",
-            f"  secret API key:    {server.secret_api_key}   (phs_: local evaluation)",
-            "Press Ctrl-C to stop.",
-        ]
-        out.write("\n".join(lines) + "\n")
-        out.flush()
+        if announce is not None:
+            announce(server)
+        else:
+            _print_details(server, db_path, out)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
@@ -437,5 +431,20 @@ def serve(
         server.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        out.write("flagkit local server stopped.\n")
-        out.flush()
+        if announce is None:
+            out.write("flagkit local server stopped.\n")
+            out.flush()
+
+
+def _print_details(server: LocalServer, db_path: str | None, out: TextIO) -> None:
+    lines = [
+        f"flagkit local PostHog server listening on {server.url}",
+        f"  database:          {db_path or 'in memory (nothing is kept after exit)'}",
+        f"  project id:        {server.project_id}",
+        f"  project API key:   {server.project_api_key}   (phc_: /flags, capture, ?token=)",
+        f"  personal API key:  {server.personal_api_key}   (phx_: Authorization: Bearer)",
+        f"  secret API key:    {server.secret_api_key}   (phs_: local evaluation)",
+        "Press Ctrl-C to stop.",
+    ]
+    out.write("\n".join(lines) + "\n")
+    out.flush()

@@ -58,27 +58,10 @@ DEFAULT_RULES_OPTIONS = RulesOptions()
 
 
 def evaluate_rules_v2(
-    key: str,
-    config: V2Config,
-    book: Any,
-    distinct_id: Any,
-    person_properties: Mapping[str, Any] | None,
-    group_keys: Mapping[int, Any],
-    group_properties: Mapping[str, Any] | None,
-    explicit_exact_matching: bool,
-    options: RulesOptions,
+    key: str, config: V2Config, book: Any, context: V2Context | str
 ) -> FlagResult:
-    """One rules v2 flag for one caller. Never raises: a context that cannot be used (an
-    unknown time zone, say) is ``INVALID_INPUT`` with the reason in the description."""
-    context = v2_context(
-        config,
-        distinct_id,
-        person_properties,
-        group_keys,
-        group_properties,
-        explicit_exact_matching,
-        options,
-    )
+    """One rules v2 flag for one caller, in ``context`` (from :func:`v2_context`; a string
+    says why none could be built: ``INVALID_INPUT``, with the reason). Never raises."""
     if isinstance(context, str):
         return FlagResult(key, None, Reason.INVALID_INPUT, description=context)
     outcome = evaluate_v2(config, context, flag_key=key)
