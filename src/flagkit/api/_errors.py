@@ -155,6 +155,23 @@ class ConfigurationError(FlagkitError, ValueError):
     """The API cannot be used as configured (e.g. no host or no personal API key)."""
 
 
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    403: PermissionDenied,
+    404: NotFound,
+    422: ValidationError,
+}
+
+
+def error_class(status: int) -> type[ApiError]:
+    """The class of the error an HTTP ``status`` (4xx or 5xx) answer raises."""
+    known = _BY_STATUS.get(status)
+    if known is not None:
+        return known
+    return ServerError if status >= 500 else ApiError
+
+
 __all__ = [
     "ApiConnectionError",
     "ApiError",

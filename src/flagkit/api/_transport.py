@@ -29,13 +29,9 @@ from flagkit._net.http import redact
 from flagkit.api._errors import (
     ApiConnectionError,
     ApiError,
-    AuthenticationError,
     InvalidResponseError,
-    NotFound,
-    PermissionDenied,
     RateLimited,
-    ServerError,
-    ValidationError,
+    error_class,
 )
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -172,15 +168,6 @@ def parse_retry_after(headers: Mapping[str, str], detail: str = "") -> float | N
     return float(match.group(1)) if match else None
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {
-    400: ValidationError,
-    401: AuthenticationError,
-    403: PermissionDenied,
-    404: NotFound,
-    422: ValidationError,
-}
-
-
 def error_from_response(
     plan: RequestPlan, received: Received, secrets: Iterable[str | None] = ()
 ) -> ApiError:
@@ -195,10 +182,7 @@ def error_from_response(
         return RateLimited(
             detail, retry_after=retry_after, status=status, code=code, attr=attr, **where
         )
-    cls = _BY_STATUS.get(status)
-    if cls is None:
-        cls = ServerError if status >= 500 else ApiError
-    return cls(detail, status=status, code=code, attr=attr, **where)
+    return error_class(status)(detail, status=status, code=code, attr=attr, **where)
 
 
 class TransportCore:
