@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from flagkit._net.async_http import build_async_http_client
-from flagkit._net.http import hide_secrets_in_http_logs
+from flagkit.api._base import ApiBase
 from flagkit.api._errors import ApiError
 from flagkit.api._models import (
     ActivityEntry,
@@ -23,7 +23,6 @@ from flagkit.api._models import (
     RoleAccess,
 )
 from flagkit.api._ops import DEFAULT_PAGE_SIZE, Call, Operations, Pager, flag_body
-from flagkit.api._settings import ApiSettings
 from flagkit.api._transport import AsyncTransport, TransportCore
 
 if TYPE_CHECKING:
@@ -229,49 +228,21 @@ class PersonsResource(_Base):
         return None
 
 
-class AsyncFeatureFlagsAPI:
+class AsyncFeatureFlagsAPI(ApiBase[httpx.AsyncClient]):
     """Asynchronous client of PostHog's feature-flag admin API (and persons).
 
     The same calls as :class:`~flagkit.api.FeatureFlagsAPI`, awaited; ``iter_all`` returns
     an async iterator. Use ``async with`` or ``await api.aclose()``.
     """
 
-    def __init__(
-        self,
-        host: str | None = None,
-        personal_api_key: str | None = None,
-        project_id: int | str | None = None,
-        *,
-        project_api_key: str | None = None,
-        legacy: bool = False,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        validate: bool = True,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.settings = ApiSettings.build(
-            host,
-            personal_api_key,
-            project_id,
-            project_api_key=project_api_key,
-            legacy=legacy,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            validate=validate,
-        )
+    def _connect(self, http_client: httpx.AsyncClient | None, ops: Operations) -> None:
         s = self.settings
-        self._owns_client = http_client is None
-        # Registered even for a caller's own http_client: httpx logs every URL at INFO, and
-        # the legacy routes need ?token= in it.
-        hide_secrets_in_http_logs(s.secrets)
         client = http_client or build_async_http_client(
             s.host, timeout=s.timeout, secrets=s.secrets
         )
-        core = TransportCore(s.retry, s.secrets)
-        self._transport = AsyncTransport(client, core, s.auth_headers())
-        ops = Operations(s.paths, token=s.project_api_key, validate=s.validate)
+        self._transport = AsyncTransport(
+            client, TransportCore(s.retry, s.secrets), s.auth_headers()
+        )
         self.flags = FlagsResource(self._transport, ops)
         self.persons = PersonsResource(self._transport, ops)
 
@@ -285,13 +256,6 @@ class AsyncFeatureFlagsAPI:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        s = self.settings
-        return (
-            f"AsyncFeatureFlagsAPI(host={s.host!r}, project_id={s.project_id!r}, "
-            f"legacy={s.paths.legacy})"
-        )
 
 
 __all__ = ["AsyncFeatureFlagsAPI", "FlagsResource", "PersonsResource", "RoleAccessResource"]

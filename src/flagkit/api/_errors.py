@@ -21,6 +21,8 @@ class ApiError(FlagkitError):
 
     #: One sentence telling the reader how to fix the problem.
     hint = "Check the request and try again."
+    #: What went wrong, in a few words: the message's opening.
+    _heading = "PostHog API request failed"
 
     def __init__(
         self,
@@ -48,7 +50,7 @@ class ApiError(FlagkitError):
         return f"{self._title()} [{status}]{where}: {field}{detail}. {self._hint()}"
 
     def _title(self) -> str:
-        return "PostHog API request failed"
+        return self._heading
 
     def _hint(self) -> str:
         return self.hint
@@ -67,9 +69,7 @@ class AuthenticationError(ApiError):
         "Check the personal API key (POSTHOG_PERSONAL_API_KEY or --personal-api-key) "
         "and that it was created on this host."
     )
-
-    def _title(self) -> str:
-        return "Authentication failed"
+    _heading = "Authentication failed"
 
 
 class PermissionDenied(ApiError):  # noqa: N818
@@ -79,18 +79,14 @@ class PermissionDenied(ApiError):  # noqa: N818
         "Give the personal API key the needed scope (feature_flag:read / feature_flag:write) "
         "and access to this project, or use another key."
     )
-
-    def _title(self) -> str:
-        return "Permission denied"
+    _heading = "Permission denied"
 
 
 class NotFound(ApiError):  # noqa: N818
     """404: no such flag, person, role access or project."""
 
     hint = "Check the id or key, and the project id (POSTHOG_PROJECT_ID or --project-id)."
-
-    def _title(self) -> str:
-        return "Not found"
+    _heading = "Not found"
 
 
 class ValidationError(ApiError):
@@ -112,6 +108,8 @@ class ValidationError(ApiError):
 class RateLimited(ApiError):  # noqa: N818
     """429: too many requests. ``retry_after`` is the wait PostHog asked for, in seconds."""
 
+    _heading = "Rate limited"
+
     def __init__(
         self,
         detail: str,
@@ -131,39 +129,47 @@ class RateLimited(ApiError):  # noqa: N818
             return f"Wait {self.retry_after:g} s before retrying, or lower the request rate."
         return "Wait a little before retrying, or lower the request rate."
 
-    def _title(self) -> str:
-        return "Rate limited"
-
 
 class ServerError(ApiError):
     """5xx: PostHog failed; GET requests were already retried."""
 
     hint = "This is a server-side problem; try again later or check the host's status page."
-
-    def _title(self) -> str:
-        return "PostHog server error"
+    _heading = "PostHog server error"
 
 
 class InvalidResponseError(ApiError):
     """A successful status whose body is not the JSON the endpoint returns."""
 
     hint = "Check that the host is a PostHog instance (POSTHOG_HOST or --host)."
-
-    def _title(self) -> str:
-        return "Unexpected response"
+    _heading = "Unexpected response"
 
 
 class ApiConnectionError(ApiError):
     """No response: DNS, connection refused, TLS failure, timeout or a dropped connection."""
 
     hint = "Check the host (POSTHOG_HOST or --host) and the network, then try again."
-
-    def _title(self) -> str:
-        return "Could not reach PostHog"
+    _heading = "Could not reach PostHog"
 
 
 class ConfigurationError(FlagkitError, ValueError):
     """The API cannot be used as configured (e.g. no host or no personal API key)."""
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    403: PermissionDenied,
+    404: NotFound,
+    422: ValidationError,
+}
+
+
+def error_class(status: int) -> type[ApiError]:
+    """The class of the error an HTTP ``status`` (4xx or 5xx) answer raises."""
+    known = _BY_STATUS.get(status)
+    if known is not None:
+        return known
+    return ServerError if status >= 500 else ApiError
 
 
 __all__ = [

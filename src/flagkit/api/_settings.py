@@ -18,6 +18,9 @@ ENV_PROJECT_ID = "POSTHOG_PROJECT_ID"
 ENV_PERSONAL_API_KEY = "POSTHOG_PERSONAL_API_KEY"
 ENV_PROJECT_API_KEY = "POSTHOG_PROJECT_API_KEY"
 
+# The clients' keyword arguments that ApiSettings.build takes as they are.
+CLIENT_OPTIONS = ("project_api_key", "legacy", "timeout", "max_retries", "backoff", "validate")
+
 
 def _clean(value: str | None) -> str | None:
     if value is None:

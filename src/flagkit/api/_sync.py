@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from flagkit._net.http import build_http_client, hide_secrets_in_http_logs
+from flagkit._net.http import build_http_client
+from flagkit.api._base import ApiBase
 from flagkit.api._errors import ApiError
 from flagkit.api._models import (
     ActivityEntry,
@@ -21,7 +22,6 @@ from flagkit.api._models import (
     RoleAccess,
 )
 from flagkit.api._ops import DEFAULT_PAGE_SIZE, Call, Operations, Pager, flag_body
-from flagkit.api._settings import ApiSettings
 from flagkit.api._transport import SyncTransport, TransportCore
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ class PersonsResource(_Base):
         return None
 
 
-class FeatureFlagsAPI:
+class FeatureFlagsAPI(ApiBase[httpx.Client]):
     """Synchronous client of PostHog's feature-flag admin API (and persons).
 
     ``FeatureFlagsAPI(host, personal_api_key, project_id)``; any of them left out is read
@@ -228,40 +228,10 @@ class FeatureFlagsAPI:
     call :meth:`close`.
     """
 
-    def __init__(
-        self,
-        host: str | None = None,
-        personal_api_key: str | None = None,
-        project_id: int | str | None = None,
-        *,
-        project_api_key: str | None = None,
-        legacy: bool = False,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        validate: bool = True,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        self.settings = ApiSettings.build(
-            host,
-            personal_api_key,
-            project_id,
-            project_api_key=project_api_key,
-            legacy=legacy,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            validate=validate,
-        )
+    def _connect(self, http_client: httpx.Client | None, ops: Operations) -> None:
         s = self.settings
-        self._owns_client = http_client is None
-        # Registered even for a caller's own http_client: httpx logs every URL at INFO, and
-        # the legacy routes need ?token= in it.
-        hide_secrets_in_http_logs(s.secrets)
         client = http_client or build_http_client(s.host, timeout=s.timeout, secrets=s.secrets)
-        core = TransportCore(s.retry, s.secrets)
-        self._transport = SyncTransport(client, core, s.auth_headers())
-        ops = Operations(s.paths, token=s.project_api_key, validate=s.validate)
+        self._transport = SyncTransport(client, TransportCore(s.retry, s.secrets), s.auth_headers())
         self.flags = FlagsResource(self._transport, ops)
         self.persons = PersonsResource(self._transport, ops)
 
@@ -275,13 +245,6 @@ class FeatureFlagsAPI:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        s = self.settings
-        return (
-            f"FeatureFlagsAPI(host={s.host!r}, project_id={s.project_id!r}, "
-            f"legacy={s.paths.legacy})"
-        )
 
 
 __all__ = ["FeatureFlagsAPI", "FlagsResource", "PersonsResource", "RoleAccessResource"]

@@ -29,13 +29,9 @@ from flagkit._net.http import redact
 from flagkit.api._errors import (
     ApiConnectionError,
     ApiError,
-    AuthenticationError,
     InvalidResponseError,
-    NotFound,
-    PermissionDenied,
     RateLimited,
-    ServerError,
-    ValidationError,
+    error_class,
 )
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -172,15 +168,6 @@ def parse_retry_after(headers: Mapping[str, str], detail: str = "") -> float | N
     return float(match.group(1)) if match else None
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {
-    400: ValidationError,
-    401: AuthenticationError,
-    403: PermissionDenied,
-    404: NotFound,
-    422: ValidationError,
-}
-
-
 def error_from_response(
     plan: RequestPlan, received: Received, secrets: Iterable[str | None] = ()
 ) -> ApiError:
@@ -195,10 +182,7 @@ def error_from_response(
         return RateLimited(
             detail, retry_after=retry_after, status=status, code=code, attr=attr, **where
         )
-    cls = _BY_STATUS.get(status)
-    if cls is None:
-        cls = ServerError if status >= 500 else ApiError
-    return cls(detail, status=status, code=code, attr=attr, **where)
+    return error_class(status)(detail, status=status, code=code, attr=attr, **where)
 
 
 class TransportCore:
@@ -252,16 +236,26 @@ class TransportCore:
             ) from None
 
 
-def _request_kwargs(plan: RequestPlan, headers: Mapping[str, str]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"headers": dict(headers)}
-    if plan.params:
-        kwargs["params"] = list(plan.params)
-    if plan.has_body:
-        kwargs["json"] = plan.body
-    return kwargs
+def received(response: httpx.Response) -> Received:
+    """What arrived, as the core reads it."""
+    return Received(response.status_code, response.headers, response.content)
 
 
-class SyncTransport:
+class _Driver:
+    """What both transports share: the client's headers turned into request arguments."""
+
+    _headers: dict[str, str]
+
+    def _kwargs(self, plan: RequestPlan) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"headers": dict(self._headers)}
+        if plan.params:
+            kwargs["params"] = list(plan.params)
+        if plan.has_body:
+            kwargs["json"] = plan.body
+        return kwargs
+
+
+class SyncTransport(_Driver):
     """Sends plans with an ``httpx.Client``, sleeping between retries."""
 
     def __init__(
@@ -279,23 +273,20 @@ class SyncTransport:
     def send(self, plan: RequestPlan) -> Any:
         """Send ``plan`` (retrying as the core decides) and return the decoded JSON."""
         attempt = 0
-        while True:
-            outcome: Outcome
-            try:
-                response = self.client.request(
-                    plan.method, plan.path, **_request_kwargs(plan, self._headers)
-                )
-                outcome = Received(response.status_code, response.headers, response.content)
-            except httpx.TransportError as exc:
-                outcome = classify_exception(exc)
-            step = self.core.step(plan, attempt, outcome)
-            if isinstance(step, Done):
-                return step.value
+        while isinstance(step := self.core.step(plan, attempt, self._attempt(plan)), Sleep):
             self._sleep(step.seconds)
             attempt += 1
+        return step.value
+
+    def _attempt(self, plan: RequestPlan) -> Outcome:
+        try:
+            response = self.client.request(plan.method, plan.path, **self._kwargs(plan))
+        except httpx.TransportError as exc:
+            return classify_exception(exc)
+        return received(response)
 
 
-class AsyncTransport:
+class AsyncTransport(_Driver):
     """Sends plans with an ``httpx.AsyncClient``, sleeping between retries."""
 
     def __init__(
@@ -313,20 +304,17 @@ class AsyncTransport:
     async def send(self, plan: RequestPlan) -> Any:
         """Send ``plan`` (retrying as the core decides) and return the decoded JSON."""
         attempt = 0
-        while True:
-            outcome: Outcome
-            try:
-                response = await self.client.request(
-                    plan.method, plan.path, **_request_kwargs(plan, self._headers)
-                )
-                outcome = Received(response.status_code, response.headers, response.content)
-            except httpx.TransportError as exc:
-                outcome = classify_exception(exc)
-            step = self.core.step(plan, attempt, outcome)
-            if isinstance(step, Done):
-                return step.value
+        while isinstance(step := self.core.step(plan, attempt, await self._attempt(plan)), Sleep):
             await self._sleep(step.seconds)
             attempt += 1
+        return step.value
+
+    async def _attempt(self, plan: RequestPlan) -> Outcome:
+        try:
+            response = await self.client.request(plan.method, plan.path, **self._kwargs(plan))
+        except httpx.TransportError as exc:
+            return classify_exception(exc)
+        return received(response)
 
 
 __all__ = [
