@@ -72,3 +72,25 @@ def test_a_machine_closed_midway_counts_its_batch_as_dropped() -> None:
     next(steps)
     steps.close()  # a cancelled task
     assert counters.snapshot()["events_dropped"] == 2
+
+
+def test_a_backlog_goes_in_whole_batches_of_up_to_ten() -> None:
+    queue, _ = machine(batch_size=5)
+    for _ in range(12):
+        queue.add(EVENT)
+    assert len(queue.take()) == 10  # two whole batches in one request; two wait
+    queue.settle()
+    assert len(queue.take()) == 2  # no backlog any more: the rest as one batch
+    queue.settle()
+    for _ in range(80):
+        queue.add(EVENT)
+    assert len(queue.take()) == 50  # at most ten batches per request
+
+
+def test_queued_events_are_encoded_bytes() -> None:
+    queue, counters = machine()
+    assert queue.encode_one(EVENT) is not None
+    circular: dict[str, object] = {}
+    circular["self"] = circular
+    assert queue.encode_one(circular) is None  # dropped and counted, never queued
+    assert counters.snapshot()["events_dropped"] == 1

@@ -93,7 +93,10 @@ class AsyncEventSender:
         core = self._core
         if core.closing:
             return False
-        wake = core.add(event)
+        data = core.encode_one(event)
+        if data is None:
+            return False
+        wake = core.add(data)
         if self._task is None or self._task.done():
             self._start()
         elif wake:
@@ -174,7 +177,7 @@ class AsyncEventSender:
                 core.settle()
                 self._settled.set()
 
-    async def _next_batch(self) -> list[Mapping[str, Any]] | None:
+    async def _next_batch(self) -> list[Mapping[str, Any] | bytes] | None:
         core = self._core
         while True:
             if self._stop.is_set():
@@ -189,7 +192,7 @@ class AsyncEventSender:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), wait)
 
-    async def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
+    async def _deliver(self, batch: list[Mapping[str, Any] | bytes]) -> None:
         # Cancelled (close() past its deadline, the loop ending): the machine is closed
         # and counts the batch as dropped.
         await drive_async(self._core.delivery(batch), self._perform)

@@ -39,7 +39,7 @@ from flagkit._status import Counters
 logger = logging.getLogger("flagkit.client")
 
 BATCH_PATH = "/batch/"
-DEFAULT_QUEUE_SIZE = 10_000
+DEFAULT_QUEUE_SIZE = 50_000  # encoded events, about 0.4 KB each: about 20 MB when full
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_FLUSH_INTERVAL = 0.5
 _MAX_RETRY_AFTER = 300.0
@@ -205,6 +205,7 @@ def post_exception(exc: Exception, secrets: Iterable[str | None]) -> PostResult:
 
 
 CLOSED_BEFORE_DELIVERY = "the client closed before they could be delivered"
+BACKLOG_BATCHES = 10  # a backlog goes in requests of up to this many batches
 
 
 @attrs.frozen(slots=True)
@@ -250,7 +251,9 @@ class DeliveryQueue:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.counters = counters
-        self.queue: deque[Mapping[str, Any]] = deque()
+        # Events as encoded JSON (about half the memory of the dicts; senders encode them
+        # on put), or as dicts when a caller adds those directly.
+        self.queue: deque[Mapping[str, Any] | bytes] = deque()
         self.in_flight = 0  # events taken by the sender and not yet settled
         self.flushing = 0  # callers waiting in flush()
         self.closing = False
@@ -275,7 +278,7 @@ class DeliveryQueue:
         """Nothing queued and nothing in flight."""
         return not self.queue and self.in_flight == 0
 
-    def add(self, event: Mapping[str, Any]) -> bool:
+    def add(self, event: Mapping[str, Any] | bytes) -> bool:
         """Queue ``event`` (dropping the oldest when full). True when the sender should be
         woken: its interval starts now, or a batch is full."""
         if self.pending() >= self._queue_size:
@@ -304,9 +307,16 @@ class DeliveryQueue:
             return 0.0
         return max(0.0, self._flush_interval - (self._monotonic() - self._oldest_at))
 
-    def take(self) -> list[Mapping[str, Any]]:
-        """The next batch, now in flight until :meth:`settle`."""
-        count = min(self._batch_size, len(self.queue))
+    def take(self) -> list[Mapping[str, Any] | bytes]:
+        """The next batch, now in flight until :meth:`settle`. A backlog (more than two
+        batches waiting) goes in requests of up to :data:`BACKLOG_BATCHES` batches: per
+        event, one large request costs the sender far less than many small ones, so a burst
+        drains before the queue overflows."""
+        waiting = len(self.queue)
+        size = self._batch_size
+        count = min(size, waiting)
+        if waiting > 2 * size:  # whole batches only: a partial one still waits its interval
+            count = min(size * BACKLOG_BATCHES, waiting // size * size)
         batch = [self.queue.popleft() for _ in range(count)]
         self.in_flight = count
         return batch
@@ -315,15 +325,26 @@ class DeliveryQueue:
         """The batch in flight is delivered or dropped."""
         self.in_flight = 0
 
-    def encode(self, batch: list[Mapping[str, Any]]) -> list[bytes]:
-        """The events as JSON; one that cannot be encoded is dropped and counted."""
+    def encode(self, batch: list[Mapping[str, Any] | bytes]) -> list[bytes]:
+        """The events as JSON (senders queue them encoded already: bytes pass through); one
+        that cannot be encoded is dropped and counted."""
         encoded: list[bytes] = []
         for event in batch:
-            try:
-                encoded.append(encode_event(event))
-            except (ValueError, TypeError, RecursionError):
-                self.dropped(1, "it could not be encoded as JSON")
+            if isinstance(event, bytes):
+                encoded.append(event)
+                continue
+            data = self.encode_one(event)
+            if data is not None:
+                encoded.append(data)
         return encoded
+
+    def encode_one(self, event: Mapping[str, Any]) -> bytes | None:
+        """One event as JSON, or ``None`` (dropped and counted) when it cannot be."""
+        try:
+            return encode_event(event)
+        except (ValueError, TypeError, RecursionError):
+            self.dropped(1, "it could not be encoded as JSON")
+            return None
 
     def delivered(self, count: int) -> None:
         """``count`` events reached the server."""
@@ -356,7 +377,7 @@ class DeliveryQueue:
         return delay
 
     def delivery(
-        self, batch: list[Mapping[str, Any]]
+        self, batch: list[Mapping[str, Any] | bytes]
     ) -> Generator[Send | Backoff, PostResult | bool, None]:
         """Deliver one taken batch, as a state machine: yields :class:`Send` (a
         :class:`PostResult` is sent back) and :class:`Backoff` (back: True to give up now,

@@ -245,11 +245,15 @@ class EventSender:
         return self._core.pending()
 
     def put(self, event: Mapping[str, Any]) -> bool:
-        """Queue ``event`` without blocking; False (and nothing queued) once closing."""
+        """Queue ``event`` without blocking; False (and nothing queued) once closing, or when
+        it cannot be encoded (counted as dropped)."""
+        data = self._core.encode_one(event)  # outside the lock: the caller's own work
+        if data is None:
+            return False
         with self._cond:
             if self._core.closing:
                 return False
-            wake = self._core.add(event)
+            wake = self._core.add(data)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="flagkit-events", daemon=True
@@ -314,7 +318,7 @@ class EventSender:
                     self._core.settle()
                     self._cond.notify_all()
 
-    def _next_batch(self) -> list[Mapping[str, Any]] | None:
+    def _next_batch(self) -> list[Mapping[str, Any] | bytes] | None:
         core = self._core
         with self._cond:
             while True:
@@ -330,7 +334,7 @@ class EventSender:
                 else:
                     return core.take()
 
-    def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
+    def _deliver(self, batch: list[Mapping[str, Any] | bytes]) -> None:
         drive(self._core.delivery(batch), self._perform)
 
     def _perform(self, command: Send | Backoff) -> PostResult | bool:
