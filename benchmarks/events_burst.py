@@ -8,6 +8,7 @@ the burst and the flush took, and what an already-reported read costs. Asserts n
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 import timeit
 
@@ -44,7 +45,31 @@ def main() -> None:
         reported.is_enabled("on", "u")
         best = min(timeit.repeat(lambda: reported.is_enabled("on", "u"), number=50_000, repeat=5))
         print(f"an already-reported read with events on: {best / 50_000 * 1e9:.0f} ns")
+        for user in range(100):
+            reported.is_enabled("on", f"u{user}")
+        one = max(_rate(reported, 1) for _ in range(3))
+        eight = max(_rate(reported, 8) for _ in range(3))
+        print(
+            f"already-reported reads: 1 thread {one:,.0f}/s, 8 threads {eight:,.0f}/s "
+            f"({eight / one:.2f} of one thread's rate)"
+        )
         reported.close()
+
+
+def _rate(client: flagkit.Client, threads: int, reads: int = 200_000) -> float:
+    """Reads per second of ``threads`` threads sharing one client (already-reported)."""
+
+    def work(count: int) -> None:
+        for n in range(count):
+            client.is_enabled("on", f"u{n % 100}")
+
+    workers = [threading.Thread(target=work, args=(reads // threads,)) for _ in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return reads / (time.perf_counter() - started)
 
 
 if __name__ == "__main__":
