@@ -125,10 +125,10 @@ def test_polling_loads_refreshes_and_reports_changes(shell: Shell, server: Local
 
 
 def test_a_failing_poll_keeps_the_last_good_definitions(shell: Shell, server: LocalServer) -> None:
-    shell.start(**keys(server, poll_interval=60, backoff_base=0.05, backoff_max=0.1))
+    shell.start(**keys(server, poll_interval=60, backoff_base=0.2, backoff_max=0.5))
     assert shell.call("wait_until_ready", 10)
-    server.faults.fail("/api/feature_flag/local_evaluation", 500, times=100)
-    server.faults.fail("/flags/definitions", 500, times=100)
+    server.faults.fail("/api/feature_flag/local_evaluation", 500, times=100_000)
+    server.faults.fail("/flags/definitions", 500, times=100_000)
     assert not shell.call("refresh", 10)
     assert eventually(lambda: shell.status.state is State.STALE)
     assert shell.call("is_enabled", "on", "u")  # still served

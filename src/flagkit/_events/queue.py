@@ -68,6 +68,7 @@ from flagkit._status import Counters
 
 logger = logging.getLogger("flagkit.client")
 _STOP_GRACE = 0.2  # how long close() waits for the thread once past its deadline
+_RECENT_LIMIT = 4096  # exposures an ExposureReporter recalls without hashing
 
 # The defaults and PostResult are defined in _events.exposures; the clients import them here.
 __all__ = [
@@ -374,6 +375,7 @@ class ExposureReporter(Generic[SinkT]):
         self.local_meta: Callable[[str], tuple[bool, bool | None]] | None = None
         self._lib_version: str = lib_version
         self._seen = FingerprintSet(dedupe_capacity)
+        self._recent: dict[tuple[Any, str, Any], None] = {}
         self._lock = threading.Lock()
         _FORK_AWARE.add(self)
 
@@ -388,12 +390,20 @@ class ExposureReporter(Generic[SinkT]):
         disable_geoip: bool = True,
     ) -> None:
         """:meth:`report` for an answer from the local definitions, the hot path: an
-        exposure already reported costs one fingerprint and a set lookup, nothing more."""
+        exposure reported a moment ago costs one dict lookup; an older one a fingerprint and
+        a look at the table; nothing is built and no lock is taken for either."""
+        recent = self._recent
         try:
+            # Recently reported exposures without groups (the usual read), by identity. A
+            # subset of the table, dropped whole when full: it only saves work.
+            if not groups and (distinct_id, result.key, result.value) in recent:
+                return
             if not reportable(result, distinct_id):
                 return
             fingerprint = exposure_fingerprint(distinct_id, result.key, result.value, groups)
             if fingerprint in self._seen:  # a racy peek: report() decides under the lock
+                if not groups:
+                    self._remember(recent, (distinct_id, result.key, result.value))
                 return
         except Exception:
             logger.debug("flagkit: could not record a flag event", exc_info=True)
@@ -405,6 +415,12 @@ class ExposureReporter(Generic[SinkT]):
             )
             return
         self.report(Resolved(result), distinct_id, groups, disable_geoip, fingerprint)
+
+    @staticmethod
+    def _remember(recent: dict[tuple[Any, str, Any], None], key: tuple[Any, str, Any]) -> None:
+        if len(recent) >= _RECENT_LIMIT:
+            recent.clear()  # cheaper than an LRU, and the table still holds everything
+        recent[key] = None
 
     def report(
         self,

@@ -87,9 +87,12 @@ class AsyncPoller:
         delay = self._initial_delay
         syncer = self._syncer
         while True:
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(delay, 0.0))
+            # Cleared after waking, before the step (as the thread poller does): a wake()
+            # during the step (refresh() right after the first load) runs another step at
+            # once instead of being lost.
+            self._wake.clear()
             if syncer.closed:
                 return
             try:
