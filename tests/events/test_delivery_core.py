@@ -94,3 +94,15 @@ def test_queued_events_are_encoded_bytes() -> None:
     circular["self"] = circular
     assert queue.encode_one(circular) is None  # dropped and counted, never queued
     assert counters.snapshot()["events_dropped"] == 1
+
+
+def test_event_ids_are_random_version_4_uuids() -> None:
+    import uuid
+
+    from flagkit._events.flag_events import random_uuid4
+
+    seen = {random_uuid4() for _ in range(2000)}
+    assert len(seen) == 2000
+    for text in list(seen)[:200]:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

@@ -435,18 +435,27 @@ class ExposureReporter(Generic[SinkT]):
         (de-duplicated apart, per rule and variant)."""
         try:
             result = resolved.result
-            if not reportable(result, distinct_id):
-                return
             attribution = resolved.attribution
-            rule = None if attribution is None else ("2", *map(str, attrs.astuple(attribution)))
-            fingerprint = exposure_fingerprint(distinct_id, result.key, result.value, groups, rule)
+            if fingerprint is None:  # (report_local passes one, for a reportable read)
+                if not reportable(result, distinct_id):
+                    return
+                rule = None if attribution is None else ("2", *map(str, attrs.astuple(attribution)))
+                fingerprint = exposure_fingerprint(
+                    distinct_id, result.key, result.value, groups, rule
+                )
             with self._lock:
                 if not self._seen.add(fingerprint):
                     return
             if not resolved.remote and self.local_meta is not None:
                 minimal, has_experiment = self.local_meta(result.key)
-                resolved = attrs.evolve(
-                    resolved, minimal_events=minimal, has_experiment=has_experiment
+                resolved = Resolved(  # as attrs.evolve would, without its introspection
+                    result,
+                    resolved.error,
+                    resolved.request_id,
+                    resolved.evaluated_at,
+                    attribution,
+                    has_experiment,
+                    minimal,
                 )
             event = flag_called_event(
                 resolved,
