@@ -111,6 +111,32 @@ class SharedConditions:
     def __len__(self) -> int:
         return len(self._numbers)
 
+    @property
+    def decoded_json(self) -> bool:
+        """Whether the definitions came from ``json.loads``."""
+        return self._decoded_json
+
+    def seed(self, previous: SharedConditions, kept: list[tuple[int, ...]]) -> bool:
+        """Continue ``previous``'s numbering, for flags compiled against it that are kept
+        (``kept``: each one's ``shared_numbers``); counts start from those flags alone.
+
+        Returns False, changing nothing, when most of ``previous``'s numbers belong to no
+        kept flag: a fresh numbering is then smaller (a call's memo has a slot per number).
+        """
+        with previous._lock:
+            numbers = dict(previous._numbers)
+        uses = [0] * len(numbers)
+        for flag_numbers in kept:
+            for number in flag_numbers:
+                uses[number] += 1
+        live = sum(1 for count in uses if count)
+        if len(numbers) > 2 * live + 256:
+            return False
+        with self._lock:
+            self._numbers = numbers
+            self._uses = uses
+        return True
+
     def repeated(self, numbers: tuple[int, ...]) -> bool:
         """Whether any of these filter lists belongs to more than one condition so far."""
         uses = self._uses

@@ -48,11 +48,13 @@ class SyncPolicy:
     clear_on_quota_limited: bool = True
 
 
-def compile_definitions(body: bytes) -> Snapshot:
+def compile_definitions(body: bytes, previous: Snapshot | None = None) -> Snapshot:
     """Compile a 200 body, refusing bodies that must not replace good definitions.
 
     A body without a ``flags`` list, or one flagged ``quotaLimited``, is an error (the last
-    good definitions stay), not "zero flags".
+    good definitions stay), not "zero flags". With ``previous`` (the snapshot being
+    served), flags it already compiled whose definition and shared inputs are unchanged
+    are reused, so a reload costs what changed.
     """
     try:
         data = json.loads(body)
@@ -66,7 +68,7 @@ def compile_definitions(body: bytes) -> Snapshot:
     if not isinstance(data.get("flags"), list):
         raise DefinitionsError("definitions have no 'flags' list")
     # Compile here, in the poller thread, so no request ever pays for it.
-    return Snapshot.from_dict(data, compile_all=True)
+    return Snapshot._index(data, True, decoded_json=True, previous=previous, owned=True)
 
 
 class Syncer:
@@ -91,7 +93,7 @@ class Syncer:
         self.cache = cache
         self.clock = clock
         self.rng = rng
-        self._compile = compile_body or compile_definitions
+        self._compile = compile_body
         self.closed = False
         # Serialises publishing with close(): nothing is published after close() returns.
         self.write_lock = threading.Lock()
@@ -180,7 +182,13 @@ class Syncer:
         if current is not None and current.body_hash == digest and current.source != SOURCE_CLEARED:
             # Same bytes as what we serve (typical for servers without ETags): no recompile.
             return current if current.source == source else attrs.evolve(current, source=source)
-        snapshot = self._compile(body)
+        if self._compile is not None:
+            snapshot = self._compile(body)
+        else:
+            served = None
+            if current is not None and current.source != SOURCE_CLEARED:
+                served = current.snapshot
+            snapshot = compile_definitions(body, served)
         if snapshot.problems:
             logger.debug("flagkit: definitions have %d problems", len(snapshot.problems))
         if (
