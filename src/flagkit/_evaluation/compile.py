@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import attrs
-
 from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
 from flagkit._evaluation.formats import is_legacy_format
 from flagkit._evaluation.hashing import key_hasher
@@ -56,6 +54,58 @@ _CAUSE_TEXT = {
 }
 
 _NUMBER = (int, float)
+
+
+def _fixed_specs() -> tuple[ResultSpec, ...]:
+    """The fixed slots' specs for a flag that names no holdout, group type or format."""
+    fixed: dict[int, ResultSpec] = {
+        DISABLED: (False, Reason.DISABLED, None, "the flag is disabled"),
+        NO_MATCH: (False, Reason.NO_CONDITION_MATCH, None, "no condition matched"),
+        HOLDOUT: (None, Reason.HOLDOUT, None, "held out of the experiment (None% holdout)"),
+        ENROLLED: (True, Reason.FEATURE_ENROLLMENT, None, "enrolled in the early-access feature"),
+        NOT_ENROLLED: (
+            False,
+            Reason.FEATURE_ENROLLMENT,
+            None,
+            "not enrolled in the early-access feature",
+        ),
+        GROUP_NOT_PROVIDED: (
+            False,
+            Reason.GROUP_NOT_PROVIDED,
+            None,
+            "group flag: no None group was passed",
+        ),
+        REQUIRES_SERVER: (
+            None,
+            Reason.REQUIRES_SERVER,
+            None,
+            "needs PostHog's servers: it uses a cohort that is not sent for local "
+            "evaluation (static, behavioural or unknown)",
+        ),
+        CONTINUITY: (
+            None,
+            Reason.REQUIRES_SERVER,
+            None,
+            "needs PostHog's servers: experience continuity is on",
+        ),
+        INVALID: (
+            None,
+            Reason.INVALID_DEFINITION,
+            None,
+            "the definition is malformed; see Snapshot.problems",
+        ),
+    }
+    for cause in Cause:
+        fixed[UNDECIDED + cause.value] = (
+            None,
+            _CAUSE_REASONS[cause],
+            None,
+            f"cannot be decided locally: {_CAUSE_TEXT[cause]}",
+        )
+    return tuple(fixed[slot] for slot in range(FIRST_CONDITION_SLOT))
+
+
+_FIXED_SPECS = _fixed_specs()
 
 
 def reason_for(cause: Cause) -> Reason:
@@ -286,74 +336,33 @@ class _FlagCompiler:
     def fixed_specs(self, group_name: Any, holdout_percentage: float | None) -> None:
         holdout = self.raw.get("filters")
         holdout = holdout.get("holdout") if isinstance(holdout, Mapping) else None
-        holdout_value = None
-        if isinstance(holdout, Mapping):
-            holdout_value = f"holdout-{holdout.get('id')}"
-        fixed: dict[int, ResultSpec] = {
-            DISABLED: (False, Reason.DISABLED, None, "the flag is disabled"),
-            NO_MATCH: (False, Reason.NO_CONDITION_MATCH, None, "no condition matched"),
-            HOLDOUT: (
+        specs = list(_FIXED_SPECS)
+        # Only the slots that name something of this flag get specs of their own; the
+        # others are shared by every flag.
+        if isinstance(holdout, Mapping) or holdout_percentage is not None:
+            holdout_value = f"holdout-{holdout.get('id')}" if isinstance(holdout, Mapping) else None
+            specs[HOLDOUT] = (
                 holdout_value,
                 Reason.HOLDOUT,
                 None,
                 f"held out of the experiment ({holdout_percentage!s}% holdout)",
-            ),
-            ENROLLED: (
-                True,
-                Reason.FEATURE_ENROLLMENT,
-                None,
-                "enrolled in the early-access feature",
-            ),
-            NOT_ENROLLED: (
-                False,
-                Reason.FEATURE_ENROLLMENT,
-                None,
-                "not enrolled in the early-access feature",
-            ),
-            GROUP_NOT_PROVIDED: (
+            )
+        if group_name is not None:
+            specs[GROUP_NOT_PROVIDED] = (
                 False,
                 Reason.GROUP_NOT_PROVIDED,
                 None,
                 f"group flag: no {group_name!s} group was passed",
-            ),
-            REQUIRES_SERVER: (
-                None,
-                Reason.REQUIRES_SERVER,
-                None,
-                "needs PostHog's servers: it uses a cohort that is not sent for local "
-                "evaluation (static, behavioural or unknown)",
-            ),
-            CONTINUITY: (
-                None,
-                Reason.REQUIRES_SERVER,
-                None,
-                "needs PostHog's servers: experience continuity is on",
-            ),
-            INVALID: (
-                (
-                    None,
-                    Reason.UNSUPPORTED_DEFINITION,
-                    None,
-                    f"cannot be decided locally: flag format version {self.format_version!r} "
-                    "is not the legacy format",
-                )
-                if not is_legacy_format(self.format_version)
-                else (
-                    None,
-                    Reason.INVALID_DEFINITION,
-                    None,
-                    "the definition is malformed; see Snapshot.problems",
-                )
-            ),
-        }
-        for cause in Cause:
-            fixed[undecided_slot(cause)] = (
-                None,
-                _CAUSE_REASONS[cause],
-                None,
-                f"cannot be decided locally: {_CAUSE_TEXT[cause]}",
             )
-        self.specs.extend(fixed[slot] for slot in range(FIRST_CONDITION_SLOT))
+        if not is_legacy_format(self.format_version):
+            specs[INVALID] = (
+                None,
+                Reason.UNSUPPORTED_DEFINITION,
+                None,
+                f"cannot be decided locally: flag format version {self.format_version!r} "
+                "is not the legacy format",
+            )
+        self.specs.extend(specs)
 
     def group_name(self, index: Any) -> Any:
         try:
@@ -500,4 +509,9 @@ def compile_flag(
     if unrolled is None:
         return flag
     run, run_shared, shared_numbers = unrolled
-    return attrs.evolve(flag, run=run, run_shared=run_shared, shared_numbers=shared_numbers)
+    # The flag is new and not yet shared with anything: fill in its unrolled code in place
+    # rather than copying every field into a second instance.
+    object.__setattr__(flag, "run", run)
+    object.__setattr__(flag, "run_shared", run_shared)
+    object.__setattr__(flag, "shared_numbers", shared_numbers)
+    return flag
