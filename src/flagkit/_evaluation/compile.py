@@ -15,6 +15,10 @@ from flagkit._evaluation.formats import is_legacy_format
 from flagkit._evaluation.hashing import key_hasher
 from flagkit._evaluation.model import (
     CONTINUITY,
+    DESCRIBE_MATCH,
+    DESCRIBE_OUT_OF_ROLLOUT,
+    DESCRIBE_OVERRIDE,
+    DESCRIBE_VARIANT,
     DISABLED,
     ENROLLED,
     FIRST_CONDITION_SLOT,
@@ -120,10 +124,6 @@ def undecided_slot(cause: Cause) -> int:
 
 def _as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _percent(value: float) -> str:
-    return f"{value:g}%"
 
 
 def _with_frame(test: Callable[..., Any]) -> Callable[..., Any]:
@@ -284,7 +284,12 @@ class _FlagCompiler:
             and not any(c.target == TARGET_GROUP for c in conditions)
         )
         book = ResultBook(
-            self.key, _as_int(raw.get("id")), _as_int(raw.get("version")), payloads, self.specs
+            self.key,
+            _as_int(raw.get("id")),
+            _as_int(raw.get("version")),
+            payloads,
+            self.specs,
+            conditions,
         )
         return CompiledFlag(
             key=self.key,
@@ -440,11 +445,9 @@ class _FlagCompiler:
         rollout = raw.get("rollout_percentage")
         threshold: float | None = None
         rollout_broken = False
-        rollout_text = ""
         if rollout is not None:
             if isinstance(rollout, _NUMBER):
                 threshold = rollout / 100
-                rollout_text = f", inside {_percent(rollout)} rollout"
             else:
                 self.problem(f"condition {number}: 'rollout_percentage' is not a number")
                 rollout_broken = True
@@ -456,24 +459,22 @@ class _FlagCompiler:
             target = TARGET_GROUP
             group_name = self.group_name(condition_aggregation)
 
-        matched = f"matched condition {number} ({text}){rollout_text}"
+        # Descriptions are worded on first use, from the condition (describe_condition).
         match = Reason.CONDITION_MATCH
-        true_slot = self.add_spec((True, match, index, matched))
+        true_slot = self.add_spec((True, match, index, DESCRIBE_MATCH))
         override = raw.get("variant")
         override_slot = -1
         if override and override in variant_keys:
-            described = f"{matched}, variant override {override!r}"
-            override_slot = self.add_spec((override, match, index, described))
+            override_slot = self.add_spec((override, match, index, DESCRIBE_OVERRIDE))
         variant_slot = len(self.specs)
         for key in variant_keys:
             # PostHog answers True for a matched falsy variant key ("" or null).
             if key:
-                self.add_spec((key, match, index, f"{matched}, variant {key!r}"))
+                self.add_spec((key, match, index, DESCRIBE_VARIANT))
             else:
-                self.add_spec((True, match, index, matched))
-        pct = _percent(rollout) if isinstance(rollout, _NUMBER) else "rollout"
-        out_text = f"condition {number} ({text}) matched, but outside its {pct} rollout"
-        out_slot = self.add_spec((False, Reason.OUT_OF_ROLLOUT, index, out_text))
+                self.add_spec((True, match, index, DESCRIBE_MATCH))
+        out_spec = (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
+        out_slot = self.add_spec(out_spec)
         return Condition(
             index=index,
             filters=filter_tests,
