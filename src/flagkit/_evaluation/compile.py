@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import attrs
-
 from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
 from flagkit._evaluation.formats import is_legacy_format, is_rules_v2
 from flagkit._evaluation.hashing import key_hasher
 from flagkit._evaluation.model import (
     CONTINUITY,
+    DESCRIBE_MATCH,
+    DESCRIBE_OUT_OF_ROLLOUT,
+    DESCRIBE_OVERRIDE,
+    DESCRIBE_VARIANT,
     DISABLED,
     ENROLLED,
     FIRST_CONDITION_SLOT,
@@ -59,6 +61,58 @@ _CAUSE_TEXT = {
 _NUMBER = (int, float)
 
 
+def _fixed_specs() -> tuple[ResultSpec, ...]:
+    """The fixed slots' specs for a flag that names no holdout, group type or format."""
+    fixed: dict[int, ResultSpec] = {
+        DISABLED: (False, Reason.DISABLED, None, "the flag is disabled"),
+        NO_MATCH: (False, Reason.NO_CONDITION_MATCH, None, "no condition matched"),
+        HOLDOUT: (None, Reason.HOLDOUT, None, "held out of the experiment (None% holdout)"),
+        ENROLLED: (True, Reason.FEATURE_ENROLLMENT, None, "enrolled in the early-access feature"),
+        NOT_ENROLLED: (
+            False,
+            Reason.FEATURE_ENROLLMENT,
+            None,
+            "not enrolled in the early-access feature",
+        ),
+        GROUP_NOT_PROVIDED: (
+            False,
+            Reason.GROUP_NOT_PROVIDED,
+            None,
+            "group flag: no None group was passed",
+        ),
+        REQUIRES_SERVER: (
+            None,
+            Reason.REQUIRES_SERVER,
+            None,
+            "needs PostHog's servers: it uses a cohort that is not sent for local "
+            "evaluation (static, behavioural or unknown)",
+        ),
+        CONTINUITY: (
+            None,
+            Reason.REQUIRES_SERVER,
+            None,
+            "needs PostHog's servers: experience continuity is on",
+        ),
+        INVALID: (
+            None,
+            Reason.INVALID_DEFINITION,
+            None,
+            "the definition is malformed; see Snapshot.problems",
+        ),
+    }
+    for cause in Cause:
+        fixed[UNDECIDED + cause.value] = (
+            None,
+            _CAUSE_REASONS[cause],
+            None,
+            f"cannot be decided locally: {_CAUSE_TEXT[cause]}",
+        )
+    return tuple(fixed[slot] for slot in range(FIRST_CONDITION_SLOT))
+
+
+_FIXED_SPECS = _fixed_specs()
+
+
 def reason_for(cause: Cause) -> Reason:
     """The public reason of an inconclusive cause."""
     return _CAUSE_REASONS[cause]
@@ -71,10 +125,6 @@ def undecided_slot(cause: Cause) -> int:
 
 def _as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _percent(value: float) -> str:
-    return f"{value:g}%"
 
 
 def _with_frame(test: Callable[..., Any]) -> Callable[..., Any]:
@@ -245,7 +295,12 @@ class _FlagCompiler:
             and not any(c.target == TARGET_GROUP for c in conditions)
         )
         book = ResultBook(
-            self.key, _as_int(raw.get("id")), _as_int(raw.get("version")), payloads, self.specs
+            self.key,
+            _as_int(raw.get("id")),
+            _as_int(raw.get("version")),
+            payloads,
+            self.specs,
+            conditions,
         )
         return CompiledFlag(
             key=self.key,
@@ -298,77 +353,36 @@ class _FlagCompiler:
     def fixed_specs(self, group_name: Any, holdout_percentage: float | None) -> None:
         holdout = self.raw.get("filters")
         holdout = holdout.get("holdout") if isinstance(holdout, Mapping) else None
-        holdout_value = None
-        if isinstance(holdout, Mapping):
-            holdout_value = f"holdout-{holdout.get('id')}"
-        fixed: dict[int, ResultSpec] = {
-            DISABLED: (False, Reason.DISABLED, None, "the flag is disabled"),
-            NO_MATCH: (False, Reason.NO_CONDITION_MATCH, None, "no condition matched"),
-            HOLDOUT: (
+        specs = list(_FIXED_SPECS)
+        # Only the slots that name something of this flag get specs of their own; the
+        # others are shared by every flag.
+        if isinstance(holdout, Mapping) or holdout_percentage is not None:
+            holdout_value = f"holdout-{holdout.get('id')}" if isinstance(holdout, Mapping) else None
+            specs[HOLDOUT] = (
                 holdout_value,
                 Reason.HOLDOUT,
                 None,
                 f"held out of the experiment ({holdout_percentage!s}% holdout)",
-            ),
-            ENROLLED: (
-                True,
-                Reason.FEATURE_ENROLLMENT,
-                None,
-                "enrolled in the early-access feature",
-            ),
-            NOT_ENROLLED: (
-                False,
-                Reason.FEATURE_ENROLLMENT,
-                None,
-                "not enrolled in the early-access feature",
-            ),
-            GROUP_NOT_PROVIDED: (
+            )
+        if group_name is not None:
+            specs[GROUP_NOT_PROVIDED] = (
                 False,
                 Reason.GROUP_NOT_PROVIDED,
                 None,
                 f"group flag: no {group_name!s} group was passed",
-            ),
-            REQUIRES_SERVER: (
-                None,
-                Reason.REQUIRES_SERVER,
-                None,
-                "needs PostHog's servers: it uses a cohort that is not sent for local "
-                "evaluation (static, behavioural or unknown)",
-            ),
-            CONTINUITY: (
-                None,
-                Reason.REQUIRES_SERVER,
-                None,
-                "needs PostHog's servers: experience continuity is on",
-            ),
-            INVALID: (
-                (
-                    None,
-                    Reason.UNSUPPORTED_DEFINITION,
-                    None,
-                    "cannot be decided locally: its rules v2 config is invalid or unsupported "
-                    "here (see Snapshot.problems)"
-                    if is_rules_v2(self.format_version)
-                    else f"cannot be decided locally: flag format version "
-                    f"{self.format_version!r} is not the legacy format",
-                )
-                if not is_legacy_format(self.format_version)
-                else (
-                    None,
-                    Reason.INVALID_DEFINITION,
-                    None,
-                    "the definition is malformed; see Snapshot.problems",
-                )
-            ),
-        }
-        for cause in Cause:
-            fixed[undecided_slot(cause)] = (
-                None,
-                _CAUSE_REASONS[cause],
-                None,
-                f"cannot be decided locally: {_CAUSE_TEXT[cause]}",
             )
-        self.specs.extend(fixed[slot] for slot in range(FIRST_CONDITION_SLOT))
+        if not is_legacy_format(self.format_version):
+            specs[INVALID] = (
+                None,
+                Reason.UNSUPPORTED_DEFINITION,
+                None,
+                "cannot be decided locally: its rules v2 config is invalid or unsupported "
+                "here (see Snapshot.problems)"
+                if is_rules_v2(self.format_version)
+                else f"cannot be decided locally: flag format version "
+                f"{self.format_version!r} is not the legacy format",
+            )
+        self.specs.extend(specs)
 
     def group_name(self, index: Any) -> Any:
         try:
@@ -446,11 +460,9 @@ class _FlagCompiler:
         rollout = raw.get("rollout_percentage")
         threshold: float | None = None
         rollout_broken = False
-        rollout_text = ""
         if rollout is not None:
             if isinstance(rollout, _NUMBER):
                 threshold = rollout / 100
-                rollout_text = f", inside {_percent(rollout)} rollout"
             else:
                 self.problem(f"condition {number}: 'rollout_percentage' is not a number")
                 rollout_broken = True
@@ -462,24 +474,22 @@ class _FlagCompiler:
             target = TARGET_GROUP
             group_name = self.group_name(condition_aggregation)
 
-        matched = f"matched condition {number} ({text}){rollout_text}"
+        # Descriptions are worded on first use, from the condition (describe_condition).
         match = Reason.CONDITION_MATCH
-        true_slot = self.add_spec((True, match, index, matched))
+        true_slot = self.add_spec((True, match, index, DESCRIBE_MATCH))
         override = raw.get("variant")
         override_slot = -1
         if override and override in variant_keys:
-            described = f"{matched}, variant override {override!r}"
-            override_slot = self.add_spec((override, match, index, described))
+            override_slot = self.add_spec((override, match, index, DESCRIBE_OVERRIDE))
         variant_slot = len(self.specs)
         for key in variant_keys:
             # PostHog answers True for a matched falsy variant key ("" or null).
             if key:
-                self.add_spec((key, match, index, f"{matched}, variant {key!r}"))
+                self.add_spec((key, match, index, DESCRIBE_VARIANT))
             else:
-                self.add_spec((True, match, index, matched))
-        pct = _percent(rollout) if isinstance(rollout, _NUMBER) else "rollout"
-        out_text = f"condition {number} ({text}) matched, but outside its {pct} rollout"
-        out_slot = self.add_spec((False, Reason.OUT_OF_ROLLOUT, index, out_text))
+                self.add_spec((True, match, index, DESCRIBE_MATCH))
+        out_spec = (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
+        out_slot = self.add_spec(out_spec)
         return Condition(
             index=index,
             filters=filter_tests,
@@ -515,4 +525,9 @@ def compile_flag(
     if unrolled is None:
         return flag
     run, run_shared, shared_numbers = unrolled
-    return attrs.evolve(flag, run=run, run_shared=run_shared, shared_numbers=shared_numbers)
+    # The flag is new and not yet shared with anything: fill in its unrolled code in place
+    # rather than copying every field into a second instance.
+    object.__setattr__(flag, "run", run)
+    object.__setattr__(flag, "run_shared", run_shared)
+    object.__setattr__(flag, "shared_numbers", shared_numbers)
+    return flag

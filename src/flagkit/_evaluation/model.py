@@ -38,8 +38,36 @@ INVALID = 8
 UNDECIDED = 9
 FIRST_CONDITION_SLOT = 13
 
-# (value, reason, condition_index, description)
-ResultSpec = tuple[Any, Reason, "int | None", str]
+# How a condition slot's description is worded; it is built from the condition on first
+# use (see describe_condition), so compiling formats no text.
+DESCRIBE_MATCH = 0
+DESCRIBE_OVERRIDE = 1
+DESCRIBE_VARIANT = 2
+DESCRIBE_OUT_OF_ROLLOUT = 3
+
+# (value, reason, condition_index, description or a DESCRIBE_* code)
+ResultSpec = tuple[Any, Reason, "int | None", "str | int"]
+
+
+def percent_text(value: float) -> str:
+    """A rollout percentage as descriptions show it."""
+    return f"{value:g}%"
+
+
+def describe_condition(condition: Condition, how: int, value: Any) -> str:
+    """The description of a condition slot answering ``value``."""
+    number = condition.index + 1
+    rollout = condition.rollout_percentage
+    if how == DESCRIBE_OUT_OF_ROLLOUT:
+        pct = percent_text(rollout) if rollout is not None else "rollout"
+        return f"condition {number} ({condition.text}) matched, but outside its {pct} rollout"
+    inside = f", inside {percent_text(rollout)} rollout" if rollout is not None else ""
+    matched = f"matched condition {number} ({condition.text}){inside}"
+    if how == DESCRIBE_OVERRIDE:
+        return f"{matched}, variant override {value!r}"
+    if how == DESCRIBE_VARIANT:
+        return f"{matched}, variant {value!r}"
+    return matched
 
 
 class ResultBook:
@@ -49,7 +77,16 @@ class ResultBook:
     and either may be kept.
     """
 
-    __slots__ = ("_decoded", "_payloads", "_results", "_specs", "flag_id", "key", "version")
+    __slots__ = (
+        "_conditions",
+        "_decoded",
+        "_payloads",
+        "_results",
+        "_specs",
+        "flag_id",
+        "key",
+        "version",
+    )
 
     def __init__(
         self,
@@ -58,6 +95,7 @@ class ResultBook:
         version: int | None,
         payloads: Mapping[Any, Any],
         specs: list[ResultSpec],
+        conditions: tuple[Condition, ...] = (),
     ) -> None:
         self.key = key
         self.flag_id = flag_id
@@ -65,6 +103,7 @@ class ResultBook:
         self._payloads = payloads
         self._decoded: dict[str, Any] = {}
         self._specs = specs
+        self._conditions = conditions
         self._results: list[FlagResult | None] = [None] * len(specs)
 
     def get(self, slot: int) -> FlagResult:
@@ -84,6 +123,9 @@ class ResultBook:
 
     def _build(self, spec: ResultSpec) -> FlagResult:
         value, reason, condition_index, description = spec
+        if not isinstance(description, str):
+            assert condition_index is not None
+            description = describe_condition(self._conditions[condition_index], description, value)
         return FlagResult(
             key=self.key,
             value=value,

@@ -136,7 +136,18 @@ class Snapshot:
         return cls._index(body, compile_all, decoded_json=False)
 
     @classmethod
-    def _index(cls, body: Mapping[str, Any], compile_all: bool, decoded_json: bool) -> Snapshot:
+    def _index(
+        cls,
+        body: Mapping[str, Any],
+        compile_all: bool,
+        decoded_json: bool,
+        previous: Snapshot | None = None,
+        owned: bool = False,
+    ) -> Snapshot:
+        """Index ``body``. With ``previous``, flags whose definition and shared inputs are
+        unchanged keep their compiled form from it (see :meth:`_adopt`); ``owned`` says the
+        body is this snapshot's own (freshly decoded), so reused definitions may replace
+        their decoded copies in it."""
         if not isinstance(body, Mapping):
             raise DefinitionsError(f"definitions must be a JSON object, not {type(body).__name__}")
         problems: list[str] = []
@@ -155,6 +166,7 @@ class Snapshot:
             problems.append("'flags' is not a list; no flags loaded")
             raw_flags = []
         definitions: dict[str, Mapping[str, Any]] = {}
+        positions: dict[str, int] = {}
         for position, raw in enumerate(raw_flags):
             if not isinstance(raw, Mapping):
                 problems.append(f"flags[{position}] is not an object; skipped")
@@ -169,6 +181,7 @@ class Snapshot:
             if key in definitions:
                 problems.append(f"flag {key!r} is defined twice; the last definition wins")
             definitions[key] = raw
+            positions[key] = position
 
         cohorts: dict[str, CohortTest] = {}
         for cohort_id, group in raw_cohorts.items():
@@ -186,9 +199,55 @@ class Snapshot:
             load_problems=tuple(problems),
             shared=SharedConditions(decoded_json),
         )
+        if previous is not None:
+            snapshot._adopt(previous, raw_flags if owned else None, positions)
         if compile_all:
             snapshot.compile_all()
         return snapshot
+
+    def _adopt(
+        self, previous: Snapshot, raw_flags: list[Any] | None, positions: Mapping[str, int]
+    ) -> None:
+        """Take over ``previous``'s compiled flags whose definition is unchanged.
+
+        A compiled flag reads nothing but its definition, the group types and the matching
+        version (cohorts and the flags it depends on are looked up when it runs), and the
+        numbers of its filter lists in the snapshot's SharedConditions: so reuse needs those
+        inputs unchanged and this snapshot's numbering seeded from ``previous``'s.
+        """
+        try:
+            if (
+                previous.property_matching_version != self.property_matching_version
+                or previous.group_type_mapping != self.group_type_mapping
+                or previous._shared.decoded_json != self._shared.decoded_json
+            ):
+                return
+        except Exception:  # values whose comparison fails: compile afresh
+            return
+        theirs: dict[str, str] | None = previous._memo.get("flags")
+        if theirs is None:
+            return  # never fingerprinted: nothing cheap to compare against
+        mine = self._flag_fingerprint_memo()
+        compiled = previous._compiled
+        reused = {
+            key: flag
+            for key, fingerprint in mine.items()
+            if theirs.get(key) == fingerprint and (flag := compiled.get(key)) is not None
+        }
+        if not reused or not self._shared.seed(
+            previous._shared, [flag.shared_numbers for flag in reused.values()]
+        ):
+            return
+        self._compiled.update(reused)
+        problems = previous._flag_problems
+        definitions = self.definitions
+        assert isinstance(definitions, dict)
+        for key, flag in reused.items():
+            self._flag_problems[key] = problems.get(key, ())
+            # One copy of the definition: the one the compiled flag holds.
+            definitions[key] = flag.raw
+            if raw_flags is not None:
+                raw_flags[positions[key]] = flag.raw
 
     @classmethod
     def from_json(cls, text: str | bytes | bytearray, *, compile_all: bool = False) -> Snapshot:
@@ -310,10 +369,18 @@ class Snapshot:
         """A 128-bit mmh3 fingerprint (hex) of the definitions that affect evaluation."""
         cached = self._memo.get("fingerprint")
         if cached is None:
-            cached = _fingerprint(
-                {"flags": list(self.definitions.values()), "shared": self._shared_parts()}
-            )
+            # From the per-flag fingerprints (in definition order), which diff() and
+            # reload reuse need anyway: each definition is serialised once.
+            flags = self._flag_fingerprint_memo()
+            text = "".join(flags.values()) + "|" + self._shared_fingerprint()
+            cached = mmh3.hash_bytes(text.encode("ascii")).hex()
             self._memo["fingerprint"] = cached
+        return str(cached)
+
+    def _shared_fingerprint(self) -> str:
+        cached = self._memo.get("shared")
+        if cached is None:
+            cached = self._memo["shared"] = _fingerprint(self._shared_parts())
         return str(cached)
 
     def _shared_parts(self) -> dict[str, Any]:
@@ -323,12 +390,16 @@ class Snapshot:
             "property_matching_version": self.property_matching_version,
         }
 
-    def _flag_fingerprints(self) -> dict[str, str]:
-        cached = self._memo.get("flags")
+    def _flag_fingerprint_memo(self) -> dict[str, str]:
+        """Each flag's fingerprint, in definition order (shared: not to be modified)."""
+        cached: dict[str, str] | None = self._memo.get("flags")
         if cached is None:
             cached = {key: _fingerprint(raw) for key, raw in self.definitions.items()}
             self._memo["flags"] = cached
-        return dict(cached)
+        return cached
+
+    def _flag_fingerprints(self) -> dict[str, str]:
+        return dict(self._flag_fingerprint_memo())
 
     def diff(self, other: Snapshot) -> frozenset[str]:
         """Keys of flags added, removed or changed between ``other`` and this snapshot.
@@ -336,10 +407,10 @@ class Snapshot:
         A change to cohorts, group types or the matching version counts as a change to
         every flag, since any of them may read it.
         """
-        if _fingerprint(self._shared_parts()) != _fingerprint(other._shared_parts()):
+        if self._shared_fingerprint() != other._shared_fingerprint():
             return frozenset(self.definitions) | frozenset(other.definitions)
-        mine = self._flag_fingerprints()
-        theirs = other._flag_fingerprints()
+        mine = self._flag_fingerprint_memo()
+        theirs = other._flag_fingerprint_memo()
         return frozenset(
             key for key in mine.keys() | theirs.keys() if mine.get(key) != theirs.get(key)
         )

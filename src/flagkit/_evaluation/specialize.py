@@ -111,6 +111,32 @@ class SharedConditions:
     def __len__(self) -> int:
         return len(self._numbers)
 
+    @property
+    def decoded_json(self) -> bool:
+        """Whether the definitions came from ``json.loads``."""
+        return self._decoded_json
+
+    def seed(self, previous: SharedConditions, kept: list[tuple[int, ...]]) -> bool:
+        """Continue ``previous``'s numbering, for flags compiled against it that are kept
+        (``kept``: each one's ``shared_numbers``); counts start from those flags alone.
+
+        Returns False, changing nothing, when most of ``previous``'s numbers belong to no
+        kept flag: a fresh numbering is then smaller (a call's memo has a slot per number).
+        """
+        with previous._lock:
+            numbers = dict(previous._numbers)
+        uses = [0] * len(numbers)
+        for flag_numbers in kept:
+            for number in flag_numbers:
+                uses[number] += 1
+        live = sum(1 for count in uses if count)
+        if len(numbers) > 2 * live + 256:
+            return False
+        with self._lock:
+            self._numbers = numbers
+            self._uses = uses
+        return True
+
     def repeated(self, numbers: tuple[int, ...]) -> bool:
         """Whether any of these filter lists belongs to more than one condition so far."""
         uses = self._uses
@@ -118,6 +144,11 @@ class SharedConditions:
 
     def number(self, filters: Any) -> int | None:
         """The number of a condition's raw filter list, or None when it cannot be shared."""
+        text = self.text(filters)
+        return None if text is None else self.assign(text)
+
+    def text(self, filters: Any) -> str | None:
+        """What numbers a condition's raw filter list, or None when it cannot be shared."""
         # Same text, same tests: compiling a filter reads nothing but the filter and the
         # snapshot's matching version. repr() tells all plain JSON values apart (1, 1.0,
         # True and "1"; lists and tuples); other values, which could print alike but
@@ -125,9 +156,12 @@ class SharedConditions:
         if not self._decoded_json and not _plain_json(filters, 0):
             return None
         try:
-            text = repr(filters)
+            return repr(filters)
         except (ValueError, RecursionError):  # an int too long to print, deep nesting
             return None
+
+    def assign(self, text: str) -> int:
+        """The number of a filter list's text (see :meth:`text`), counting one more use."""
         with self._lock:
             number = self._numbers.setdefault(text, len(self._numbers))
             if number == len(self._uses):
@@ -423,8 +457,8 @@ def specialize(
     """
     if not specializable(flag):
         return None
-    numbers = [
-        shared.number(_raw_filters(flag, condition.index)) if shared is not None and tests else None
+    texts = [
+        shared.text(_raw_filters(flag, condition.index)) if shared is not None and tests else None
         for condition, _, tests, _ in flag.plan
     ]
     shape: Shape = tuple(
@@ -434,11 +468,13 @@ def specialize(
             _match_kind(flag, condition.override_slot),
             number is not None,
         )
-        for (condition, _, tests, threshold), number in zip(flag.plan, numbers, strict=True)
+        for (condition, _, tests, threshold), number in zip(flag.plan, texts, strict=True)
     )
     factory = _factory(shape, flag.early_exit)
     if factory is None:
         return None
+    # Numbered only now: a flag that keeps the generic loop holds no number.
+    numbers = [None if text is None or shared is None else shared.assign(text) for text in texts]
     book = flag.book
     bounds = flag.variant_bounds
     highs = tuple(high for _, high in bounds)
