@@ -31,26 +31,15 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+# The same caller and the same optional reference implementation as benchmarks/run.py.
+from run import PERSON, PosthogClient, posthog
+
 from flagkit import Client
 from flagkit._sources.fetch import Fetched
 from flagkit._sources.store import Store
 from flagkit._sources.sync import Syncer, SyncPolicy
 from flagkit._status import StatusTracker
 
-try:  # optional reference implementation
-    import posthog
-    from posthog.client import Client as PosthogClient
-except ImportError:  # pragma: no cover - depends on the environment
-    posthog = None
-
-PERSON = {
-    "email": "ada@example.com",
-    "plan": "enterprise",
-    "country": "GB",
-    "age": 36,
-    "app_version": "2.4.1",
-    "signup_source": "ads",
-}
 GROUPS = {"company": "acme"}
 GROUP_PROPERTIES = {"company": {"industry": "tech", "seats": 120, "tier": "gold"}}
 

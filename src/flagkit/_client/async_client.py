@@ -373,9 +373,7 @@ class AsyncClient(
         if result.value is None and needs_remote(result):  # the only await on the read path
             key, distinct_id, context, only_local, send_events = read
             answers = await self._resolve({key: result}, distinct_id, context, only_local)
-            resolved = answers.get(key)
-            self._report(send_events, resolved or Resolved(result), distinct_id, context)
-            return result if resolved is None else resolved.result
+            return self._answered(key, result, answers, distinct_id, context, send_events)
         return result
 
     async def _evaluate_all(
@@ -391,9 +389,7 @@ class AsyncClient(
         results, undecided = self._local_all(distinct_id, context, keys)
         if undecided is None or undecided:
             answers = await self._resolve(undecided, distinct_id, context, only_local)
-            results.update((key, resolved.result) for key, resolved in answers.items())
-            if remote_out is not None:
-                remote_out.update(answers)
+            return self._merged(results, answers, remote_out)
         return results
 
     async def _resolve(
@@ -408,17 +404,7 @@ class AsyncClient(
         remote = self._remote
         if remote is None or not self._remote_allowed(only_local) or not self._on_own_loop():
             return {}
-        return await remote.resolve(
-            undecided,
-            distinct_id,
-            person_properties=context[0],
-            groups=context[1],
-            group_properties=context[2],
-            device_id=context[3],
-            geoip_disable=self._geoip(context[4]),
-            # A new poll lets the flags whose lookup failed be asked again.
-            served=(self._store.current, self._tracker.progress.last_success),
-        )
+        return await remote.resolve(undecided, distinct_id, **self._lookup_context(context))
 
     def _on_own_loop(self) -> bool:
         """True on the client's event loop (binding it on first use). Network work from

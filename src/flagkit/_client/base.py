@@ -356,6 +356,44 @@ class ClientCore:
             return {}, {}
         return results, {key: r for key, r in results.items() if needs_remote(r)}
 
+    def _lookup_context(self, context: Context) -> dict[str, Any]:
+        """The keywords of a ``/flags`` lookup (``resolve``) for a call's context."""
+        return {
+            "person_properties": context[0],
+            "groups": context[1],
+            "group_properties": context[2],
+            "device_id": context[3],
+            "geoip_disable": self._geoip(context[4]),
+            # A new poll lets the flags whose lookup failed be asked again.
+            "served": (self._store.current, self._tracker.progress.last_success),
+        }
+
+    def _answered(
+        self,
+        key: str,
+        result: FlagResult,
+        answers: Mapping[str, Resolved],
+        distinct_id: str,
+        context: Context,
+        send_events: bool,
+    ) -> FlagResult:
+        """One undecided flag after its lookup: reported, and the remote answer if any."""
+        resolved = answers.get(key)
+        self._report(send_events, resolved or Resolved(result), distinct_id, context)
+        return result if resolved is None else resolved.result
+
+    @staticmethod
+    def _merged(
+        results: dict[str, FlagResult],
+        answers: Mapping[str, Resolved],
+        remote_out: dict[str, Resolved] | None,
+    ) -> dict[str, FlagResult]:
+        """``results`` with the remote answers in; those also go to ``remote_out``."""
+        results.update((key, resolved.result) for key, resolved in answers.items())
+        if remote_out is not None:
+            remote_out.update(answers)
+        return results
+
     def _geoip(self, disable_geoip: bool | None) -> bool:
         """This call's ``disable_geoip`` (``None``: the client's setting)."""
         return self._disable_geoip if disable_geoip is None else bool(disable_geoip)

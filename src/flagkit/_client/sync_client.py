@@ -312,9 +312,8 @@ class Client(
         only_local: bool | None,
         send_events: bool,
     ) -> FlagResult:
-        resolved = self._resolve({key: result}, distinct_id, context, only_local).get(key)
-        self._report(send_events, resolved or Resolved(result), distinct_id, context)
-        return result if resolved is None else resolved.result
+        answers = self._resolve({key: result}, distinct_id, context, only_local)
+        return self._answered(key, result, answers, distinct_id, context, send_events)
 
     def _evaluate_all(
         self,
@@ -329,9 +328,7 @@ class Client(
         results, undecided = self._local_all(distinct_id, context, keys)
         if undecided is None or undecided:
             answers = self._resolve(undecided, distinct_id, context, only_local)
-            results.update((key, resolved.result) for key, resolved in answers.items())
-            if remote_out is not None:
-                remote_out.update(answers)
+            return self._merged(results, answers, remote_out)
         return results
 
     def _resolve(
@@ -346,17 +343,7 @@ class Client(
         outbound = self._outbound
         if outbound is None or not self._remote_allowed(only_local):
             return {}
-        return outbound.remote.resolve(
-            undecided,
-            distinct_id,
-            person_properties=context[0],
-            groups=context[1],
-            group_properties=context[2],
-            device_id=context[3],
-            geoip_disable=self._geoip(context[4]),
-            # A new poll lets the flags whose lookup failed be asked again.
-            served=(self._store.current, self._tracker.progress.last_success),
-        )
+        return outbound.remote.resolve(undecided, distinct_id, **self._lookup_context(context))
 
     # -- readiness, status, listeners -------------------------------------------------------
 

@@ -32,6 +32,7 @@ from flagkit._evaluation.rules_v2.bridge import (
     trace_rules,
     v2_context,
 )
+from flagkit._evaluation.rules_v2.context import V2Context
 from flagkit._evaluation.runtime import Frame, match_flag, match_plain, match_simple
 from flagkit._evaluation.snapshot import (
     RUN_GENERIC,
@@ -464,8 +465,8 @@ class Evaluator:
             "and no device_id was passed",
         )
 
-    def _rules_v2_inputs(self, flag: CompiledFlag, context: _Context) -> tuple[Any, ...]:
-        """The arguments of a rules v2 evaluation, after the flag's key, config and book."""
+    def _rules_v2_context(self, flag: CompiledFlag, context: _Context) -> V2Context | str:
+        """The rules v2 context of this call for ``flag`` (a string: why there is none)."""
         snapshot = self._snapshot
         group_keys: dict[int, Any] = {}
         group_props = None
@@ -475,7 +476,8 @@ class Evaluator:
             if isinstance(name, str) and name in context.groups:
                 group_keys[index] = context.groups[name]
                 group_props = context.group_props().get(name, {})
-        return (
+        return v2_context(
+            flag.rules_v2,
             context.distinct_id,
             context.person_properties,
             group_keys,
@@ -485,13 +487,13 @@ class Evaluator:
         )
 
     def _run_rules_v2(self, flag: CompiledFlag, context: _Context) -> FlagResult:
-        v2 = v2_context(flag.rules_v2, *self._rules_v2_inputs(flag, context))
+        v2 = self._rules_v2_context(flag, context)
         return evaluate_rules_v2(flag.key, flag.rules_v2, flag.book, v2)
 
     def _explain_rules_v2(
         self, flag: CompiledFlag, result: FlagResult, context: _Context
     ) -> Explanation:
-        v2 = v2_context(flag.rules_v2, *self._rules_v2_inputs(flag, context))
+        v2 = self._rules_v2_context(flag, context)
         if isinstance(v2, str):
             return Explanation(result, notes=(v2,))
         traces = []

@@ -63,6 +63,7 @@ from flagkit._net.abort import SocketAborter
 from flagkit._net.drive import drive
 from flagkit._net.http import build_http_client
 from flagkit._remote.fallback import Resolved
+from flagkit._remote.records import RuleAttribution
 from flagkit._remote.sync_fallback import RemoteFallback
 from flagkit._status import Counters
 
@@ -375,7 +376,7 @@ class ExposureReporter(Generic[SinkT]):
         self.local_meta: Callable[[str], tuple[bool, bool | None]] | None = None
         self._lib_version: str = lib_version
         self._seen = FingerprintSet(dedupe_capacity)
-        self._recent: dict[tuple[Any, str, Any], None] = {}
+        self._recent: dict[tuple[Any, ...], None] = {}
         self._lock = threading.Lock()
         _FORK_AWARE.add(self)
 
@@ -394,30 +395,30 @@ class ExposureReporter(Generic[SinkT]):
         a look at the table; nothing is built and no lock is taken for either."""
         recent = self._recent
         try:
-            # Recently reported exposures without groups (the usual read), by identity. A
-            # subset of the table, dropped whole when full: it only saves work.
-            if not groups and (distinct_id, result.key, result.value) in recent:
+            # Recently reported exposures without groups (the usual read), by identity (the
+            # rule too: a rules v2 answer is reported per rule). A subset of the table,
+            # dropped whole when full: it only saves work.
+            memo = (distinct_id, result.key, result.value, result.rule)
+            if not groups and memo in recent:
                 return
             if not reportable(result, distinct_id):
                 return
-            fingerprint = exposure_fingerprint(distinct_id, result.key, result.value, groups)
+            attribution = local_attribution(result)
+            fingerprint = exposure_fingerprint(
+                distinct_id, result.key, result.value, groups, rule_parts(attribution)
+            )
             if fingerprint in self._seen:  # a racy peek: report() decides under the lock
                 if not groups:
-                    self._remember(recent, (distinct_id, result.key, result.value))
+                    self._remember(recent, memo)
                 return
         except Exception:
             logger.debug("flagkit: could not record a flag event", exc_info=True)
             return
-        attribution = local_attribution(result)
-        if attribution is not None:  # a rules v2 answer: de-duplicated with its rule
-            self.report(
-                Resolved(result, attribution=attribution), distinct_id, groups, disable_geoip
-            )
-            return
-        self.report(Resolved(result), distinct_id, groups, disable_geoip, fingerprint)
+        resolved = Resolved(result, attribution=attribution)
+        self.report(resolved, distinct_id, groups, disable_geoip, fingerprint)
 
     @staticmethod
-    def _remember(recent: dict[tuple[Any, str, Any], None], key: tuple[Any, str, Any]) -> None:
+    def _remember(recent: dict[tuple[Any, ...], None], key: tuple[Any, ...]) -> None:
         if len(recent) >= _RECENT_LIMIT:
             recent.clear()  # cheaper than an LRU, and the table still holds everything
         recent[key] = None
@@ -439,9 +440,8 @@ class ExposureReporter(Generic[SinkT]):
             if fingerprint is None:  # (report_local passes one, for a reportable read)
                 if not reportable(result, distinct_id):
                     return
-                rule = None if attribution is None else ("2", *map(str, attrs.astuple(attribution)))
                 fingerprint = exposure_fingerprint(
-                    distinct_id, result.key, result.value, groups, rule
+                    distinct_id, result.key, result.value, groups, rule_parts(attribution)
                 )
             with self._lock:
                 if not self._seen.add(fingerprint):
@@ -477,6 +477,13 @@ class ExposureReporter(Generic[SinkT]):
                     self.sender.put(exposure)
         except Exception:  # reporting is best effort; the flag read must succeed
             logger.debug("flagkit: could not record a flag event", exc_info=True)
+
+
+def rule_parts(attribution: RuleAttribution | None) -> tuple[str, ...] | None:
+    """What a rules v2 answer adds to its exposure's identity (``None`` for legacy)."""
+    if attribution is None:
+        return None
+    return ("2", *map(str, attrs.astuple(attribution)))
 
 
 # Senders and reporters to reset in a forked child (weak: never keeps one alive).

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from flagkit._evaluation.model import ResultBook
 from flagkit._evaluation.result import FlagResult, Reason, Rule
 from flagkit._evaluation.rules_v2.context import V2Context
 from flagkit._evaluation.rules_v2.evaluate import evaluate_v2
@@ -34,6 +35,16 @@ _ERRORS = {
     "dependency_error": Reason.DEPENDENCY_ERROR,
     "invalid_regex": Reason.INVALID_REGEX,
     "invalid_property": Reason.INVALID_PROPERTY,
+}
+_SUCCESSES = {
+    reason.value: reason
+    for reason in (
+        Reason.TARGETING_MATCH,
+        Reason.ROLLOUT_MISS,
+        Reason.NO_RULE_MATCH,
+        Reason.HOLDOUT,
+        Reason.EXPERIMENT_SPLIT,
+    )
 }
 _DESCRIPTIONS = {
     "targeting_match": "rules v2: rule {index} matched",
@@ -58,7 +69,7 @@ DEFAULT_RULES_OPTIONS = RulesOptions()
 
 
 def evaluate_rules_v2(
-    key: str, config: V2Config, book: Any, context: V2Context | str
+    key: str, config: V2Config, book: ResultBook, context: V2Context | str
 ) -> FlagResult:
     """One rules v2 flag for one caller, in ``context`` (from :func:`v2_context`; a string
     says why none could be built: ``INVALID_INPUT``, with the reason). Never raises."""
@@ -122,9 +133,8 @@ def trace_rules(config: V2Config, context: V2Context) -> list[tuple[Any, list[tu
     return traces
 
 
-def _as_flag_result(key: str, outcome: V2Result, book: Any) -> FlagResult:
-    flag_id = getattr(book, "flag_id", None)
-    version = getattr(book, "version", None)
+def _as_flag_result(key: str, outcome: V2Result, book: ResultBook) -> FlagResult:
+    flag_id, version = book.flag_id, book.version
     rule = outcome.rule
     shown = None if rule is None else Rule(rule.id, rule.rule_type, rule.index)
     if outcome.status != SUCCESS:
@@ -143,7 +153,7 @@ def _as_flag_result(key: str, outcome: V2Result, book: Any) -> FlagResult:
     return FlagResult(
         key,
         outcome.value,
-        Reason(code) if code in Reason._value2member_map_ else Reason.NO_RULE_MATCH,
+        _SUCCESSES.get(code, Reason.NO_RULE_MATCH),
         description=text.format(index=None if rule is None else rule.index),
         flag_id=flag_id,
         flag_version=version,
