@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import random as _random
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
@@ -28,7 +27,6 @@ from flagkit._client.base import (
     client_repr,
     load_bootstrap,
     load_cache,
-    loaded_progress,
     read_settings,
     stall_limit,
     succeeded_since,
@@ -45,15 +43,14 @@ from flagkit._events.queue import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_QUEUE_SIZE,
-    ExposureReporter,
 )
 from flagkit._net.async_http import AsyncHttpHolder
-from flagkit._net.http import DEFAULT_TIMEOUT, hide_secrets_in_http_logs
+from flagkit._net.http import DEFAULT_TIMEOUT
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, Resolved, needs_remote
 from flagkit._sources.async_fetch import AsyncDefinitionsFetcher
 from flagkit._sources.async_poller import AsyncPoller
 from flagkit._sources.disk_cache import DiskCache, source_id
-from flagkit._sources.fetch import DEFAULT_MAX_BODY_BYTES, DEFINITIONS_PATH, FetchOutcome
+from flagkit._sources.fetch import DEFAULT_MAX_BODY_BYTES, DEFINITIONS_PATH
 from flagkit._sources.store import Store
 from flagkit._sources.sync import Syncer
 from flagkit._status import Progress, Role, State
@@ -129,41 +126,25 @@ class AsyncClient(
     ) -> None:
         settings = read_settings(locals())
         project_api_key = settings.project_api_key
-        self._host = settings.host
-        self._clock = clock or time.time
+        self._init_core(settings, clock)
         rng = random or _random.Random()
-        self._closed = False
         self._started = False
         self._close_task: asyncio.Future[None] | None = None
-        self._internal_error_logged = False
         self._foreign_loop_logged = False
-        self._auth_key = settings.auth_key
-        self._secrets = settings.secrets
-        self._max_body_bytes = max_body_bytes
-        self._target = settings.target
 
         initial = load_bootstrap(bootstrap) if bootstrap is not None else None
-        progress = Progress()
-        if initial is not None:
-            progress = loaded_progress(progress, initial)
         # The disk cache is read in start(), in a worker thread: not on the loop.
         self._cache: DiskCache | None = None
         if self._target is not None and cache_path is not None:
             identity = source_id(self._host, self._target, project_api_key or "")
             self._cache = DiskCache(cache_path, source=identity)
-        self._only_local = only_evaluate_locally
-        self._disable_geoip = disable_geoip
-        if self._target is None:
-            progress = self._offline_progress(
-                progress, initial is not None, project_api_key is not None
-            )
+        progress = self._starting_progress(Progress(), initial, project_api_key is not None)
 
         self._handle = LoopHandle()
         self._store = Store(initial)
         self._tracker = LoopTracker(self._clock, progress, self._handle)
         if self._target is not None:
             self._tracker.stall_after = stall_limit(settings.policy, timeout)
-        self._timeout = timeout
         http = AsyncHttpHolder(self._host, timeout=timeout)
         self._http = http
         # Remote lookups and events need the project token; offline without one, never.
@@ -184,25 +165,13 @@ class AsyncClient(
         self._sender = None if outbound is None else outbound.sender
         self._reporter = None if outbound is None else outbound.reporter
         self._events_sink: PosthogEventsSink | None = None
-        if outbound is not None and events_sink is not None and send_events:
-            # The app's own posthog-python queue delivers the exposures instead.
-            self._events_sink = PosthogEventsSink(events_sink)
-            self._reporter = ExposureReporter(
-                self._events_sink, dedupe_capacity=settings.events.dedupe_capacity
-            )
+        sink = None if outbound is None else self._sink_reporter(settings, events_sink)
+        if sink is not None:
+            self._reporter, self._events_sink = sink
         watch_definitions_for_events(self._reporter, self._store)
         self._syncer: Syncer | None = None
         if self._target is not None:
-            hide_secrets_in_http_logs(self._secrets)
-            self._syncer = Syncer(
-                store=self._store,
-                tracker=self._tracker,
-                fetch=_unstarted_fetch,  # the poller fetches; the syncer only handles
-                policy=settings.policy,
-                cache=self._cache,
-                clock=self._clock,
-                rng=rng,
-            )
+            self._syncer = self._new_syncer(settings, self._cache, rng)
             self._tracker.update(role=Role.DIRECT)
         self._network = Network(self._handle, http, self._sender)
         # Stops the tasks if the client is dropped without close().
@@ -438,7 +407,3 @@ class AsyncClient(
 
     def __repr__(self) -> str:
         return client_repr(self)
-
-
-def _unstarted_fetch(etag: str | None) -> FetchOutcome:
-    raise RuntimeError("the AsyncClient fetches on its own task")

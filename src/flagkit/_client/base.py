@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -20,12 +22,14 @@ from flagkit._client.getters import Properties as Properties
 from flagkit._client.options import check_options
 from flagkit._evaluation.result import FlagResult, Reason
 from flagkit._evaluation.snapshot import Snapshot
+from flagkit._events.posthog_sink import PosthogEventsSink
 from flagkit._events.queue import EventOptions, ExposureReporter
+from flagkit._net.http import hide_secrets_in_http_logs
 from flagkit._remote.fallback import Resolved, needs_remote
 from flagkit._sources.disk_cache import DiskCache, body_hash
-from flagkit._sources.fetch import definitions_url
+from flagkit._sources.fetch import FetchOutcome, definitions_url
 from flagkit._sources.store import Published, Store
-from flagkit._sources.sync import SyncPolicy, compile_definitions
+from flagkit._sources.sync import Syncer, SyncPolicy, compile_definitions
 from flagkit._status import ClientStatus, Progress, State, StatusTracker
 from flagkit.errors import DefinitionsError
 
@@ -53,6 +57,8 @@ class Settings:
     max_body_bytes: int
     remote_timeout: float
     send_events: bool
+    only_local: bool
+    disable_geoip: bool
     policy: SyncPolicy
     events: EventOptions
 
@@ -87,6 +93,8 @@ def read_settings(args: Mapping[str, Any]) -> Settings:
         max_body_bytes=args["max_body_bytes"],
         remote_timeout=args["remote_timeout"],
         send_events=args["send_events"],
+        only_local=args["only_evaluate_locally"],
+        disable_geoip=args["disable_geoip"],
         policy=SyncPolicy(
             poll_interval=args["poll_interval"],
             poll_jitter=args["poll_jitter"],
@@ -213,6 +221,10 @@ def watch_definitions_for_events(reporter: ExposureReporter[Any] | None, store: 
     reporter.local_meta = local_meta
 
 
+def _unstarted_fetch(etag: str | None) -> FetchOutcome:
+    raise RuntimeError("the client's poller fetches; the syncer only handles outcomes")
+
+
 def client_repr(client: ClientCore) -> str:
     """``<flagkit.Client host=... state=...>``; a client that never talks to a host (offline
     without a token, or disabled) shows no host, so a default URL is not mistaken for one."""
@@ -229,6 +241,11 @@ class ClientCore:
     _store: Store
     _tracker: StatusTracker
     _host: str
+    _clock: Callable[[], float]
+    _auth_key: str | None
+    _secrets: tuple[str | None, ...]
+    _timeout: float
+    _max_body_bytes: int
     _target: str | None
     _closed: bool
     _only_local: bool
@@ -237,6 +254,55 @@ class ClientCore:
     _reporter: ExposureReporter[Any] | None
     # True when events may only be reported from one event loop (see _on_own_loop).
     _LOOP_BOUND: ClassVar[bool] = False
+
+    def _init_core(self, settings: Settings, clock: Callable[[], float] | None) -> None:
+        """Set what both constructors take from the checked options."""
+        self._host = settings.host
+        self._clock = clock or time.time
+        self._closed = False
+        self._internal_error_logged = False
+        self._auth_key = settings.auth_key
+        self._secrets = settings.secrets
+        self._timeout = settings.timeout
+        self._max_body_bytes = settings.max_body_bytes
+        self._target = settings.target
+        self._only_local = settings.only_local
+        self._disable_geoip = settings.disable_geoip
+
+    def _starting_progress(
+        self, progress: Progress, initial: Published | None, has_token: bool
+    ) -> Progress:
+        """The progress a new client starts from, with ``initial`` definitions served."""
+        if initial is not None:
+            progress = loaded_progress(progress, initial)
+        if self._target is None:
+            progress = self._offline_progress(progress, initial is not None, has_token)
+        return progress
+
+    def _new_syncer(
+        self, settings: Settings, cache: DiskCache | None, rng: random.Random
+    ) -> Syncer:
+        """The policy half of polling (the shell's poller fetches and hands it outcomes)."""
+        hide_secrets_in_http_logs(self._secrets)
+        return Syncer(
+            store=self._store,
+            tracker=self._tracker,
+            fetch=_unstarted_fetch,
+            policy=settings.policy,
+            cache=cache,
+            clock=self._clock,
+            rng=rng,
+        )
+
+    def _sink_reporter(
+        self, settings: Settings, events_sink: Any
+    ) -> tuple[ExposureReporter[Any], PosthogEventsSink] | None:
+        """With ``events_sink=``, the app's own posthog-python queue delivers exposures:
+        the reporter that feeds it (``None`` without a sink or with events off)."""
+        if events_sink is None or not settings.send_events:
+            return None
+        sink = PosthogEventsSink(events_sink)
+        return ExposureReporter(sink, dedupe_capacity=settings.events.dedupe_capacity), sink
 
     def _offline_progress(
         self, progress: Progress, has_definitions: bool, has_token: bool
@@ -266,7 +332,7 @@ class ClientCore:
         returned as ``finish(result, default)``; never raises, never does I/O. A result a
         remote lookup may decide goes to :meth:`_undecided` first (the thread client asks
         there; the asyncio one passes ``result_of`` and awaits its lookup after)."""
-        key, distinct_id, context, only_local, send_events = read
+        key, distinct_id, context, _, send_events = read
         published = self._store.current  # the one read that makes this consistent
         if published is None:
             result = FlagResult(key, None, Reason.NOT_READY, description=NOT_READY_TEXT)
@@ -288,7 +354,7 @@ class ClientCore:
                 failed = FlagResult(key, None, Reason.INVALID_INPUT, description=FAILED_TEXT)
                 return finish(failed, default)
         if result.value is None and needs_remote(result):
-            result = self._undecided(key, result, distinct_id, context, only_local, send_events)
+            result = self._undecided(read, result)
             return finish(result, default)
         reporter = self._reporter  # inline, not _report(): this is the hot path
         if (
@@ -301,16 +367,8 @@ class ClientCore:
             reporter.report_local(result, distinct_id, context[1], geoip)
         return finish(result, default)
 
-    def _undecided(
-        self,
-        key: str,
-        result: FlagResult,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        send_events: bool,
-    ) -> FlagResult:
-        """What :meth:`_read` returns for a flag a remote lookup may decide."""
+    def _undecided(self, read: Read, result: FlagResult) -> FlagResult:
+        """What :meth:`_read` returns for ``read``'s flag when a remote lookup may decide."""
         return result
 
     def _report(

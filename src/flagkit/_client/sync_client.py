@@ -11,7 +11,6 @@ import logging
 import os
 import random as _random
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -27,29 +26,26 @@ from flagkit._client.base import (
     client_repr,
     load_bootstrap,
     load_cache,
-    loaded_progress,
     read_settings,
     stall_limit,
     succeeded_since,
     watch_definitions_for_events,
 )
 from flagkit._client.flag_evaluations import FlagEvaluations
-from flagkit._client.getters import AllFinish, Getters, ReadAll
+from flagkit._client.getters import AllFinish, Getters, Read, ReadAll
 from flagkit._client.posthog_names import PosthogNames
 from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._events.exposures import DEFAULT_DEDUPE_CAPACITY
-from flagkit._events.posthog_sink import PosthogEventsSink
 from flagkit._events.queue import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_QUEUE_SIZE,
-    ExposureReporter,
     Outbound,
     build_outbound,
 )
 from flagkit._net.abort import SocketAborter
 from flagkit._net.backoff import jittered
-from flagkit._net.http import DEFAULT_TIMEOUT, build_http_client, hide_secrets_in_http_logs
+from flagkit._net.http import DEFAULT_TIMEOUT, build_http_client
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, Resolved
 from flagkit._sources.disk_cache import DiskCache, source_id
 from flagkit._sources.fetch import DEFAULT_MAX_BODY_BYTES, DEFINITIONS_PATH, DefinitionsFetcher
@@ -147,20 +143,12 @@ class Client(
     ) -> None:
         settings = read_settings(locals())
         project_api_key = settings.project_api_key
-        self._host = settings.host
-        self._clock = clock or time.time
+        self._init_core(settings, clock)
         self._own_rng = random is None
         self._rng = random or _random.Random()
-        self._closed = False
         self._close_lock = threading.Lock()
-        self._internal_error_logged = False
-        self._auth_key = settings.auth_key
-        self._secrets = settings.secrets
-        self._timeout = timeout
-        self._max_body_bytes = max_body_bytes
         self._network = _Network()
         self._syncer: Syncer | None = None
-        self._target = settings.target
 
         initial = load_bootstrap(bootstrap) if bootstrap is not None else None
         progress = Progress()
@@ -172,14 +160,7 @@ class Client(
             if cached is not None:  # newer than any bootstrap: it came from the server
                 initial, saved_at, etag = cached
                 progress = attrs.evolve(progress, confirmed_at=saved_at, etag=etag)
-        if initial is not None:
-            progress = loaded_progress(progress, initial)
-        self._only_local = only_evaluate_locally
-        self._disable_geoip = disable_geoip
-        if self._target is None:
-            progress = self._offline_progress(
-                progress, initial is not None, project_api_key is not None
-            )
+        progress = self._starting_progress(progress, initial, project_api_key is not None)
 
         self._store = Store(initial)
         self._tracker = StatusTracker(self._clock, progress)
@@ -200,27 +181,13 @@ class Client(
                 counters=self._tracker.counters,
                 rng=None if self._own_rng else self._rng,
             )
-            self._reporter = self._outbound.reporter
-            if events_sink is not None and send_events:
-                # The app's own posthog-python queue delivers the exposures instead.
-                self._reporter = ExposureReporter(
-                    PosthogEventsSink(events_sink),
-                    dedupe_capacity=settings.events.dedupe_capacity,
-                )
+            sink = self._sink_reporter(settings, events_sink)
+            self._reporter = self._outbound.reporter if sink is None else sink[0]
             watch_definitions_for_events(self._reporter, self._store)
             # Delivers what is queued (briefly) if the client is dropped without close().
             self._outbound_finalizer = weakref.finalize(self, self._outbound.close, 1.0)
         if self._target is not None:
-            hide_secrets_in_http_logs(self._secrets)
-            self._syncer = Syncer(
-                store=self._store,
-                tracker=self._tracker,
-                fetch=_unstarted_fetch,
-                policy=settings.policy,
-                cache=cache,
-                clock=self._clock,
-                rng=self._rng,
-            )
+            self._syncer = self._new_syncer(settings, cache, self._rng)
             shared = FileStore(shared_cache_dir) if shared_cache_dir is not None else store
             if shared is not None:
                 # One scope per host, endpoint and project (hashed: no key is recoverable).
@@ -303,15 +270,8 @@ class Client(
     def _all(self, read: ReadAll, finish: AllFinish) -> Any:
         return finish(self._evaluate_all(*read), None)
 
-    def _undecided(
-        self,
-        key: str,
-        result: FlagResult,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        send_events: bool,
-    ) -> FlagResult:
+    def _undecided(self, read: Read, result: FlagResult) -> FlagResult:
+        key, distinct_id, context, only_local, send_events = read
         answers = self._resolve({key: result}, distinct_id, context, only_local)
         return self._answered(key, result, answers, distinct_id, context, send_events)
 
@@ -426,10 +386,6 @@ class Client(
 
     def __repr__(self) -> str:
         return client_repr(self)
-
-
-def _unstarted_fetch(etag: str | None) -> Any:
-    raise RuntimeError("the HTTP client is not started")
 
 
 # Clients whose poller must be restarted in a forked child (weak: never keeps one alive).

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from flagkit.api._errors import InvalidResponseError, NotFound
+from flagkit.api._errors import ApiError, InvalidResponseError, NotFound
 from flagkit.api._models import (
     ActivityEntry,
     BlastRadius,
@@ -224,6 +224,19 @@ class Operations:
             check_flag_body(body, creating=False)
         path = self.paths.flag(flag_id)
         return self._one_flag(self._plan("PATCH", path, body=body, send=True))
+
+    def soft_delete_flag(self, flag_id: int | str) -> Call[FeatureFlag | ApiError]:
+        """``PATCH flags/<id>/ {"deleted": true}``. On the legacy routes a 405 is answered
+        (as its :class:`ApiError`): 2020-era servers have no soft delete but accept DELETE."""
+        path = self.paths.flag(flag_id)
+        plan = self._plan("PATCH", path, body={"deleted": True}, send=True)
+        if self.paths.legacy:
+            plan = attrs.evolve(plan, answer_statuses=frozenset({405}))
+
+        def parse(data: Any) -> FeatureFlag | ApiError:
+            return data if isinstance(data, ApiError) else _flag(_object(plan, data))
+
+        return Call(plan, parse)
 
     def hard_delete_flag(self, flag_id: int | str) -> Call[None]:
         """``DELETE flags/<id>/``: only 2020-era servers accept it (newer answer 405)."""

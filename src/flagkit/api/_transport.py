@@ -49,6 +49,9 @@ class RequestPlan:
     params: tuple[tuple[str, str], ...] = ()
     body: Any = None
     has_body: bool = False
+    # Error statuses answered with their ApiError (for the caller to decide) instead of
+    # raised: a legacy server's 405 to a soft delete.
+    answer_statuses: frozenset[int] = frozenset()
 
     @property
     def is_read(self) -> bool:
@@ -212,6 +215,8 @@ class TransportCore:
         if 200 <= outcome.status < 300:
             return Done(self._decode(plan, outcome))
         error = error_from_response(plan, outcome, self._secrets)
+        if outcome.status in plan.answer_statuses:
+            return Done(error)
         retryable = outcome.status in RETRYABLE_STATUSES and (plan.is_read or outcome.status == 429)
         if not (can_retry and retryable):
             raise error
