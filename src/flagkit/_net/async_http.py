@@ -8,12 +8,7 @@ from collections.abc import Iterable, Mapping
 
 import httpx
 
-from flagkit._net.http import (
-    DEFAULT_TIMEOUT,
-    build_timeout,
-    default_headers,
-    hide_secrets_in_http_logs,
-)
+from flagkit._net.http import DEFAULT_TIMEOUT, client_options
 
 logger = logging.getLogger("flagkit.client")
 
@@ -32,15 +27,8 @@ def build_async_http_client(
     TLS certificates are always verified; redirects are not followed; ``secrets`` are
     hidden from httpx's logs. The caller owns the client and must ``aclose()`` it.
     """
-    hide_secrets_in_http_logs(secrets)
-    return httpx.AsyncClient(
-        base_url=base_url.rstrip("/"),
-        timeout=build_timeout(timeout),
-        headers=default_headers(headers),
-        transport=transport,
-        follow_redirects=False,
-        verify=True,
-    )
+    options = client_options(base_url, timeout, headers, False, secrets)
+    return httpx.AsyncClient(transport=transport, **options)
 
 
 class AsyncHttpHolder:

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import httpx
 
@@ -70,15 +71,27 @@ def build_http_client(
     ``secrets`` (the keys this client will send) are hidden from httpx's logs. The caller
     owns the client and must ``close()`` it.
     """
+    options = client_options(base_url, timeout, headers, follow_redirects, secrets)
+    return httpx.Client(transport=transport, **options)
+
+
+def client_options(
+    base_url: str,
+    timeout: float | httpx.Timeout,
+    headers: Mapping[str, str] | None,
+    follow_redirects: bool,
+    secrets: Iterable[str | None],
+) -> dict[str, Any]:
+    """The settings of every flagkit ``httpx`` client, sync or async (and the keys it sends
+    hidden from httpx's logs): TLS verification is always on."""
     hide_secrets_in_http_logs(secrets)
-    return httpx.Client(
-        base_url=base_url.rstrip("/"),
-        timeout=build_timeout(timeout),
-        headers=default_headers(headers),
-        transport=transport,
-        follow_redirects=follow_redirects,
-        verify=True,
-    )
+    return {
+        "base_url": base_url.rstrip("/"),
+        "timeout": build_timeout(timeout),
+        "headers": default_headers(headers),
+        "follow_redirects": follow_redirects,
+        "verify": True,
+    }
 
 
 def default_headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -35,14 +35,14 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _ERROR_DETAIL_LIMIT = 300
 
 # Error names, as PostHog's SDK reports them in ``$feature_flag_error``.
-QUOTA_LIMITED = "quota_limited"
-TIMEOUT = "timeout"
-CONNECTION_ERROR = "connection_error"
-UNKNOWN_ERROR = "unknown_error"
-INVALID_RESPONSE = "invalid_response"
-FLAG_MISSING = "flag_missing"
-EVALUATION_FAILED = "evaluation_failed"
-ERRORS_WHILE_COMPUTING = "errors_while_computing_flags"
+QUOTA_LIMITED: Final = "quota_limited"
+TIMEOUT: Final = "timeout"
+CONNECTION_ERROR: Final = "connection_error"
+UNKNOWN_ERROR: Final = "unknown_error"
+INVALID_RESPONSE: Final = "invalid_response"
+FLAG_MISSING: Final = "flag_missing"
+EVALUATION_FAILED: Final = "evaluation_failed"
+ERRORS_WHILE_COMPUTING: Final = "errors_while_computing_flags"
 
 
 # -- pure part: response -----------------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 
 import httpx
@@ -69,12 +70,7 @@ class AsyncDefinitionsFetcher:
 
 
 async def _error_start(response: httpx.Response) -> bytes:
-    raw = bytearray()
-    try:
-        async for chunk in response.aiter_bytes():
-            raw += chunk
-            if len(raw) >= ERROR_BODY_LIMIT:
-                break
-    except httpx.HTTPError:
-        pass  # the status alone is enough to act on
-    return bytes(raw)
+    with contextlib.suppress(httpx.HTTPError):  # the status alone is enough to act on
+        async for chunk in response.aiter_bytes(ERROR_BODY_LIMIT):
+            return chunk  # chunks of that size: the first is all that is read
+    return b""

@@ -14,6 +14,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+import attrs
+
 from flagkit._sources.fetch import Fetched, FetchOutcome
 from flagkit._sources.store import must_propagate
 from flagkit._sources.sync import Syncer
@@ -21,6 +23,7 @@ from flagkit._sources.sync import Syncer
 logger = logging.getLogger("flagkit.client")
 
 
+@attrs.define(eq=False)
 class AsyncPoller:
     """Runs ``fetch`` + ``syncer.handle`` after ``initial_delay``, then again after the
     seconds each step returns, until :meth:`stop`.
@@ -30,21 +33,13 @@ class AsyncPoller:
     loop still runs.
     """
 
-    def __init__(
-        self,
-        syncer: Syncer,
-        fetch: Callable[[str | None], Awaitable[FetchOutcome]],
-        *,
-        initial_delay: float = 0.0,
-        on_abandoned: Callable[[], Awaitable[object]] | None = None,
-    ) -> None:
-        self._syncer = syncer
-        self._fetch = fetch
-        self._initial_delay = initial_delay
-        self._on_abandoned = on_abandoned
-        self._stopping = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    _syncer: Syncer
+    _fetch: Callable[[str | None], Awaitable[FetchOutcome]]
+    _initial_delay: float = attrs.field(default=0.0, kw_only=True)
+    _on_abandoned: Callable[[], Awaitable[object]] | None = attrs.field(default=None, kw_only=True)
+    _stopping: bool = attrs.field(default=False, init=False)
+    _wake: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _task: asyncio.Task[None] | None = attrs.field(default=None, init=False)
 
     @property
     def running(self) -> bool:

@@ -8,6 +8,7 @@ so the thread driver here and the asyncio driver (``flagkit._sources.async_fetch
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import threading
@@ -265,15 +266,10 @@ class DefinitionsFetcher:
 
     @staticmethod
     def _error_start(response: httpx.Response) -> bytes:
-        raw = bytearray()
-        try:
-            for chunk in response.iter_bytes():
-                raw += chunk
-                if len(raw) >= ERROR_BODY_LIMIT:
-                    break
-        except httpx.HTTPError:
-            pass  # the status alone is enough to act on
-        return bytes(raw)
+        with contextlib.suppress(httpx.HTTPError):  # the status alone is enough to act on
+            for chunk in response.iter_bytes(ERROR_BODY_LIMIT):
+                return chunk  # chunks of that size: the first is all that is read
+        return b""
 
 
 def _error_detail(raw: bytes) -> str:

@@ -91,32 +91,21 @@ def _compile_definitions(body: bytes, previous: Snapshot | None) -> Snapshot:
     return snapshot
 
 
+@attrs.define(kw_only=True, eq=False)
 class Syncer:
     """Owns the fetch/publish cycle. Only the poller thread calls :meth:`step`."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        tracker: StatusTracker,
-        fetch: Callable[[str | None], FetchOutcome],
-        policy: SyncPolicy,
-        cache: DiskCache | None,
-        clock: Callable[[], float],
-        rng: random.Random,
-        compile_body: Callable[[bytes], Snapshot] | None = None,
-    ) -> None:
-        self.store = store
-        self.tracker = tracker
-        self.fetch = fetch
-        self.policy = policy
-        self.cache = cache
-        self.clock = clock
-        self.rng = rng
-        self._compile = compile_body
-        self.closed = False
-        # Serialises publishing with close(): nothing is published after close() returns.
-        self.write_lock = threading.Lock()
+    store: Store
+    tracker: StatusTracker
+    fetch: Callable[[str | None], FetchOutcome]
+    policy: SyncPolicy
+    cache: DiskCache | None
+    clock: Callable[[], float]
+    rng: random.Random
+    _compile: Callable[[bytes], Snapshot] | None = attrs.field(default=None, alias="compile_body")
+    closed: bool = attrs.field(default=False, init=False)
+    # Serialises publishing with close(): nothing is published after close() returns.
+    write_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
     def reinit_after_fork(self) -> None:
         """Fresh lock in a forked child."""

@@ -36,10 +36,9 @@ class ApiError(FlagkitError):
     ) -> None:
         self.detail = detail
         self.status = status
-        self.code = code
-        self.attr = attr
-        self.method = method
-        self.path = path
+        # PostHog's error fields, then the call that failed (never its query string).
+        self.code, self.attr = code, attr
+        self.method, self.path = method, path
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -116,13 +115,11 @@ class RateLimited(ApiError):  # noqa: N818
         *,
         retry_after: float | None = None,
         status: int | None = 429,
-        code: str | None = None,
-        attr: str | None = None,
-        method: str | None = None,
-        path: str | None = None,
+        **fields: str | None,
     ) -> None:
+        """``fields``: ``code``, ``attr``, ``method`` and ``path``, as :class:`ApiError`."""
         self.retry_after = retry_after
-        super().__init__(detail, status=status, code=code, attr=attr, method=method, path=path)
+        super().__init__(detail, status=status, **fields)
 
     def _hint(self) -> str:
         if self.retry_after is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -80,8 +81,22 @@ class EvalContext:
         }
 
 
-def context_options(func: F) -> F:
-    """Add --distinct-id, --prop, --group, --group-prop and --device-id."""
+def context_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --distinct-id, --prop, --group, --group-prop and --device-id, handed to the
+    command as one ``context: EvalContext`` argument."""
+
+    @functools.wraps(func)  # keeps the options already attached (``__click_params__``)
+    def with_context(
+        distinct_id: str,
+        props: tuple[str, ...],
+        groups: tuple[str, ...],
+        group_props: tuple[str, ...],
+        device_id: str | None,
+        **rest: Any,
+    ) -> Any:
+        context = build_context(distinct_id, props, groups, group_props, device_id)
+        return func(context=context, **rest)
+
     options = [
         click.option("--distinct-id", required=True, help="Whom to evaluate the flags for."),
         click.option(
@@ -108,9 +123,10 @@ def context_options(func: F) -> F:
         ),
         click.option("--device-id", default=None, help="Device id (device-bucketed flags)."),
     ]
+    command: Callable[..., Any] = with_context
     for option in reversed(options):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
 
 
 def build_context(

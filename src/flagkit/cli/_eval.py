@@ -8,7 +8,7 @@ import click
 from rich.text import Text
 
 from flagkit.cli._config import api_options, definitions_option, load_snapshot
-from flagkit.cli._context import build_context, context_options
+from flagkit.cli._context import EvalContext, context_options
 from flagkit.cli._output import (
     console,
     emit_json,
@@ -63,11 +63,7 @@ def warn_problems(snapshot: Snapshot) -> None:
 def eval_command(
     key: str | None,
     all_flags: bool,
-    distinct_id: str,
-    props: tuple[str, ...],
-    groups: tuple[str, ...],
-    group_props: tuple[str, ...],
-    device_id: str | None,
+    context: EvalContext,
     definitions_file: str | None,
     as_json: bool,
 ) -> None:
@@ -79,7 +75,6 @@ def eval_command(
 
     if (key is None) == (not all_flags):
         usage_error("pass a flag KEY or --all (not both)")
-    context = build_context(distinct_id, props, groups, group_props, device_id)
     snapshot = load_snapshot(definitions_file)
     warn_problems(snapshot)
     evaluator = Evaluator(snapshot)

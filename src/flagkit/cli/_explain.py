@@ -13,7 +13,7 @@ import click
 from rich.text import Text
 
 from flagkit.cli._config import api_options, definitions_option, load_snapshot
-from flagkit.cli._context import EvalContext, build_context, context_options
+from flagkit.cli._context import EvalContext, context_options
 from flagkit.cli._eval import require_flag, result_dict, warn_problems
 from flagkit.cli._output import console, emit_json, show_json, show_value
 
@@ -202,11 +202,7 @@ def render(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def explain_command(
     key: str,
-    distinct_id: str,
-    props: tuple[str, ...],
-    groups: tuple[str, ...],
-    group_props: tuple[str, ...],
-    device_id: str | None,
+    context: EvalContext,
     definitions_file: str | None,
     as_json: bool,
 ) -> None:
@@ -214,7 +210,6 @@ def explain_command(
     the bucket value against the rollout."""
     from flagkit._evaluation.evaluator import Evaluator
 
-    context = build_context(distinct_id, props, groups, group_props, device_id)
     snapshot = load_snapshot(definitions_file)
     warn_problems(snapshot)
     require_flag(snapshot, key)
