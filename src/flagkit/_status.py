@@ -171,6 +171,20 @@ class Progress:
     role: Role | None = None
 
 
+# The progress fields the public status shows unchanged.
+_SHOWN_AS_IS = (
+    "state",
+    "ready",
+    "last_error",
+    "etag",
+    "consecutive_failures",
+    "fingerprint",
+    "flag_count",
+    "source",
+    "role",
+)
+
+
 class StatusTracker:
     """Holds the current :class:`Progress`, logs each state change once, wakes waiters.
 
@@ -209,6 +223,12 @@ class StatusTracker:
         with self._changed:
             return self._changed.wait_for(lambda: predicate(self.progress), timeout)
 
+    def _shown(self, progress: Progress) -> dict[str, Any]:
+        """The status fields taken as they are: progress fields and the counters."""
+        shown: dict[str, Any] = {name: getattr(progress, name) for name in _SHOWN_AS_IS}
+        shown.update(self.counters.snapshot())
+        return shown
+
     def status(self) -> ClientStatus:
         """The public view of the current progress."""
         p = self.progress
@@ -216,19 +236,10 @@ class StatusTracker:
         p = self._watchdog(p, now)
         age = None if p.confirmed_at is None else max(0.0, now - p.confirmed_at)
         return ClientStatus(
-            state=p.state,
-            ready=p.ready,
             last_success=_to_datetime(p.last_success),
             last_attempt=_to_datetime(p.last_attempt),
-            last_error=p.last_error,
             age=age,
-            etag=p.etag,
-            consecutive_failures=p.consecutive_failures,
-            fingerprint=p.fingerprint,
-            flag_count=p.flag_count,
-            source=p.source,
-            role=p.role,
-            **self.counters.snapshot(),
+            **self._shown(p),
         )
 
     def _watchdog(self, p: Progress, now: float) -> Progress:

@@ -8,6 +8,7 @@ so httpx's request lines never show a key, with or without a :class:`flagkit.Cli
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -92,6 +93,19 @@ def client_options(
         "follow_redirects": follow_redirects,
         "verify": True,
     }
+
+
+def error_detail(body: bytes, limit: int = 300) -> str:
+    """An error response's message for logs and statuses: PostHog's ``detail`` when the
+    body is JSON with one, else the start of the body, on one line of at most ``limit``."""
+    text = body[:4096].decode("utf-8", "replace").strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
+        text = parsed["detail"]
+    return " ".join(text.split())[:limit]
 
 
 def default_headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -19,6 +19,7 @@ import attrs
 
 from flagkit._evaluation.payloads import decode_payload
 from flagkit._evaluation.result import FlagResult, Reason
+from flagkit._net.http import error_detail
 from flagkit._remote.records import RemoteFlag, RuleAttribution, read_record
 from flagkit._remote.request import build_flags_request as build_flags_request
 from flagkit._remote.request import encode_json as encode_json
@@ -32,7 +33,6 @@ MAX_RETRIES = 1  # one extra attempt, as PostHog's SDK
 RETRY_STATUSES = frozenset({502, 504})
 RETRY_BASE_DELAY = 0.3  # seconds before retry n (0-based) is 0.3 * 2**n
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-_ERROR_DETAIL_LIMIT = 300
 
 # Error names, as PostHog's SDK reports them in ``$feature_flag_error``.
 QUOTA_LIMITED: Final = "quota_limited"
@@ -79,7 +79,7 @@ def parse_flags_response(status: int, body: bytes) -> RemoteReply:
     """Interpret one ``/flags`` response (v2 ``flags`` records or the legacy
     ``featureFlags``/``featureFlagPayloads`` maps)."""
     if status != 200:
-        detail = _error_detail(body)
+        detail = error_detail(body)
         message = f"HTTP {status} from /flags" + (f": {detail}" if detail else "")
         return RemoteFailure(
             f"api_error_{status}", message, status=status, retryable=status in RETRY_STATUSES
@@ -125,17 +125,6 @@ def _legacy_flags(values: Mapping[str, Any], payloads: Any) -> dict[str, RemoteF
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _error_detail(body: bytes) -> str:
-    text = body[:4096].decode("utf-8", "replace").strip()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
-        text = parsed["detail"]
-    return " ".join(text.split())[:_ERROR_DETAIL_LIMIT]
 
 
 def should_retry(reply: RemoteReply, failed_attempts: int) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import threading
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
@@ -20,7 +19,7 @@ import httpx
 
 from flagkit._net.abort import SocketAborter
 from flagkit._net.backoff import parse_retry_after
-from flagkit._net.http import redact
+from flagkit._net.http import error_detail, redact
 
 DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024
 ERROR_BODY_LIMIT = 4096  # bytes of an error body read for its detail
@@ -156,7 +155,7 @@ class FetchCore:
     def status_outcome(self, response: httpx.Response, raw: bytes) -> FetchFailed:
         """A status other than 200/304; ``raw`` is the start of its body (for the detail)."""
         status = response.status_code
-        detail = _error_detail(raw)
+        detail = error_detail(raw)
         message = f"HTTP {status} from {self._label}" + (f": {detail}" if detail else "")
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
         kind = _kind_for_status(status)
@@ -270,17 +269,6 @@ class DefinitionsFetcher:
             for chunk in response.iter_bytes(ERROR_BODY_LIMIT):
                 return chunk  # chunks of that size: the first is all that is read
         return b""
-
-
-def _error_detail(raw: bytes) -> str:
-    text = raw[:ERROR_BODY_LIMIT].decode("utf-8", "replace").strip()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
-        text = parsed["detail"]
-    return " ".join(text.split())[:300]
 
 
 def _kind_for_status(status: int) -> FailureKind:

@@ -19,6 +19,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -164,16 +165,7 @@ class Syncer:
                 progress.state is State.VALID and progress.confirmed_at == confirmed_at
             ):
                 return
-            now = self.clock()
-            self.tracker.update(
-                state=State.VALID,
-                ready=True,
-                last_success=now,
-                last_attempt=now,
-                last_error=None,
-                confirmed_at=confirmed_at,
-                consecutive_failures=0,
-            )
+            self._mark_valid(self.clock(), confirmed_at=confirmed_at)
 
     def set_role(self, role: Role) -> None:
         """Record how definitions are obtained (leader, follower, direct) for the status."""
@@ -249,15 +241,11 @@ class Syncer:
                 changed = self.store.publish(published)
             now = self.clock()
             snapshot = published.snapshot
-            self.tracker.update(
-                state=State.VALID,
-                ready=True,
-                last_success=now,
+            self._mark_valid(
+                now,
                 last_attempt=started,
-                last_error=None,
                 confirmed_at=now if confirmed_at is None else confirmed_at,
                 etag=etag,
-                consecutive_failures=0,
                 fingerprint=snapshot.fingerprint,
                 flag_count=len(snapshot),
                 source=published.source,
@@ -267,6 +255,21 @@ class Syncer:
         if changed:
             self.store.notify(changed)
         return jittered(self.policy.poll_interval, self.policy.poll_jitter, self.rng)
+
+    def _mark_valid(self, now: float, **progress: Any) -> None:
+        """Record a success at ``now`` (the attempt too, unless ``last_attempt`` is given),
+        with the rest of ``progress``."""
+        self.tracker.update(
+            **{
+                "state": State.VALID,
+                "ready": True,
+                "last_success": now,
+                "last_attempt": now,
+                "last_error": None,
+                "consecutive_failures": 0,
+                **progress,
+            }
+        )
 
     def _on_failure(self, failure: FetchFailed, started: float) -> float:
         policy = self.policy

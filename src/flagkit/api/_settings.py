@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -18,8 +19,16 @@ ENV_PROJECT_ID = "POSTHOG_PROJECT_ID"
 ENV_PERSONAL_API_KEY = "POSTHOG_PERSONAL_API_KEY"
 ENV_PROJECT_API_KEY = "POSTHOG_PROJECT_API_KEY"
 
-# The clients' keyword arguments that ApiSettings.build takes as they are.
-CLIENT_OPTIONS = ("project_api_key", "legacy", "timeout", "max_retries", "backoff", "validate")
+# The clients' keyword arguments that ApiSettings.build takes as they are, with their
+# defaults (the clients' signatures show the same).
+CLIENT_OPTIONS: Mapping[str, Any] = {
+    "project_api_key": None,
+    "legacy": False,
+    "timeout": 10.0,
+    "max_retries": 3,
+    "backoff": 0.5,
+    "validate": True,
+}
 
 
 def _clean(value: str | None) -> str | None:
@@ -49,19 +58,20 @@ class ApiSettings:
         personal_api_key: str | None,
         project_id: int | str | None,
         *,
-        project_api_key: str | None = None,
-        legacy: bool = False,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        validate: bool = True,
         environ: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> ApiSettings:
         """Settings from arguments, each missing one read from the environment.
 
-        Raises :class:`ConfigurationError` when there is no personal API key or the host is
-        not an http(s) URL.
+        ``options`` are the clients' other arguments (:data:`CLIENT_OPTIONS`). Raises
+        :class:`ConfigurationError` when there is no personal API key or the host is not an
+        http(s) URL.
         """
+        unknown = options.keys() - CLIENT_OPTIONS.keys()
+        if unknown:
+            raise TypeError(f"unexpected API option {sorted(unknown)[0]!r}")
+        opts = {**CLIENT_OPTIONS, **options}
+        timeout, max_retries, backoff = opts["timeout"], opts["max_retries"], opts["backoff"]
         env = os.environ if environ is None else environ
         resolved_host = _clean(host) or _clean(env.get(ENV_HOST)) or DEFAULT_HOST
         if not resolved_host.startswith(("http://", "https://")):
@@ -76,7 +86,7 @@ class ApiSettings:
             )
         pid = _clean(None if project_id is None else str(project_id))
         pid = pid or _clean(env.get(ENV_PROJECT_ID))
-        token = _clean(project_api_key) or _clean(env.get(ENV_PROJECT_API_KEY))
+        token = _clean(opts["project_api_key"]) or _clean(env.get(ENV_PROJECT_API_KEY))
         if max_retries < 0 or backoff < 0 or not timeout > 0:
             raise ConfigurationError("timeout must be > 0, max_retries and backoff >= 0")
         return cls(
@@ -84,10 +94,10 @@ class ApiSettings:
             personal_api_key=key,
             project_id=pid,
             project_api_key=token,
-            legacy=legacy,
+            legacy=opts["legacy"],
             timeout=timeout,
             retry=RetryPolicy(max_retries=max_retries, backoff=backoff),
-            validate=validate,
+            validate=opts["validate"],
         )
 
     @property

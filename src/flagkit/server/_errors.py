@@ -66,24 +66,17 @@ def not_authenticated(
     detail: str = "Authentication credentials were not provided.",
 ) -> LocalServerError:
     """A 401 for a request without credentials."""
-    return LocalServerError(
-        401,
-        "authentication_error",
-        "not_authenticated",
-        detail,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    return _unauthorized("not_authenticated", detail)
 
 
 def authentication_failed(detail: str) -> LocalServerError:
     """A 401 for credentials that are not valid."""
-    return LocalServerError(
-        401,
-        "authentication_error",
-        "authentication_failed",
-        detail,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    return _unauthorized("authentication_failed", detail)
+
+
+def _unauthorized(code: str, detail: str) -> LocalServerError:
+    headers = {"WWW-Authenticate": "Bearer"}
+    return LocalServerError(401, "authentication_error", code, detail, headers=headers)
 
 
 def permission_denied(detail: str) -> LocalServerError:

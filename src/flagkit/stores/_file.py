@@ -21,7 +21,9 @@ import os
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from flagkit._sources.disk_cache import body_hash
 from flagkit.stores._protocol import StoredDefinitions, StoreError, StoreState
@@ -150,14 +152,10 @@ class FileStore:
         cached = self._peeked
         if cached is not None and cached[0] == key:
             return cached[1]
-        try:
-            with open(self.snapshot_path, "rb") as handle:
-                head = handle.readline(_HEADER_LIMIT)
-                st = os.fstat(handle.fileno())
-        except FileNotFoundError:
+        read = self._read_snapshot(lambda handle: handle.readline(_HEADER_LIMIT))
+        if read is None:
             return None
-        except OSError as exc:
-            raise StoreError(f"cannot read {self.snapshot_path}: {exc}") from None
+        head, st = read
         key = _stat_key(st)
         header = self._header(head, key)
         state = None if header is None else StoreState(header[0], st.st_mtime)
@@ -166,14 +164,10 @@ class FileStore:
 
     def read(self) -> StoredDefinitions | None:
         """The whole snapshot, checked against its length and checksum."""
-        try:
-            with open(self.snapshot_path, "rb") as handle:
-                raw = handle.read()
-                st = os.fstat(handle.fileno())
-        except FileNotFoundError:
+        read = self._read_snapshot(lambda handle: handle.read())
+        if read is None:
             return None
-        except OSError as exc:
-            raise StoreError(f"cannot read {self.snapshot_path}: {exc}") from None
+        raw, st = read
         key = _stat_key(st)
         head, sep, body = raw.partition(b"\n")
         header = self._header(head + sep, key)
@@ -184,6 +178,20 @@ class FileStore:
             self._warn(key, "body is truncated or corrupted")
             return None
         return StoredDefinitions(version, body, etag, st.st_mtime)
+
+    def _read_snapshot(
+        self, read: Callable[[BinaryIO], bytes]
+    ) -> tuple[bytes, os.stat_result] | None:
+        """What ``read`` takes from the snapshot file, with the file's stat from the same
+        open (so both describe one version); ``None`` when there is no snapshot."""
+        try:
+            with open(self.snapshot_path, "rb") as handle:
+                data = read(handle)
+                return data, os.fstat(handle.fileno())
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.snapshot_path}: {exc}") from None
 
     def write(self, body: bytes, etag: str | None) -> str | None:
         """Atomically replace the snapshot (leader only); the new version token."""
