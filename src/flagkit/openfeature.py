@@ -120,13 +120,8 @@ class _Failure:
     metadata: FlagMetadata = attrs.field(factory=dict)
 
 
-@attrs.frozen(slots=True)
-class _Inputs:
-    distinct_id: str
-    person_properties: Mapping[str, Any]
-    groups: Mapping[str, Any] | None
-    group_properties: Mapping[str, Mapping[str, Any]] | None
-    device_id: str | None
+# A caller: the targeting key and the evaluate() keywords of its context.
+_Inputs = tuple[str, dict[str, Any]]
 
 
 class FlagkitProvider(AbstractProvider):
@@ -384,13 +379,11 @@ class FlagkitProvider(AbstractProvider):
         inputs = _inputs(context)
         if isinstance(inputs, _Failure):
             return inputs
+        distinct_id, keywords = inputs
         result = self._client.evaluate(
             flag_key,
-            inputs.distinct_id,
-            person_properties=inputs.person_properties,
-            groups=inputs.groups,
-            group_properties=inputs.group_properties,
-            device_id=inputs.device_id,
+            distinct_id,
+            **keywords,
             # The provider's promise (docs/openfeature.md): an evaluation never waits on the
             # network and sends no exposure events, whatever the Client's own defaults.
             only_evaluate_locally=True,
@@ -452,13 +445,13 @@ def _inputs(context: EvaluationContext | None) -> _Inputs | _Failure:
     device_id = attributes.get("device_id")
     if device_id is not None and not isinstance(device_id, str):
         return _Failure(ErrorCode.INVALID_CONTEXT, 'the "device_id" attribute must be a string')
-    return _Inputs(
-        distinct_id=key,
-        person_properties=person,
-        groups=groups,
-        group_properties=group_properties,
-        device_id=device_id,
-    )
+    keywords: dict[str, Any] = {
+        "person_properties": person,
+        "groups": groups,
+        "group_properties": group_properties,
+        "device_id": device_id,
+    }
+    return key, keywords
 
 
 def _is_str_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:

@@ -13,18 +13,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
+from flagkit.api import _models as models
 from flagkit.api._errors import ApiError, InvalidResponseError, NotFound
-from flagkit.api._models import (
-    ActivityEntry,
-    BlastRadius,
-    EvaluationReason,
-    FeatureFlag,
-    MyFlag,
-    Page,
-    Person,
-    RoleAccess,
-    encode,
-)
+from flagkit.api._models import encode
 from flagkit.api._paths import Paths
 from flagkit.api._transport import RequestPlan
 from flagkit.api._validation import check_flag_body
@@ -68,18 +59,18 @@ def _object(plan: RequestPlan, data: Any) -> JSON:
 
 def _page_parser(
     plan: RequestPlan, item: Callable[[Mapping[str, Any]], T], *, count_key: str = "count"
-) -> Callable[[Any], Page[T]]:
-    def parse(data: Any) -> Page[T]:
+) -> Callable[[Any], models.Page[T]]:
+    def parse(data: Any) -> models.Page[T]:
         if isinstance(data, list):  # an unpaginated list
             items = tuple(item(x) for x in data if isinstance(x, Mapping))
-            return Page(results=items, count=len(items))
+            return models.Page(results=items, count=len(items))
         body = _object(plan, data)
         results = body.get("results")
         if not isinstance(results, list):
             raise _bad(plan, "expected a page with a 'results' list")
         count = body.get(count_key, body.get("count"))
         nxt, prev = body.get("next"), body.get("previous")
-        return Page(
+        return models.Page(
             results=tuple(item(x) for x in results if isinstance(x, Mapping)),
             count=count if isinstance(count, int) and not isinstance(count, bool) else None,
             next=_link(nxt),
@@ -122,13 +113,13 @@ def next_page_plan(plan: RequestPlan, next_url: str) -> RequestPlan:
     return RequestPlan("GET", parts.path or plan.path, params + kept)
 
 
-def follow(call: Call[Page[T]], url: str) -> Call[Page[T]]:
+def follow(call: Call[models.Page[T]], url: str) -> Call[models.Page[T]]:
     """The call for the page a ``next`` link of ``call``'s answer points to."""
     return Call(next_page_plan(call.plan, url), call.parse)
 
 
 def flag_body(
-    base: str | FeatureFlag | Mapping[str, Any] | None,
+    base: str | models.FeatureFlag | Mapping[str, Any] | None,
     *,
     name: str | None = None,
     filters: Mapping[str, Any] | None = None,
@@ -142,7 +133,7 @@ def flag_body(
     ``rollout_percentage`` (one condition group for everyone) and ``variants`` (a list of
     :class:`Variant` or dicts) are shortcuts that fill ``filters``.
     """
-    if isinstance(base, FeatureFlag):
+    if isinstance(base, models.FeatureFlag):
         body: JSON = base.to_request()
     elif isinstance(base, Mapping):
         body = encode(dict(base))
@@ -169,8 +160,8 @@ def flag_body(
     return body
 
 
-def _flag(data: Mapping[str, Any]) -> FeatureFlag:
-    return FeatureFlag.from_dict(data)
+def _flag(data: Mapping[str, Any]) -> models.FeatureFlag:
+    return models.FeatureFlag.from_dict(data)
 
 
 class Operations:
@@ -187,19 +178,19 @@ class Operations:
     ) -> RequestPlan:
         return RequestPlan(method, path, params + self._token, body, send)
 
-    def _one_flag(self, plan: RequestPlan) -> Call[FeatureFlag]:
+    def _one_flag(self, plan: RequestPlan) -> Call[models.FeatureFlag]:
         return Call(plan, lambda data: _flag(_object(plan, data)))
 
     # -- flags ---------------------------------------------------------------------------
 
     def list_flags(
         self, limit: int | None, offset: int | None, filters: Mapping[str, Any]
-    ) -> Call[Page[FeatureFlag]]:
+    ) -> Call[models.Page[models.FeatureFlag]]:
         """``GET flags/`` with ``limit``/``offset`` and any list filters."""
         plan = self._plan("GET", self.paths.flags(), _params(limit=limit, offset=offset, **filters))
         return Call(plan, _page_parser(plan, _flag))
 
-    def get_flag(self, flag_id: int | str) -> Call[FeatureFlag]:
+    def get_flag(self, flag_id: int | str) -> Call[models.FeatureFlag]:
         """``GET flags/<id>/``."""
         return self._one_flag(self._plan("GET", self.paths.flag(flag_id)))
 
@@ -212,20 +203,20 @@ class Operations:
             path=self.paths.flags(),
         )
 
-    def create_flag(self, body: JSON) -> Call[FeatureFlag]:
+    def create_flag(self, body: JSON) -> Call[models.FeatureFlag]:
         """``POST flags/`` (checked first unless validation is off)."""
         if self.validate:
             check_flag_body(body, creating=True)
         return self._one_flag(self._plan("POST", self.paths.flags(), body=body, send=True))
 
-    def update_flag(self, flag_id: int | str, body: JSON) -> Call[FeatureFlag]:
+    def update_flag(self, flag_id: int | str, body: JSON) -> Call[models.FeatureFlag]:
         """``PATCH flags/<id>/`` with only the given fields."""
         if self.validate:
             check_flag_body(body, creating=False)
         path = self.paths.flag(flag_id)
         return self._one_flag(self._plan("PATCH", path, body=body, send=True))
 
-    def soft_delete_flag(self, flag_id: int | str) -> Call[FeatureFlag | ApiError]:
+    def soft_delete_flag(self, flag_id: int | str) -> Call[models.FeatureFlag | ApiError]:
         """``PATCH flags/<id>/ {"deleted": true}``. On the legacy routes a 405 is answered
         (as its :class:`ApiError`): 2020-era servers have no soft delete but accept DELETE."""
         path = self.paths.flag(flag_id)
@@ -233,7 +224,7 @@ class Operations:
         if self.paths.legacy:
             plan = attrs.evolve(plan, answer_statuses=frozenset({405}))
 
-        def parse(data: Any) -> FeatureFlag | ApiError:
+        def parse(data: Any) -> models.FeatureFlag | ApiError:
             return data if isinstance(data, ApiError) else _flag(_object(plan, data))
 
         return Call(plan, parse)
@@ -244,7 +235,7 @@ class Operations:
 
     def activity(
         self, flag_id: int | str | None, limit: int | None, page: int | None
-    ) -> Call[Page[ActivityEntry]]:
+    ) -> Call[models.Page[models.ActivityEntry]]:
         """``GET flags/<id>/activity/`` or the project-wide ``GET flags/activity/``."""
         path = (
             self.paths.flags_action("activity")
@@ -252,7 +243,9 @@ class Operations:
             else self.paths.flag_action(flag_id, "activity")
         )
         plan = self._plan("GET", path, _params(limit=limit, page=page))
-        return Call(plan, _page_parser(plan, ActivityEntry.from_dict, count_key="total_count"))
+        return Call(
+            plan, _page_parser(plan, models.ActivityEntry.from_dict, count_key="total_count")
+        )
 
     def create_dashboard(self, flag_id: int | str) -> Call[bool]:
         """``POST flags/<id>/dashboard/``: (re)create the flag's usage dashboard."""
@@ -265,41 +258,41 @@ class Operations:
 
     def evaluation_reasons(
         self, distinct_id: str, groups: Mapping[str, Any] | None
-    ) -> Call[dict[str, EvaluationReason]]:
+    ) -> Call[dict[str, models.EvaluationReason]]:
         """``GET flags/evaluation_reasons/?distinct_id=&groups=``."""
         params = _params(distinct_id=distinct_id, groups=dict(groups) if groups else None)
         plan = self._plan("GET", self.paths.flags_action("evaluation_reasons"), params)
 
-        def parse(data: Any) -> dict[str, EvaluationReason]:
+        def parse(data: Any) -> dict[str, models.EvaluationReason]:
             body = _object(plan, data)
             return {
-                str(k): EvaluationReason.from_item(str(k), v)
+                str(k): models.EvaluationReason.from_item(str(k), v)
                 for k, v in body.items()
                 if isinstance(v, Mapping)
             }
 
         return Call(plan, parse)
 
-    def my_flags(self, groups: Mapping[str, Any] | None = None) -> Call[list[MyFlag]]:
+    def my_flags(self, groups: Mapping[str, Any] | None = None) -> Call[list[models.MyFlag]]:
         """``GET flags/my_flags/``: every flag's value for the calling user."""
         params = _params(groups=dict(groups) if groups else None)
         plan = self._plan("GET", self.paths.flags_action("my_flags"), params)
 
-        def parse(data: Any) -> list[MyFlag]:
+        def parse(data: Any) -> list[models.MyFlag]:
             if not isinstance(data, list):
                 raise _bad(plan, "expected a JSON list")
-            return [MyFlag.from_dict(x) for x in data if isinstance(x, Mapping)]
+            return [models.MyFlag.from_dict(x) for x in data if isinstance(x, Mapping)]
 
         return Call(plan, parse)
 
     def user_blast_radius(
         self, condition: Mapping[str, Any], group_type_index: int | None
-    ) -> Call[BlastRadius]:
+    ) -> Call[models.BlastRadius]:
         """``POST flags/user_blast_radius/``: users a condition would reach."""
         body = {"condition": encode(dict(condition)), "group_type_index": group_type_index}
         path = self.paths.flags_action("user_blast_radius")
         plan = self._plan("POST", path, body=body, send=True)
-        return Call(plan, lambda data: BlastRadius.from_dict(_object(plan, data)))
+        return Call(plan, lambda data: models.BlastRadius.from_dict(_object(plan, data)))
 
     def local_evaluation(self, send_cohorts: bool = True) -> Call[JSON]:
         """``GET flags/local_evaluation/``: the definitions body SDKs evaluate locally."""
@@ -318,24 +311,24 @@ class Operations:
 
     def list_role_access(
         self, flag_id: int | str, limit: int | None, offset: int | None
-    ) -> Call[Page[RoleAccess]]:
+    ) -> Call[models.Page[models.RoleAccess]]:
         """``GET flags/<id>/role_access/``."""
         plan = self._plan(
             "GET", self.paths.role_access(flag_id), _params(limit=limit, offset=offset)
         )
-        return Call(plan, _page_parser(plan, RoleAccess.from_dict))
+        return Call(plan, _page_parser(plan, models.RoleAccess.from_dict))
 
-    def create_role_access(self, flag_id: int | str, role_id: str) -> Call[RoleAccess]:
+    def create_role_access(self, flag_id: int | str, role_id: str) -> Call[models.RoleAccess]:
         """``POST flags/<id>/role_access/`` with ``{"role_id": ...}``."""
         plan = self._plan(
             "POST", self.paths.role_access(flag_id), body={"role_id": role_id}, send=True
         )
-        return Call(plan, lambda data: RoleAccess.from_dict(_object(plan, data)))
+        return Call(plan, lambda data: models.RoleAccess.from_dict(_object(plan, data)))
 
-    def get_role_access(self, flag_id: int | str, access_id: int | str) -> Call[RoleAccess]:
+    def get_role_access(self, flag_id: int | str, access_id: int | str) -> Call[models.RoleAccess]:
         """``GET flags/<id>/role_access/<access_id>/``."""
         plan = self._plan("GET", self.paths.role_access(flag_id, access_id))
-        return Call(plan, lambda data: RoleAccess.from_dict(_object(plan, data)))
+        return Call(plan, lambda data: models.RoleAccess.from_dict(_object(plan, data)))
 
     def delete_role_access(self, flag_id: int | str, access_id: int | str) -> Call[None]:
         """``DELETE flags/<id>/role_access/<access_id>/`` (204)."""
@@ -346,17 +339,17 @@ class Operations:
 
     def list_persons(
         self, limit: int | None, offset: int | None, filters: Mapping[str, Any]
-    ) -> Call[Page[Person]]:
+    ) -> Call[models.Page[models.Person]]:
         """``GET persons/`` (``person/`` on the legacy routes)."""
         plan = self._plan(
             "GET", self.paths.persons(), _params(limit=limit, offset=offset, **filters)
         )
-        return Call(plan, _page_parser(plan, Person.from_dict))
+        return Call(plan, _page_parser(plan, models.Person.from_dict))
 
-    def get_person(self, person_id: int | str) -> Call[Person]:
+    def get_person(self, person_id: int | str) -> Call[models.Person]:
         """``GET persons/<id>/``."""
         plan = self._plan("GET", self.paths.person(person_id))
-        return Call(plan, lambda data: Person.from_dict(_object(plan, data)))
+        return Call(plan, lambda data: models.Person.from_dict(_object(plan, data)))
 
 
 class Pager(Generic[T]):
@@ -365,15 +358,15 @@ class Pager(Generic[T]):
     Drivers loop ``while pager.call: page = send(pager.call); ...; pager.advance(page)``.
     """
 
-    def __init__(self, first: Call[Page[T]]) -> None:
-        self.call: Call[Page[T]] | None = first
+    def __init__(self, first: Call[models.Page[T]]) -> None:
+        self.call: Call[models.Page[T]] | None = first
         self._seen = {self._marker(first.plan)}
 
     @staticmethod
     def _marker(plan: RequestPlan) -> tuple[str, tuple[tuple[str, str], ...]]:
         return plan.path, tuple(sorted(plan.params))
 
-    def advance(self, page: Page[T]) -> None:
+    def advance(self, page: models.Page[T]) -> None:
         """Move to the page after ``page`` (the answer to the current call), if any."""
         if self.call is None or not page.results or not page.next:
             self.call = None

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from flagkit._evaluation.evaluator import Evaluator
 from flagkit.cli._config import api_options, definitions_option, load_snapshot
+from flagkit.cli._context import EvalContext
 from flagkit.cli._eval import require_flag, warn_problems
 from flagkit.cli._output import console, emit_json, fail, is_interactive, show_value, table
 
@@ -22,18 +23,7 @@ from flagkit.cli._output import console, emit_json, fail, is_interactive, show_v
 PROGRESS_MIN_BYTES = 1 << 20
 
 
-@attrs.frozen
-class PersonLine:
-    """One person to evaluate, read from a JSONL line."""
-
-    distinct_id: str
-    properties: dict[str, Any]
-    groups: dict[str, Any]
-    group_properties: dict[str, Any]
-    device_id: str | None
-
-
-def parse_person(data: Any) -> PersonLine | None:
+def parse_person(data: Any) -> EvalContext | None:
     """A person from ``{"distinct_id", "properties", "groups", "group_properties",
     "device_id"}`` or PostHog's person shape (``distinct_ids``); ``None`` if unusable."""
     if not isinstance(data, Mapping):
@@ -50,9 +40,9 @@ def parse_person(data: Any) -> PersonLine | None:
         return dict(value) if isinstance(value, Mapping) else {}
 
     device = data.get("device_id")
-    return PersonLine(
+    return EvalContext(
         distinct_id=str(distinct_id),
-        properties=mapping("properties"),
+        person_properties=mapping("properties"),
         groups=mapping("groups"),
         group_properties=mapping("group_properties"),
         device_id=str(device) if device is not None else None,
@@ -120,14 +110,7 @@ def tally_persons(
             if tally.first_bad_line is None:
                 tally.first_bad_line = number
             continue
-        result = evaluator.evaluate(
-            key,
-            person.distinct_id,
-            person_properties=person.properties,
-            groups=person.groups,
-            group_properties=person.group_properties,
-            device_id=person.device_id,
-        )
+        result = evaluator.evaluate(key, person.distinct_id, **person.kwargs())
         tally.total += 1
         tally.values[show_value(result.value)] += 1
         tally.reasons[result.reason.value] += 1
@@ -197,4 +180,4 @@ def _render(key: str, tally: Tally) -> None:
     out.print(table("By reason", ("Reason", "Persons", "Share"), rows))
 
 
-__all__ = ["PersonLine", "Tally", "parse_person", "rollout_command", "tally_persons"]
+__all__ = ["Tally", "parse_person", "rollout_command", "tally_persons"]
