@@ -41,7 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     "openfeature": {"_client", "_evaluation", "_status", "flagkit"},
     "posthog": {"_client", "_events", "_sources", "stores"},
     "cli": {"_evaluation", "_net", "_version", "api", "errors", "flagkit", "server"},
-    "demo": {"_client", "api", "server", "flagkit"},
+    "demo": {"_client", "api", "cli", "server", "flagkit"},
     "__main__": {"cli"},
 }
 MAX_LINES = 600

@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from flagkit.cli._output import show_value
+
 if TYPE_CHECKING:
     from flagkit._client.sync_client import Client
 
@@ -87,14 +89,6 @@ def example_seed() -> Path | None:
     return None
 
 
-def _show(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def results_table(client: Client, title: str, keys: list[str] | None = None) -> Table:
     """Every (user, flag) with value, payload and reason."""
     table = Table(title=title, title_justify="left")
@@ -110,7 +104,7 @@ def results_table(client: Client, title: str, keys: list[str] | None = None) -> 
             table.add_row(
                 Text(distinct_id if position == 0 else ""),
                 Text(key),
-                Text(_show(result.value), style="bold" if result.enabled else ""),
+                Text(show_value(result.value), style="bold" if result.enabled else ""),
                 Text(payload if len(payload) <= 40 else payload[:37] + "..."),
                 Text(result.reason.value),
                 end_section=position == len(rows) - 1,

@@ -24,16 +24,10 @@ EXTRA_DEFAULTS: dict[str, Any] = {
     "evaluation_runtime": "all",
     "bucketing_identifier": None,
 }
-# The fields an activity-log diff compares, in PostHog's serializer order.
-TRACKED_FIELDS = (
-    "name",
-    "key",
-    "filters",
-    "deleted",
-    "active",
-    "ensure_experience_continuity",
-    *EXTRA_DEFAULTS,
-)
+# The fields an activity-log diff compares, in PostHog's serializer order: the columns,
+# then the extra fields.
+_COLUMNS = ("name", "key", "filters", "deleted", "active", "ensure_experience_continuity")
+TRACKED_FIELDS = (*_COLUMNS, *EXTRA_DEFAULTS)
 _BOOL_COLUMNS = ("deleted", "active", "ensure_experience_continuity")
 
 

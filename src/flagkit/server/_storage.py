@@ -146,29 +146,32 @@ class Storage:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: commits on success, rolls back on any exception."""
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+        with self._lock:  # re-entrant: the transaction takes it too
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                with self._transaction("BEGIN IMMEDIATE", commit=True) as conn:
+                    yield conn
             finally:
                 self._writes += 1
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent read: one deferred transaction under the lock."""
+        with self._transaction("BEGIN", commit=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, begin: str, *, commit: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock; rolled back unless ``commit`` and no exception."""
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN")
+            conn.execute(begin)
             try:
                 yield conn
+                if commit:
+                    conn.execute("COMMIT")
             finally:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
     @property
     def revision(self) -> tuple[int, int]:
