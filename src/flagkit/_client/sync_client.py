@@ -45,6 +45,7 @@ from flagkit._events.queue import (
 )
 from flagkit._net.abort import SocketAborter
 from flagkit._net.backoff import jittered
+from flagkit._net.fork import forget, restart_in_child
 from flagkit._net.http import DEFAULT_TIMEOUT, build_http_client
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, Resolved
 from flagkit._sources.disk_cache import DiskCache, source_id
@@ -200,7 +201,7 @@ class Client(
             else:
                 self._tracker.update(role=Role.DIRECT)
             self._start_network()
-            _LIVE_CLIENTS.add(self)
+            restart_in_child(self)
         # Stops the thread if the client is dropped without close() (and at exit).
         self._finalizer = weakref.finalize(self, self._network.shutdown)
 
@@ -375,7 +376,7 @@ class Client(
             self._syncer.closed = True  # the poller stops at once, even mid-request
             self._finalizer()  # stops the poller (joins up to 1 s), closes the HTTP client
             self._syncer.close()
-        _LIVE_CLIENTS.discard(self)
+        forget(self)
         self._tracker.update(state=State.CLOSED, role=None)
 
     def __enter__(self) -> Client:
@@ -386,19 +387,3 @@ class Client(
 
     def __repr__(self) -> str:
         return client_repr(self)
-
-
-# Clients whose poller must be restarted in a forked child (weak: never keeps one alive).
-_LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
-
-
-def _restart_pollers_in_child() -> None:
-    for client in list(_LIVE_CLIENTS):
-        try:
-            client._after_fork_in_child()
-        except Exception:
-            logger.exception("flagkit: could not restart the poller after fork")
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_restart_pollers_in_child)
