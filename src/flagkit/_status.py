@@ -170,6 +170,19 @@ class Progress:
     source: str | None = None
     role: Role | None = None
 
+    def attempted_since(self, started: float) -> bool:
+        """True once a sync attempt that started at or after ``started`` has finished."""
+        return self.last_attempt is not None and self.last_attempt >= started
+
+    def succeeded_since(self, started: float) -> bool:
+        """True when that attempt succeeded (see :meth:`flagkit.Client.refresh`)."""
+        return (
+            self.attempted_since(started)
+            and self.last_success is not None
+            and self.last_success >= started
+            and self.last_error is None
+        )
+
 
 # The progress fields the public status shows unchanged.
 _SHOWN_AS_IS = (

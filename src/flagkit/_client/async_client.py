@@ -14,24 +14,12 @@ import logging
 import os
 import random as _random
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
+from flagkit._client import base
 from flagkit._client.async_loop import LoopHandle, LoopTracker, Network, listener_relay
-from flagkit._client.base import (
-    DEFAULT_HOST,
-    Bootstrap,
-    ClientCore,
-    Context,
-    attempted_since,
-    client_repr,
-    load_bootstrap,
-    load_cache,
-    read_settings,
-    stall_limit,
-    succeeded_since,
-    watch_definitions_for_events,
-)
+from flagkit._client.base import DEFAULT_HOST, Ask, Bootstrap, ClientCore
 from flagkit._client.flag_evaluations import FlagEvaluations
 from flagkit._client.getters import AllFinish, Getters, OneFinish, Read, ReadAll, result_of
 from flagkit._client.posthog_names import PosthogNames
@@ -45,6 +33,7 @@ from flagkit._events.queue import (
     DEFAULT_QUEUE_SIZE,
 )
 from flagkit._net.async_http import AsyncHttpHolder
+from flagkit._net.drive import drive_async
 from flagkit._net.http import DEFAULT_TIMEOUT
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, Resolved, needs_remote
 from flagkit._sources.async_fetch import AsyncDefinitionsFetcher
@@ -124,15 +113,14 @@ class AsyncClient(
         clock: Callable[[], float] | None = None,
         random: _random.Random | None = None,
     ) -> None:
-        settings = read_settings(locals())
+        settings = self._init_core(locals())
         project_api_key = settings.project_api_key
-        self._init_core(settings, clock)
         rng = random or _random.Random()
         self._started = False
         self._close_task: asyncio.Future[None] | None = None
         self._foreign_loop_logged = False
 
-        initial = load_bootstrap(bootstrap) if bootstrap is not None else None
+        initial = base.load_bootstrap(bootstrap) if bootstrap is not None else None
         # The disk cache is read in start(), in a worker thread: not on the loop.
         self._cache: DiskCache | None = None
         if self._target is not None and cache_path is not None:
@@ -143,8 +131,7 @@ class AsyncClient(
         self._handle = LoopHandle()
         self._store = Store(initial)
         self._tracker = LoopTracker(self._clock, progress, self._handle)
-        if self._target is not None:
-            self._tracker.stall_after = stall_limit(settings.policy, timeout)
+        self._watch_stalls(settings)
         http = AsyncHttpHolder(self._host, timeout=timeout)
         self._http = http
         # Remote lookups and events need the project token; offline without one, never.
@@ -153,12 +140,7 @@ class AsyncClient(
             outbound = build_async_outbound(
                 http.get,
                 project_api_key,
-                secrets=self._secrets,
-                remote_timeout=remote_timeout,
-                events_timeout=timeout,
-                send_events=send_events,
-                options=settings.events,
-                counters=self._tracker.counters,
+                **self._outbound_options(settings),
                 rng=None if random is None else rng,
             )
         self._remote = None if outbound is None else outbound.remote
@@ -168,7 +150,7 @@ class AsyncClient(
         sink = None if outbound is None else self._sink_reporter(settings, events_sink)
         if sink is not None:
             self._reporter, self._events_sink = sink
-        watch_definitions_for_events(self._reporter, self._store)
+        self._watch_definitions()
         self._syncer: Syncer | None = None
         if self._target is not None:
             self._syncer = self._new_syncer(settings, self._cache, rng)
@@ -205,10 +187,7 @@ class AsyncClient(
         fetcher = AsyncDefinitionsFetcher(
             self._http.get,
             self._target,
-            auth_key=self._auth_key,
-            secrets=self._secrets,
-            max_body_bytes=self._max_body_bytes,
-            clock=self._clock,
+            **self._fetch_options(),
             deadline=self._timeout,  # the whole request, not each read
         )
         poller = AsyncPoller(syncer, fetcher.fetch, on_abandoned=self._http.aclose)
@@ -216,7 +195,7 @@ class AsyncClient(
         poller.start()
 
     async def _adopt_cache(self, cache: DiskCache) -> None:
-        loaded = await asyncio.to_thread(load_cache, cache)
+        loaded = await asyncio.to_thread(base.load_cache, cache)
         if loaded is None or self._closed:
             return
         published, saved_at, etag = loaded
@@ -267,8 +246,8 @@ class AsyncClient(
             return False
         started = self._clock()
         poller.wake()
-        await self._tracker.wait_until(lambda p: attempted_since(p, started), timeout)
-        return succeeded_since(self._tracker.progress, started)
+        await self._tracker.wait_until(lambda p: p.attempted_since(started), timeout)
+        return self._tracker.progress.succeeded_since(started)
 
     async def flush(self, timeout: float | None = 10.0) -> bool:
         """Send queued ``$feature_flag_called`` events now and wait until they are delivered
@@ -335,45 +314,23 @@ class AsyncClient(
         return finish(await self._evaluate(read), default)
 
     async def _all(self, read: ReadAll, finish: AllFinish) -> Any:
-        return finish(await self._evaluate_all(*read), None)
+        return finish(await drive_async(self._all_steps(*read), self._resolve), None)
 
     async def _evaluate(self, read: Read) -> FlagResult:
         result: FlagResult = self._read(read, result_of, None)
         if result.value is None and needs_remote(result):  # the only await on the read path
             key, distinct_id, context, only_local, send_events = read
-            answers = await self._resolve({key: result}, distinct_id, context, only_local)
+            answers = await self._resolve(({key: result}, distinct_id, context, only_local))
             return self._answered(key, result, answers, distinct_id, context, send_events)
         return result
 
-    async def _evaluate_all(
-        self,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        keys: Sequence[str] | None = None,
-        remote_out: dict[str, Resolved] | None = None,
-    ) -> dict[str, FlagResult]:
-        """Every flag (or only ``keys``), with one ``/flags`` request for what local
-        evaluation could not decide; the remote answers also go to ``remote_out``."""
-        results, undecided = self._local_all(distinct_id, context, keys)
-        if undecided is None or undecided:
-            answers = await self._resolve(undecided, distinct_id, context, only_local)
-            return self._merged(results, answers, remote_out)
-        return results
-
-    async def _resolve(
-        self,
-        undecided: dict[str, FlagResult] | None,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-    ) -> dict[str, Resolved]:
-        """Ask ``/flags`` (one request) about flags local evaluation could not decide; an
-        empty dict when remote evaluation is off for this call, or on another loop."""
-        remote = self._remote
-        if remote is None or not self._remote_allowed(only_local) or not self._on_own_loop():
+    async def _resolve(self, ask: Ask) -> Mapping[str, Resolved]:
+        """Ask ``/flags`` (one request) about flags local evaluation could not decide; no
+        answers when remote evaluation is off for this call, or on another loop."""
+        lookup = self._lookup(ask)
+        if self._remote is None or lookup is None or not self._on_own_loop():
             return {}
-        return await remote.resolve(undecided, distinct_id, **self._lookup_context(context))
+        return await self._remote.resolve(**lookup)
 
     def _on_own_loop(self) -> bool:
         """True on the client's event loop (binding it on first use). Network work from
@@ -404,6 +361,3 @@ class AsyncClient(
         """
         relay = listener_relay(self._handle, callback)
         return self._store.add_listener(relay, include_first_load=include_first_load)
-
-    def __repr__(self) -> str:
-        return client_repr(self)

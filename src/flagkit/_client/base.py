@@ -11,7 +11,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -41,6 +41,9 @@ SOURCE_BOOTSTRAP = "bootstrap"
 
 Bootstrap = str | os.PathLike[str] | bytes | Mapping[str, Any] | Snapshot
 NOT_READY_TEXT = "flag definitions are not loaded yet"
+# What to ask /flags: the undecided flags (``None``: all), the distinct id, the call's
+# context and its only_evaluate_locally.
+Ask = tuple[dict[str, FlagResult] | None, str, Context, bool | None]
 FAILED_TEXT = "evaluation failed unexpectedly"
 
 
@@ -186,21 +189,6 @@ def loaded_progress(progress: Progress, initial: Published) -> Progress:
     )
 
 
-def attempted_since(progress: Progress, started: float) -> bool:
-    """True once a sync attempt that started at or after ``started`` has finished."""
-    return progress.last_attempt is not None and progress.last_attempt >= started
-
-
-def succeeded_since(progress: Progress, started: float) -> bool:
-    """True when that attempt succeeded (see :meth:`flagkit.Client.refresh`)."""
-    return (
-        attempted_since(progress, started)
-        and progress.last_success is not None
-        and progress.last_success >= started
-        and progress.last_error is None
-    )
-
-
 def watch_definitions_for_events(reporter: ExposureReporter[Any] | None, store: Store) -> None:
     """Let ``reporter`` read, for a local read's event, the served definitions'
     minimal-events gate and the flag's ``has_experiment``. (A closure over the store, not
@@ -255,8 +243,11 @@ class ClientCore:
     # True when events may only be reported from one event loop (see _on_own_loop).
     _LOOP_BOUND: ClassVar[bool] = False
 
-    def _init_core(self, settings: Settings, clock: Callable[[], float] | None) -> None:
-        """Set what both constructors take from the checked options."""
+    def _init_core(self, args: Mapping[str, Any]) -> Settings:
+        """Check a constructor's arguments (its ``locals()``), set what both clients take
+        from them, and return the settings."""
+        settings = read_settings(args)
+        clock = args["clock"]
         self._host = settings.host
         self._clock = clock or time.time
         self._closed = False
@@ -268,6 +259,7 @@ class ClientCore:
         self._target = settings.target
         self._only_local = settings.only_local
         self._disable_geoip = settings.disable_geoip
+        return settings
 
     def _starting_progress(
         self, progress: Progress, initial: Published | None, has_token: bool
@@ -293,6 +285,39 @@ class ClientCore:
             clock=self._clock,
             rng=rng,
         )
+
+    def _watch_stalls(self, settings: Settings) -> None:
+        """Let ``status`` tell a stalled poller (a client that polls)."""
+        if self._target is not None:
+            self._tracker.stall_after = stall_limit(settings.policy, settings.timeout)
+
+    def _watch_definitions(self) -> None:
+        """Let the exposure reporter read what the served definitions say about events."""
+        watch_definitions_for_events(self._reporter, self._store)
+
+    def _outbound_options(self, settings: Settings) -> dict[str, Any]:
+        """The keywords of a shell's ``/flags`` and events builder (besides host and key)."""
+        return {
+            "secrets": self._secrets,
+            "remote_timeout": settings.remote_timeout,
+            "events_timeout": settings.timeout,
+            "send_events": settings.send_events,
+            "options": settings.events,
+            "counters": self._tracker.counters,
+        }
+
+    def _fetch_options(self) -> dict[str, Any]:
+        """The keywords of a shell's definitions fetcher (besides its HTTP client, path and
+        deadline)."""
+        return {
+            "auth_key": self._auth_key,
+            "secrets": self._secrets,
+            "max_body_bytes": self._max_body_bytes,
+            "clock": self._clock,
+        }
+
+    def __repr__(self) -> str:
+        return client_repr(self)
 
     def _sink_reporter(
         self, settings: Settings, events_sink: Any
@@ -413,6 +438,31 @@ class ClientCore:
             self._log_internal_error()
             return {}, {}
         return results, {key: r for key, r in results.items() if needs_remote(r)}
+
+    def _all_steps(
+        self,
+        distinct_id: str,
+        context: Context,
+        only_local: bool | None,
+        keys: Sequence[str] | None = None,
+        remote_out: dict[str, Resolved] | None = None,
+    ) -> Generator[Ask, Mapping[str, Resolved], dict[str, FlagResult]]:
+        """Every flag (or only ``keys``), yielding at most one :data:`Ask` (one ``/flags``
+        request) for what local evaluation could not decide; the remote answers also go to
+        ``remote_out``. The shell answers the ask (see ``_net.drive``)."""
+        results, undecided = self._local_all(distinct_id, context, keys)
+        if undecided is None or undecided:
+            answers = yield (undecided, distinct_id, context, only_local)
+            return self._merged(results, answers, remote_out)
+        return results
+
+    def _lookup(self, ask: Ask) -> dict[str, Any] | None:
+        """The keywords of the ``/flags`` lookup for ``ask`` (``resolve(**them)``), or
+        ``None`` when remote evaluation is off for this call."""
+        undecided, distinct_id, context, only_local = ask
+        if not self._remote_allowed(only_local):
+            return None
+        return {"undecided": undecided, "distinct_id": distinct_id, **self._lookup_context(context)}
 
     def _lookup_context(self, context: Context) -> dict[str, Any]:
         """The keywords of a ``/flags`` lookup (``resolve``) for a call's context."""

@@ -12,25 +12,13 @@ import os
 import random as _random
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
 
-from flagkit._client.base import (
-    DEFAULT_HOST,
-    Bootstrap,
-    ClientCore,
-    Context,
-    attempted_since,
-    client_repr,
-    load_bootstrap,
-    load_cache,
-    read_settings,
-    stall_limit,
-    succeeded_since,
-    watch_definitions_for_events,
-)
+from flagkit._client import base
+from flagkit._client.base import DEFAULT_HOST, Ask, Bootstrap, ClientCore
 from flagkit._client.flag_evaluations import FlagEvaluations
 from flagkit._client.getters import AllFinish, Getters, Read, ReadAll
 from flagkit._client.posthog_names import PosthogNames
@@ -45,6 +33,7 @@ from flagkit._events.queue import (
 )
 from flagkit._net.abort import SocketAborter
 from flagkit._net.backoff import jittered
+from flagkit._net.drive import drive
 from flagkit._net.fork import forget, restart_in_child
 from flagkit._net.http import DEFAULT_TIMEOUT, build_http_client
 from flagkit._remote.fallback import DEFAULT_REMOTE_TIMEOUT, Resolved
@@ -142,22 +131,21 @@ class Client(
         clock: Callable[[], float] | None = None,
         random: _random.Random | None = None,
     ) -> None:
-        settings = read_settings(locals())
+        settings = self._init_core(locals())
         project_api_key = settings.project_api_key
-        self._init_core(settings, clock)
         self._own_rng = random is None
         self._rng = random or _random.Random()
         self._close_lock = threading.Lock()
         self._network = _Network()
         self._syncer: Syncer | None = None
 
-        initial = load_bootstrap(bootstrap) if bootstrap is not None else None
+        initial = base.load_bootstrap(bootstrap) if bootstrap is not None else None
         progress = Progress()
         cache: DiskCache | None = None
         if self._target is not None and cache_path is not None:
             identity = source_id(self._host, self._target, project_api_key or "")
             cache = DiskCache(cache_path, source=identity)
-            cached = load_cache(cache)
+            cached = base.load_cache(cache)
             if cached is not None:  # newer than any bootstrap: it came from the server
                 initial, saved_at, etag = cached
                 progress = attrs.evolve(progress, confirmed_at=saved_at, etag=etag)
@@ -165,8 +153,7 @@ class Client(
 
         self._store = Store(initial)
         self._tracker = StatusTracker(self._clock, progress)
-        if self._target is not None:
-            self._tracker.stall_after = stall_limit(settings.policy, timeout)
+        self._watch_stalls(settings)
         # Remote lookups and events need the project token; offline without one, never.
         self._outbound: Outbound | None = None
         self._reporter = None
@@ -174,17 +161,12 @@ class Client(
             self._outbound = build_outbound(
                 self._host,
                 project_api_key,
-                secrets=self._secrets,
-                remote_timeout=remote_timeout,
-                events_timeout=timeout,
-                send_events=send_events,
-                options=settings.events,
-                counters=self._tracker.counters,
+                **self._outbound_options(settings),
                 rng=None if self._own_rng else self._rng,
             )
             sink = self._sink_reporter(settings, events_sink)
             self._reporter = self._outbound.reporter if sink is None else sink[0]
-            watch_definitions_for_events(self._reporter, self._store)
+            self._watch_definitions()
             # Delivers what is queued (briefly) if the client is dropped without close().
             self._outbound_finalizer = weakref.finalize(self, self._outbound.close, 1.0)
         if self._target is not None:
@@ -223,10 +205,7 @@ class Client(
         fetcher = DefinitionsFetcher(
             http,
             self._target,
-            auth_key=self._auth_key,
-            secrets=self._secrets,
-            max_body_bytes=self._max_body_bytes,
-            clock=self._clock,
+            **self._fetch_options(),
             should_abort=lambda: poller.stopping,
             deadline=self._timeout,  # the whole request, not each read
             aborter=aborter,
@@ -269,42 +248,20 @@ class Client(
     _one = ClientCore._read
 
     def _all(self, read: ReadAll, finish: AllFinish) -> Any:
-        return finish(self._evaluate_all(*read), None)
+        return finish(drive(self._all_steps(*read), self._resolve), None)
 
     def _undecided(self, read: Read, result: FlagResult) -> FlagResult:
         key, distinct_id, context, only_local, send_events = read
-        answers = self._resolve({key: result}, distinct_id, context, only_local)
+        answers = self._resolve(({key: result}, distinct_id, context, only_local))
         return self._answered(key, result, answers, distinct_id, context, send_events)
 
-    def _evaluate_all(
-        self,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-        keys: Sequence[str] | None = None,
-        remote_out: dict[str, Resolved] | None = None,
-    ) -> dict[str, FlagResult]:
-        """Every flag (or only ``keys``), with one ``/flags`` request for what local
-        evaluation could not decide; the remote answers also go to ``remote_out``."""
-        results, undecided = self._local_all(distinct_id, context, keys)
-        if undecided is None or undecided:
-            answers = self._resolve(undecided, distinct_id, context, only_local)
-            return self._merged(results, answers, remote_out)
-        return results
-
-    def _resolve(
-        self,
-        undecided: dict[str, FlagResult] | None,
-        distinct_id: str,
-        context: Context,
-        only_local: bool | None,
-    ) -> dict[str, Resolved]:
-        """Ask ``/flags`` (one request) about flags local evaluation could not decide; an
-        empty dict when remote evaluation is off for this call or impossible."""
-        outbound = self._outbound
-        if outbound is None or not self._remote_allowed(only_local):
+    def _resolve(self, ask: Ask) -> Mapping[str, Resolved]:
+        """Ask ``/flags`` (one request) about flags local evaluation could not decide; no
+        answers when remote evaluation is off for this call or impossible."""
+        lookup = self._lookup(ask)
+        if self._outbound is None or lookup is None:
             return {}
-        return outbound.remote.resolve(undecided, distinct_id, **self._lookup_context(context))
+        return self._outbound.remote.resolve(**lookup)
 
     # -- readiness, status, listeners -------------------------------------------------------
 
@@ -334,8 +291,8 @@ class Client(
             return False
         started = self._clock()
         poller.wake()
-        self._tracker.wait_for(lambda p: attempted_since(p, started), timeout)
-        return succeeded_since(self._tracker.progress, started)
+        self._tracker.wait_for(lambda p: p.attempted_since(started), timeout)
+        return self._tracker.progress.succeeded_since(started)
 
     def on_change(
         self, callback: ChangeListener, *, include_first_load: bool = False
@@ -384,6 +341,3 @@ class Client(
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return client_repr(self)
