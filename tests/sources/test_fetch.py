@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from client_helpers import DEFINITIONS
 
 from flagkit._net.http import build_http_client
 from flagkit._sources.fetch import (
@@ -19,6 +18,19 @@ from flagkit._sources.fetch import (
     NotModified,
     definitions_url,
 )
+from flagkit.server import LocalServer
+
+# The local server's name for the definitions endpoint, in fault rules.
+DEFINITIONS = "/flags/definitions"
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    """A LocalServer with ``on-flag`` (100%) and ``off-flag`` (0%)."""
+    with LocalServer() as local:
+        local.create_flag("on-flag", {"groups": [{"properties": [], "rollout_percentage": 100}]})
+        local.create_flag("off-flag", {"groups": [{"properties": [], "rollout_percentage": 0}]})
+        yield local
 
 
 @pytest.fixture
