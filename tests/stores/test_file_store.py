@@ -142,7 +142,7 @@ def test_invalid_scope_is_refused(tmp_path: Path) -> None:
 def test_a_forked_child_does_not_inherit_leadership(tmp_path: Path) -> None:
     leader = FileStore(tmp_path).scoped("p")
     assert leader.try_acquire_leadership(1.0)
-    leader._lock.acquire()  # as if a poller thread were inside the store at fork time
+    leader._guard.lock().acquire()  # as if a poller thread were inside the store at fork time
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 0
@@ -153,7 +153,7 @@ def test_a_forked_child_does_not_inherit_leadership(tmp_path: Path) -> None:
                 code = 2  # the parent still holds the lock
         finally:
             os._exit(code)
-    leader._lock.release()
+    leader._guard.lock().release()
     assert exit_code(pid) == 0
     # The child closed its copy of the descriptor: the parent still holds the lock.
     assert leader.try_acquire_leadership(1.0)

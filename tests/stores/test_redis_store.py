@@ -165,7 +165,7 @@ def test_arguments_are_checked() -> None:
 def test_a_forked_child_does_not_inherit_the_lease(make_store: Callable[..., RedisStore]) -> None:
     leader = make_store()
     assert leader.try_acquire_leadership(5.0)
-    leader._lock.acquire()  # as if a poller thread were inside the store at fork time
+    leader._guard.lock().acquire()  # as if a poller thread were inside the store at fork time
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 0
@@ -178,7 +178,7 @@ def test_a_forked_child_does_not_inherit_the_lease(make_store: Callable[..., Red
             code = 3
         finally:
             os._exit(code)
-    leader._lock.release()
+    leader._guard.lock().release()
     assert exit_code(pid) == 0
     assert leader.try_acquire_leadership(5.0)  # the parent's lease is untouched
 

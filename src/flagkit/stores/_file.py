@@ -20,12 +20,12 @@ import logging
 import os
 import secrets
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from flagkit._sources.disk_cache import body_hash
+from flagkit.stores._process import ProcessGuard
 from flagkit.stores._protocol import StoredDefinitions, StoreError, StoreState
 
 logger = logging.getLogger("flagkit.client")
@@ -54,9 +54,8 @@ class FileStore:
         self.scope = scope
         self.lock_path = self.directory / f"{scope}.lock"
         self.snapshot_path = self.directory / f"{scope}.definitions"
-        self._lock = threading.Lock()
+        self._guard = ProcessGuard()
         self._lock_fd: int | None = None
-        self._pid = os.getpid()
         self._peeked: tuple[_StatKey, StoreState | None] | None = None
         self._warned_key: _StatKey | None = None
 
@@ -73,7 +72,7 @@ class FileStore:
         """Hold the lock file, or take it if free. ``ttl`` is ignored: the OS ends it."""
         import fcntl
 
-        with self._locked():
+        with self._guard.lock():
             self._forget_inherited_lock()
             if self._lock_fd is not None:
                 if self._still_our_lock_file(self._lock_fd):
@@ -97,27 +96,17 @@ class FileStore:
 
     def release_leadership(self) -> None:
         """Unlock the lock file (if held): another process can take over at once."""
-        with self._locked():
+        with self._guard.lock():
             self._forget_inherited_lock()
             self._close_lock_fd()
-
-    def _locked(self) -> threading.Lock:
-        # In a forked child the parent's lock may be held by a thread that does not exist
-        # here: use a fresh one (the pid bookkeeping happens under it).
-        if os.getpid() != self._pid:
-            self._lock = threading.Lock()
-        return self._lock
 
     def _forget_inherited_lock(self) -> None:
         # A forked child shares the parent's lock: closing our copy leaves the parent's
         # lock in place, and the child is not the leader.
-        pid = os.getpid()
-        if pid != self._pid:
-            self._pid = pid
-            if self._lock_fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(self._lock_fd)
-                self._lock_fd = None
+        if self._guard.forked() and self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _close_lock_fd(self) -> None:
         if self._lock_fd is not None:
@@ -134,7 +123,7 @@ class FileStore:
         return (ours.st_dev, ours.st_ino) == (on_disk.st_dev, on_disk.st_ino)
 
     def _is_leader(self) -> bool:
-        with self._locked():
+        with self._guard.lock():
             self._forget_inherited_lock()
             return self._lock_fd is not None
 

@@ -17,12 +17,11 @@ Every command has a short socket timeout and is not retried: a failure becomes a
 
 from __future__ import annotations
 
-import os
 import secrets
-import threading
 import time
 from typing import Any
 
+from flagkit.stores._process import ProcessGuard
 from flagkit.stores._protocol import StoredDefinitions, StoreError, StoreState
 
 _INSTALL_HINT = "RedisStore needs the redis package: pip install 'flagkit[redis]'"
@@ -114,8 +113,7 @@ class RedisStore:
         # scripts that touch both require.
         self._lease_key = f"{key_prefix}:{{{scope}}}:leader"
         self._data_key = f"{key_prefix}:{{{scope}}}:definitions"
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._guard = ProcessGuard()
         self._token = secrets.token_hex(16)
         self._leader = False
         self._acquire = client.register_script(_ACQUIRE)
@@ -156,7 +154,7 @@ class RedisStore:
     def try_acquire_leadership(self, ttl: float) -> bool:
         """Take the lease if free, or extend it if ours, for ``ttl`` seconds."""
         ttl_ms = max(1, int(ttl * 1000))
-        with self._locked():
+        with self._guard.lock():
             self._forget_inherited_lease()
             held = self._script(self._acquire, (self._lease_key,), (self._token, ttl_ms))
             self._leader = bool(held)
@@ -164,24 +162,15 @@ class RedisStore:
 
     def release_leadership(self) -> None:
         """Delete the lease if it is still ours."""
-        with self._locked():
+        with self._guard.lock():
             self._forget_inherited_lease()
             self._leader = False
             # Compare-and-delete by token: harmless when another process holds the lease.
             self._script(self._release, (self._lease_key,), (self._token,))
 
-    def _locked(self) -> threading.Lock:
-        # In a forked child the parent's lock may be held by a thread that does not exist
-        # here: use a fresh one (the pid bookkeeping happens under it).
-        if os.getpid() != self._pid:
-            self._lock = threading.Lock()
-        return self._lock
-
     def _forget_inherited_lease(self) -> None:
         # A forked child must not renew (or release) its parent's lease: new identity.
-        pid = os.getpid()
-        if pid != self._pid:
-            self._pid = pid
+        if self._guard.forked():
             self._token = secrets.token_hex(16)
             self._leader = False
 
@@ -214,7 +203,7 @@ class RedisStore:
     def write(self, body: bytes, etag: str | None) -> str | None:
         """Replace the definitions if we still hold the lease; the new version."""
         version = secrets.token_hex(8)
-        with self._locked():
+        with self._guard.lock():
             self._forget_inherited_lease()
             args = (self._token, version, body, etag or "", repr(time.time()), self._data_ttl_ms)
             done = self._script(self._write, (self._lease_key, self._data_key), args)
@@ -225,7 +214,7 @@ class RedisStore:
 
     def confirm(self) -> None:
         """Set ``confirmed_at`` to now if we still hold the lease and data exists."""
-        with self._locked():
+        with self._guard.lock():
             self._forget_inherited_lease()
             args = (self._token, repr(time.time()), self._data_ttl_ms)
             self._script(self._confirm, (self._lease_key, self._data_key), args)
