@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import attrs
 import click
+
+from flagkit.cli._option_group import option_group
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,54 +82,6 @@ class EvalContext:
         }
 
 
-def context_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --distinct-id, --prop, --group, --group-prop and --device-id, handed to the
-    command as one ``context: EvalContext`` argument."""
-
-    @functools.wraps(func)  # keeps the options already attached (``__click_params__``)
-    def with_context(
-        distinct_id: str,
-        props: tuple[str, ...],
-        groups: tuple[str, ...],
-        group_props: tuple[str, ...],
-        device_id: str | None,
-        **rest: Any,
-    ) -> Any:
-        context = build_context(distinct_id, props, groups, group_props, device_id)
-        return func(context=context, **rest)
-
-    options = [
-        click.option("--distinct-id", required=True, help="Whom to evaluate the flags for."),
-        click.option(
-            "--prop",
-            "props",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="A person property (repeatable). VALUE is JSON when it parses: "
-            "30, true, '\"01234\"'.",
-        ),
-        click.option(
-            "--group",
-            "groups",
-            multiple=True,
-            metavar="TYPE=KEY",
-            help="A group the user belongs to, e.g. company=acme (repeatable).",
-        ),
-        click.option(
-            "--group-prop",
-            "group_props",
-            multiple=True,
-            metavar="TYPE.KEY=VALUE",
-            help="A group property, e.g. company.plan=pro (repeatable).",
-        ),
-        click.option("--device-id", default=None, help="Device id (device-bucketed flags)."),
-    ]
-    command: Callable[..., Any] = with_context
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
 def build_context(
     distinct_id: str,
     props: Iterable[str],
@@ -144,6 +97,36 @@ def build_context(
         group_properties=parse_group_props(group_props),
         device_id=device_id,
     )
+
+
+_CONTEXT_OPTIONS = [
+    click.option("--distinct-id", required=True, help="Whom to evaluate the flags for."),
+    click.option(
+        "--prop",
+        "props",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A person property (repeatable). VALUE is JSON when it parses: 30, true, '\"01234\"'.",
+    ),
+    click.option(
+        "--group",
+        "groups",
+        multiple=True,
+        metavar="TYPE=KEY",
+        help="A group the user belongs to, e.g. company=acme (repeatable).",
+    ),
+    click.option(
+        "--group-prop",
+        "group_props",
+        multiple=True,
+        metavar="TYPE.KEY=VALUE",
+        help="A group property, e.g. company.plan=pro (repeatable).",
+    ),
+    click.option("--device-id", default=None, help="Device id (device-bucketed flags)."),
+]
+# --distinct-id, --prop, --group, --group-prop and --device-id, handed to the command as
+# one ``context: EvalContext`` argument.
+context_options = option_group("context", build_context, _CONTEXT_OPTIONS)
 
 
 __all__ = [

@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 from rich.text import Text
 
 from flagkit.api import FeatureFlag, FeatureFlagsAPI, NotFound, Variant
 from flagkit.cli._config import api_options, open_api
+from flagkit.cli._option_group import option_group
 from flagkit.cli._output import console, emit_json, fail, show_json, table, usage_error
 
 
@@ -194,69 +196,89 @@ def get_command(flag: str, as_json: bool) -> None:
         print_flag(found)
 
 
-def _filters_from_options(
-    base: Mapping[str, Any],
-    rollout: float | None,
-    variants: tuple[str, ...],
-    payloads: tuple[str, ...],
-) -> dict[str, Any]:
-    filters: dict[str, Any] = json.loads(json.dumps(dict(base)))  # a deep copy
-    if rollout is not None:
-        groups = filters.get("groups") or []
-        if len(groups) > 1:
-            fail(
-                f"the flag has {len(groups)} condition groups; change them with --filters "
-                "instead of --rollout"
-            )
-        if groups:
-            groups[0]["rollout_percentage"] = rollout
-        else:
-            groups = [{"properties": [], "rollout_percentage": rollout}]
-        filters["groups"] = groups
-    if variants:
-        filters["multivariate"] = {"variants": [v.to_dict() for v in parse_variants(variants)]}
-    if payloads:
-        filters["payloads"] = {**(filters.get("payloads") or {}), **parse_payloads(payloads)}
-    return filters
+@attrs.frozen
+class FilterEdits:
+    """What ``--rollout``, ``--variant``, ``--payload`` and ``--filters`` ask to change."""
+
+    rollout: float | None
+    variants: tuple[str, ...]
+    payloads: tuple[str, ...]
+    filters_json: str | None
+
+    @property
+    def given(self) -> bool:
+        """True when one of the options was given."""
+        options = (self.rollout is not None, self.variants, self.payloads)
+        return self.filters_json is not None or any(options)
+
+    def base(self, current: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The filters to start from: ``--filters`` when given, else ``current``."""
+        base = parse_json_arg(self.filters_json, "--filters") if self.filters_json else current
+        if not isinstance(base, Mapping):
+            usage_error("--filters: expected a JSON object")
+        return base
+
+    def applied(self, base: Mapping[str, Any], rollout: float | None) -> dict[str, Any]:
+        """``base`` with the rollout (``rollout``), variants and payloads applied."""
+        filters: dict[str, Any] = json.loads(json.dumps(dict(base)))  # a deep copy
+        if rollout is not None:
+            groups = filters.get("groups") or []
+            if len(groups) > 1:
+                fail(
+                    f"the flag has {len(groups)} condition groups; change them with --filters "
+                    "instead of --rollout"
+                )
+            if groups:
+                groups[0]["rollout_percentage"] = rollout
+            else:
+                groups = [{"properties": [], "rollout_percentage": rollout}]
+            filters["groups"] = groups
+        if self.variants:
+            variants = [v.to_dict() for v in parse_variants(self.variants)]
+            filters["multivariate"] = {"variants": variants}
+        if self.payloads:
+            payloads = parse_payloads(self.payloads)
+            filters["payloads"] = {**(filters.get("payloads") or {}), **payloads}
+        return filters
 
 
-_rollout_option = click.option(
-    "--rollout",
-    type=float,
-    default=None,
-    metavar="PERCENT",
-    help="Roll out to this share (0-100) of users (one condition group).",
-)
-_variant_option = click.option(
-    "--variant",
-    "variants",
-    multiple=True,
-    metavar="KEY=PERCENT",
-    help="A variant and its share; repeat for each (shares must sum to 100).",
-)
-_payload_option = click.option(
-    "--payload",
-    "payloads",
-    multiple=True,
-    metavar="VALUE=JSON",
-    help='Payload for a value ("true" or a variant key), e.g. true=\'{"color": "blue"}\'.',
-)
-_filters_option = click.option(
-    "--filters",
-    "filters_json",
-    default=None,
-    metavar="JSON|@FILE",
-    help="The full filters object, inline or from a file.",
-)
+_FILTER_OPTIONS = [
+    click.option(
+        "--rollout",
+        type=float,
+        default=None,
+        metavar="PERCENT",
+        help="Roll out to this share (0-100) of users (one condition group).",
+    ),
+    click.option(
+        "--variant",
+        "variants",
+        multiple=True,
+        metavar="KEY=PERCENT",
+        help="A variant and its share; repeat for each (shares must sum to 100).",
+    ),
+    click.option(
+        "--payload",
+        "payloads",
+        multiple=True,
+        metavar="VALUE=JSON",
+        help='Payload for a value ("true" or a variant key), e.g. true=\'{"color": "blue"}\'.',
+    ),
+    click.option(
+        "--filters",
+        "filters_json",
+        default=None,
+        metavar="JSON|@FILE",
+        help="The full filters object, inline or from a file.",
+    ),
+]
+filter_options = option_group("edits", FilterEdits, _FILTER_OPTIONS)
 
 
 @flags_group.command("create")
 @click.argument("key")
 @click.option("--name", default=None, help="Description of the flag.")
-@_rollout_option
-@_variant_option
-@_payload_option
-@_filters_option
+@filter_options
 @click.option("--inactive", is_flag=True, help="Create it switched off.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
 @api_options
@@ -264,22 +286,18 @@ _filters_option = click.option(
 def create_command(
     key: str,
     name: str | None,
-    rollout: float | None,
-    variants: tuple[str, ...],
-    payloads: tuple[str, ...],
-    filters_json: str | None,
+    edits: FilterEdits,
     inactive: bool,
     tags: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create flag KEY. Without --rollout or --filters it starts at 0% (nobody), so
     nothing changes until you roll it out."""
-    base = parse_json_arg(filters_json, "--filters") if filters_json else {}
-    if not isinstance(base, Mapping):
-        usage_error("--filters: expected a JSON object")
+    base = edits.base({})
+    rollout = edits.rollout
     if rollout is None and not base.get("groups"):
-        rollout = 0.0 if not filters_json else None
-    filters = _filters_from_options(base, rollout, variants, payloads)
+        rollout = 0.0 if not edits.filters_json else None
+    filters = edits.applied(base, rollout)
     fields: dict[str, Any] = {"tags": list(tags)} if tags else {}
     with open_api() as api:
         flag = api.flags.create(
@@ -296,20 +314,14 @@ def create_command(
 @click.argument("flag")
 @click.option("--name", default=None, help="New description.")
 @click.option("--active/--inactive", "active", default=None, help="Switch the flag on or off.")
-@_rollout_option
-@_variant_option
-@_payload_option
-@_filters_option
+@filter_options
 @api_options
 @click.option("--json", "as_json", is_flag=True, help="Print the updated flag as JSON.")
 def update_command(
     flag: str,
     name: str | None,
     active: bool | None,
-    rollout: float | None,
-    variants: tuple[str, ...],
-    payloads: tuple[str, ...],
-    filters_json: str | None,
+    edits: FilterEdits,
     as_json: bool,
 ) -> None:
     """Change a flag (by id or key); only the given fields change."""
@@ -320,11 +332,8 @@ def update_command(
         fields["active"] = active
     with open_api() as api:
         current = resolve(api, flag)
-        if filters_json is not None or rollout is not None or variants or payloads:
-            base = parse_json_arg(filters_json, "--filters") if filters_json else current.filters
-            if not isinstance(base, Mapping):
-                usage_error("--filters: expected a JSON object")
-            fields["filters"] = _filters_from_options(base, rollout, variants, payloads)
+        if edits.given:
+            fields["filters"] = edits.applied(edits.base(current.filters), edits.rollout)
         if not fields:
             usage_error(
                 "nothing to update: pass --name, --active/--inactive, --rollout, --variant, "
