@@ -286,7 +286,8 @@ def _regex(key: Any, value: Any, negate: bool) -> PropertyTest:
 
 # --- numbers ----------------------------------------------------------------------------------
 
-_ORDERINGS: dict[str, Callable[[float, float], bool]] = {
+# Generic comparisons: numbers here, versions (tuples) in _VERSION_COMPARISONS.
+_ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     "gt": _op.gt,
     "gte": _op.ge,
     "lt": _op.lt,
@@ -393,13 +394,11 @@ def _bad_filter_unless_null(key: Any) -> PropertyTest:
 
 # --- semver -----------------------------------------------------------------------------------
 
+# semver_gt compares as gt does, and so on; plus equality.
 _VERSION_COMPARISONS: dict[str, Callable[[Version, Version], bool]] = {
     "semver_eq": _op.eq,
     "semver_neq": _op.ne,
-    "semver_gt": _op.gt,
-    "semver_gte": _op.ge,
-    "semver_lt": _op.lt,
-    "semver_lte": _op.le,
+    **{f"semver_{name}": compare for name, compare in _ORDERINGS.items()},
 }
 _VERSION_RANGES = {
     "semver_tilde": tilde_range,
