@@ -70,8 +70,23 @@ def _number(value: object) -> float | int | None:
     return value
 
 
-def _extra(data: Mapping[str, Any], known: frozenset[str]) -> JSON:
+def _extra(data: Mapping[str, Any], known: frozenset[str] | type[Any]) -> JSON:
+    """The fields of ``data`` not in ``known``: a set of names, or a model whose attributes
+    are named as PostHog's fields (kept in the model's ``extra``)."""
+    if isinstance(known, type):
+        known = _known_fields(known)
     return {k: v for k, v in data.items() if k not in known}
+
+
+_KNOWN_FIELDS: dict[type[Any], frozenset[str]] = {}
+
+
+def _known_fields(model: type[Any]) -> frozenset[str]:
+    known = _KNOWN_FIELDS.get(model)
+    if known is None:
+        known = frozenset(field.name for field in attrs.fields(model)) - {"extra"}
+        _KNOWN_FIELDS[model] = known
+    return known
 
 
 def encode(value: Any) -> Any:
@@ -95,8 +110,6 @@ class Variant:
     name: str | None = None
     extra: JSON = attrs.field(factory=dict, repr=False)
 
-    _KNOWN = frozenset({"key", "rollout_percentage", "name"})
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Variant:
         """Parse one element of ``filters.multivariate.variants``."""
@@ -105,7 +118,7 @@ class Variant:
             key=_as_str(data.get("key")),
             rollout_percentage=0 if pct is None else pct,
             name=_opt_str(data.get("name")),
-            extra=_extra(data, cls._KNOWN),
+            extra=_extra(data, cls),
         )
 
     def to_dict(self) -> JSON:
@@ -151,22 +164,6 @@ class FeatureFlag:
     version: int | None = None
     extra: JSON = attrs.field(factory=dict, repr=False)
 
-    _KNOWN = frozenset(
-        {
-            "id",
-            "key",
-            "name",
-            "filters",
-            "active",
-            "deleted",
-            "ensure_experience_continuity",
-            "tags",
-            "created_at",
-            "created_by",
-            "version",
-        }
-    )
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureFlag:
         """Parse a flag object; unknown fields go to ``extra``."""
@@ -184,7 +181,7 @@ class FeatureFlag:
             created_at=_opt_str(data.get("created_at")),
             created_by=dict(created_by) if isinstance(created_by, Mapping) else None,
             version=_opt_int(data.get("version")),
-            extra=_extra(data, cls._KNOWN),
+            extra=_extra(data, cls),
         )
 
     def to_dict(self) -> JSON:
@@ -261,8 +258,6 @@ class RoleAccess:
     updated_at: str | None = None
     extra: JSON = attrs.field(factory=dict, repr=False)
 
-    _KNOWN = frozenset({"id", "role_id", "role", "feature_flag", "added_at", "updated_at"})
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoleAccess:
         """Parse a role-access object."""
@@ -279,7 +274,7 @@ class RoleAccess:
             feature_flag=FeatureFlag.from_dict(flag) if isinstance(flag, Mapping) else None,
             added_at=_opt_str(data.get("added_at")),
             updated_at=_opt_str(data.get("updated_at")),
-            extra=_extra(data, cls._KNOWN),
+            extra=_extra(data, cls),
         )
 
     @property
@@ -312,8 +307,6 @@ class Person:
     created_at: str | None = None
     extra: JSON = attrs.field(factory=dict, repr=False)
 
-    _KNOWN = frozenset({"id", "distinct_ids", "properties", "name", "uuid", "created_at"})
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Person:
         """Parse a person object."""
@@ -326,7 +319,7 @@ class Person:
             name=_as_str(data.get("name")),
             uuid=_opt_str(data.get("uuid")),
             created_at=_opt_str(data.get("created_at")),
-            extra=_extra(data, cls._KNOWN),
+            extra=_extra(data, cls),
         )
 
     def to_dict(self) -> JSON:
@@ -355,8 +348,6 @@ class ActivityEntry:
     created_at: str | None = None
     extra: JSON = attrs.field(factory=dict, repr=False)
 
-    _KNOWN = frozenset({"id", "activity", "item_id", "scope", "detail", "user", "created_at"})
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ActivityEntry:
         """Parse an activity-log entry."""
@@ -369,7 +360,7 @@ class ActivityEntry:
             detail=_as_dict(data.get("detail")),
             user=dict(user) if isinstance(user, Mapping) else None,
             created_at=_opt_str(data.get("created_at")),
-            extra=_extra(data, cls._KNOWN),
+            extra=_extra(data, cls),
         )
 
     def to_dict(self) -> JSON:
