@@ -41,10 +41,10 @@ SOURCE_BOOTSTRAP = "bootstrap"
 
 Bootstrap = str | os.PathLike[str] | bytes | Mapping[str, Any] | Snapshot
 NOT_READY_TEXT = "flag definitions are not loaded yet"
+FAILED_TEXT = "evaluation failed unexpectedly"
 # What to ask /flags: the undecided flags (``None``: all), the distinct id, the call's
 # context and its only_evaluate_locally.
 Ask = tuple[dict[str, FlagResult] | None, str, Context, bool | None]
-FAILED_TEXT = "evaluation failed unexpectedly"
 
 
 @attrs.frozen
