@@ -45,27 +45,32 @@ class PropertyFilter:
 
 
 @attrs.frozen(slots=True)
-class TargetedRelease:
-    """Everyone the targeting matches gets ``value``."""
+class RuleBase:
+    """What every rule has: its id, its position in ``rules`` and its targeting."""
 
-    rule_type: ClassVar[str] = "targeted_release"
+    rule_type: ClassVar[str]
 
     id: str
     index: int
     filters: tuple[PropertyFilter, ...]
+
+
+@attrs.frozen(slots=True)
+class TargetedRelease(RuleBase):
+    """Everyone the targeting matches gets ``value``."""
+
+    rule_type: ClassVar[str] = "targeted_release"
+
     value: bool
 
 
 @attrs.frozen(slots=True)
-class PercentageRollout:
+class PercentageRollout(RuleBase):
     """``rollout_percentage`` of the matched subjects get ``value``; a miss continues to the
     next rule or returns the flag default (``on_rollout_miss``)."""
 
     rule_type: ClassVar[str] = "percentage_rollout"
 
-    id: str
-    index: int
-    filters: tuple[PropertyFilter, ...]
     value: bool
     rollout_percentage: float
     on_rollout_miss: str
@@ -102,14 +107,11 @@ class Holdout:
 
 
 @attrs.frozen(slots=True)
-class Experiment:
+class Experiment(RuleBase):
     """An experiment split: enrollment by ``rollout_percentage``, then weighted variants."""
 
     rule_type: ClassVar[str] = "experiment"
 
-    id: str
-    index: int
-    filters: tuple[PropertyFilter, ...]
     experiment_id: int
     paused: bool
     rollout_percentage: float
