@@ -60,6 +60,13 @@ _CAUSE_TEXT = {
 
 _NUMBER = (int, float)
 
+# A condition's filter list, compiled: (tests, their texts, the property each reads, the
+# condition's text).
+_CompiledList = tuple[tuple[FilterTest, ...], tuple[str, ...], tuple[Any, ...], str]
+_NO_FILTERS: _CompiledList = ((), (), (), "everyone")
+_MALFORMED = "malformed filters"
+_MALFORMED_FILTERS: _CompiledList = ((BROKEN_FILTER,), (_MALFORMED,), (), _MALFORMED)
+
 
 def _fixed_specs() -> tuple[ResultSpec, ...]:
     """The fixed slots' specs for a flag that names no holdout, group type or format."""
@@ -184,8 +191,10 @@ class _FlagCompiler:
         group_type_mapping: Mapping[str, Any],
         matching_version: int,
         problems: list[str],
+        shared: SharedConditions | None = None,
     ) -> None:
         self.raw = raw
+        self.shared = shared
         self.key: str = raw["key"]
         self.mapping = group_type_mapping
         self.matching_version = matching_version
@@ -420,6 +429,16 @@ class _FlagCompiler:
             for index, raw_group in enumerate(raw_groups)
         )
 
+    def compile_list(self, raw_filters: list[Any]) -> _CompiledList:
+        pairs = [compile_filter(item, self.matching_version) for item in raw_filters]
+        texts = tuple(text for _, text in pairs)
+        return (
+            tuple(test for test, _ in pairs),
+            texts,
+            tuple(_property_key(item) for item in raw_filters),
+            " and ".join(texts) if texts else "everyone",
+        )
+
     def condition(
         self, index: int, raw: Any, aggregation: Any, variant_keys: list[Any]
     ) -> Condition:
@@ -441,21 +460,22 @@ class _FlagCompiler:
                 broken=True,
             )
         raw_filters = raw.get("properties")
-        filter_tests: tuple[FilterTest, ...] = ()
-        filter_texts: tuple[str, ...] = ()
-        filter_keys: tuple[Any, ...] = ()
+        compiled: _CompiledList = _NO_FILTERS
+        list_text: str | None = None
         if raw_filters:
             if isinstance(raw_filters, list):
-                pairs = [compile_filter(item, self.matching_version) for item in raw_filters]
-                filter_tests = tuple(test for test, _ in pairs)
-                filter_texts = tuple(text for _, text in pairs)
-                filter_keys = tuple(_property_key(item) for item in raw_filters)
+                shared = self.shared
+                list_text = None if shared is None else shared.text(raw_filters)
+                if shared is None or list_text is None:
+                    compiled = self.compile_list(raw_filters)
+                else:
+                    # A list repeated by other flags of the snapshot is compiled once.
+                    compiled = shared.compiled(list_text, self.compile_list, raw_filters)
             else:
                 self.problem(f"condition {number}: 'properties' is not a list")
                 # PostHog fails on reaching the filters, after choosing the condition's target.
-                filter_tests = (BROKEN_FILTER,)
-                filter_texts = ("malformed filters",)
-        text = " and ".join(filter_texts) if filter_texts else "everyone"
+                compiled = _MALFORMED_FILTERS
+        filter_tests, filter_texts, filter_keys, text = compiled
 
         rollout = raw.get("rollout_percentage")
         threshold: float | None = None
@@ -505,6 +525,7 @@ class _FlagCompiler:
             filter_texts=filter_texts,
             filter_keys=filter_keys,
             rollout_percentage=rollout if threshold is not None else None,
+            list_text=list_text,
         )
 
 
@@ -520,14 +541,15 @@ def compile_flag(
     ``shared`` numbers filter lists across the flags of one snapshot (see
     :class:`flagkit._evaluation.specialize.SharedConditions`).
     """
-    flag = _FlagCompiler(raw, group_type_mapping, matching_version, problems).compile()
+    flag = _FlagCompiler(raw, group_type_mapping, matching_version, problems, shared).compile()
     unrolled = specialize(flag, shared)
     if unrolled is None:
         return flag
-    run, run_shared, shared_numbers = unrolled
+    run, run_shared, consts, shared_numbers = unrolled
     # The flag is new and not yet shared with anything: fill in its unrolled code in place
     # rather than copying every field into a second instance.
-    object.__setattr__(flag, "run", run)
-    object.__setattr__(flag, "run_shared", run_shared)
+    object.__setattr__(flag, "run_code", run)
+    object.__setattr__(flag, "shared_code", run_shared)
+    object.__setattr__(flag, "consts", consts)
     object.__setattr__(flag, "shared_numbers", shared_numbers)
     return flag

@@ -267,7 +267,7 @@ class Evaluator:
                     props = person_properties
                 else:
                     props = {**person_properties, "distinct_id": distinct_id}
-                run = flag.run
+                run = flag.run_code
                 outcome: Any = None
                 if run is not None:
                     encoded: bytes | None = None
@@ -279,7 +279,7 @@ class Evaluator:
                     else:
                         encoded = encode_identifier(distinct_id)
                     if encoded is not None:
-                        outcome = run(props, encoded, None)
+                        outcome = run(flag.consts, props, encoded, None)
                 if outcome is None:
                     if flag.simple:
                         outcome = match_simple(flag, distinct_id)
@@ -317,7 +317,7 @@ class Evaluator:
         Keys that are not defined get a ``FLAG_NOT_FOUND`` result.
         """
         snapshot = self._snapshot
-        plan: Iterable[PlanEntry | tuple[str, None, int, Runner]]
+        plan: Iterable[PlanEntry | tuple[str, None, int, Runner, tuple[Any, ...]]]
         if keys is None:
             plan, shares = snapshot._evaluation_plan()
         else:
@@ -335,7 +335,7 @@ class Evaluator:
             plan = [snapshot._plan_entry(key, flag) for key, flag in chosen if flag is not None]
             shares = any(entry[2] == RUN_SHARED for entry in plan)
             plan += [
-                (key, None, RUN_GENERIC, no_runner)
+                (key, None, RUN_GENERIC, no_runner, ())
                 for key in wanted
                 if isinstance(key, str) and key not in positions
             ]
@@ -357,7 +357,7 @@ class Evaluator:
         # Every flag hashes the same identifier: encode it once.
         encoded = encode_identifier(distinct_id)
         variant_encoded = None if encoded is None else encoded + b"variant"
-        for key, flag, mode, runner in plan:
+        for key, flag, mode, runner, consts in plan:
             if flag is None:
                 results[key] = not_found(key)
                 continue
@@ -367,9 +367,9 @@ class Evaluator:
                     if person is None:
                         person = context.person()
                     if mode == RUN_SHARED:
-                        outcome = runner(person, encoded, variant_encoded, memo)
+                        outcome = runner(consts, person, encoded, variant_encoded, memo)
                     else:
-                        outcome = runner(person, encoded, variant_encoded)
+                        outcome = runner(consts, person, encoded, variant_encoded)
                 elif flag.simple:
                     outcome = match_simple(flag, distinct_id)
                 elif flag.plain:

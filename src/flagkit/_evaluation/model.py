@@ -8,6 +8,7 @@ evaluating allocates nothing and loading stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import attrs
@@ -163,6 +164,9 @@ class Condition:
     # The property each filter reads (None for cohorts and dependencies), for messages.
     filter_keys: tuple[Any, ...] = ()
     rollout_percentage: float | None = None
+    # The text that names the filter list within a snapshot (SharedConditions.text), or
+    # None when it cannot be shared.
+    list_text: str | None = None
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -218,9 +222,26 @@ class CompiledFlag:
     holdout_broken: bool = False
     variant_keys_broken: bool = False
     variant_table_broken: bool = False
-    # The conditions unrolled into one function (see flagkit._evaluation.specialize), or None; and
-    # the same sharing filter-list outcomes between the flags of one evaluate_all call.
-    run: Callable[[Mapping[str, Any], bytes, bytes | None], Any] | None = None
-    run_shared: Callable[[Mapping[str, Any], bytes, bytes | None, list[Any]], Any] | None = None
+    # The conditions unrolled (see flagkit._evaluation.specialize): the functions of the
+    # flag's skeleton, for one evaluation and for evaluate_all (sharing filter-list
+    # outcomes between its flags), called with ``consts`` first; None when not unrolled.
+    run_code: Callable[..., Any] | None = None
+    shared_code: Callable[..., Any] | None = None
+    consts: tuple[Any, ...] = ()
     # The numbers of this flag's filter lists (see flagkit._evaluation.specialize.SharedConditions).
     shared_numbers: tuple[int, ...] = ()
+
+    @property
+    def run(self) -> Callable[[Mapping[str, Any], bytes, bytes | None], Any] | None:
+        """The unrolled evaluation, ``run(props, idb, idv)``, or None (see specialize)."""
+        code = self.run_code
+        return None if code is None else partial(code, self.consts)
+
+    @property
+    def run_shared(
+        self,
+    ) -> Callable[[Mapping[str, Any], bytes, bytes | None, list[Any]], Any] | None:
+        """``run`` with the call's memo of filter-list outcomes: ``run_shared(props, idb,
+        idv, memo)``, or None."""
+        code = self.shared_code
+        return None if code is None else partial(code, self.consts)

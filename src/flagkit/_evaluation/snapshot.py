@@ -83,11 +83,12 @@ def _matching_version(value: Any) -> int:
 
 # How evaluate_all runs a flag (Snapshot._plan_entry).
 RUN_GENERIC = 0  # the short paths of evaluate(), then the general one
-RUN_UNROLLED = 1  # CompiledFlag.run
-RUN_SHARED = 2  # CompiledFlag.run_shared, with the call's memo of filter-list outcomes
+RUN_UNROLLED = 1  # CompiledFlag.run_code
+RUN_SHARED = 2  # CompiledFlag.shared_code, with the call's memo of filter-list outcomes
 
 Runner = Callable[..., Any]
-PlanEntry = tuple[str, CompiledFlag, int, Runner]
+# (key, flag, run mode, the function for that mode, the flag's constants for it)
+PlanEntry = tuple[str, CompiledFlag, int, Runner, tuple[Any, ...]]
 
 
 def no_runner(*args: Any) -> None:
@@ -325,13 +326,13 @@ class Snapshot:
         return positions
 
     def _plan_entry(self, key: str, flag: CompiledFlag) -> PlanEntry:
-        """(key, flag, run mode, the function for that mode)."""
-        if flag.run_shared is not None and self._shared.repeated(flag.shared_numbers):
+        """(key, flag, run mode, the function for that mode, its constants)."""
+        if flag.shared_code is not None and self._shared.repeated(flag.shared_numbers):
             # Some filter list repeats: worth keeping its outcome for the call.
-            return key, flag, RUN_SHARED, flag.run_shared
-        if flag.run is not None:
-            return key, flag, RUN_UNROLLED, flag.run
-        return key, flag, RUN_GENERIC, no_runner
+            return key, flag, RUN_SHARED, flag.shared_code, flag.consts
+        if flag.run_code is not None:
+            return key, flag, RUN_UNROLLED, flag.run_code, flag.consts
+        return key, flag, RUN_GENERIC, no_runner, ()
 
     @property
     def problems(self) -> tuple[str, ...]:
