@@ -294,15 +294,16 @@ class _FlagCompiler:
                 for c in conditions
             )
         )
-        plain = (
+        # Evaluated on one set of properties (the person's or the flag's group's), with no
+        # frame and no mixed targeting.
+        local = (
             active
             and not continuity
-            and not is_group_flag
-            and not by_device
             and not filters_broken
             and not needs_frame
             and not any(c.target == TARGET_GROUP for c in conditions)
         )
+        plain = local and not is_group_flag and not by_device
         book = ResultBook(
             self.key,
             _as_int(raw.get("id")),
@@ -317,6 +318,7 @@ class _FlagCompiler:
             hasher=key_hasher(self.key),
             simple=simple,
             plain=plain,
+            plain_group=local and is_group_flag and group_name is not None,
             reads_distinct_id=any(
                 key == "distinct_id" for c in conditions for key in c.filter_keys
             ),
@@ -548,8 +550,11 @@ def compile_flag(
     run, run_shared, consts, shared_numbers = unrolled
     # The flag is new and not yet shared with anything: fill in its unrolled code in place
     # rather than copying every field into a second instance.
-    object.__setattr__(flag, "run_code", run)
-    object.__setattr__(flag, "shared_code", run_shared)
+    if flag.plain_group:
+        object.__setattr__(flag, "group_code", run)
+    else:
+        object.__setattr__(flag, "run_code", run)
+        object.__setattr__(flag, "shared_code", run_shared)
     object.__setattr__(flag, "consts", consts)
     object.__setattr__(flag, "shared_numbers", shared_numbers)
     return flag

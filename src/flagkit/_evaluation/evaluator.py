@@ -36,7 +36,9 @@ from flagkit._evaluation.rules_v2.context import V2Context
 from flagkit._evaluation.runtime import Frame, match_flag, match_plain, match_simple
 from flagkit._evaluation.snapshot import (
     RUN_GENERIC,
+    RUN_GROUP,
     RUN_SHARED,
+    RUN_UNROLLED,
     PlanEntry,
     Runner,
     Snapshot,
@@ -354,6 +356,8 @@ class Evaluator:
         if shares:
             memo = [None] * len(snapshot._shared) if keys is None else defaultdict(_none)
         person: dict[str, Any] | None = None
+        # Encoded group keys by group type, for the group flags of this call.
+        group_keys: dict[str, bytes | None] = {}
         # Every flag hashes the same identifier: encode it once.
         encoded = encode_identifier(distinct_id)
         variant_encoded = None if encoded is None else encoded + b"variant"
@@ -364,12 +368,18 @@ class Evaluator:
             try:
                 # The same short paths as evaluate(), with the person properties built once.
                 if mode and encoded is not None:
-                    if person is None:
-                        person = context.person()
-                    if mode == RUN_SHARED:
-                        outcome = runner(consts, person, encoded, variant_encoded, memo)
-                    else:
+                    if mode == RUN_UNROLLED:
+                        if person is None:
+                            person = context.person()
                         outcome = runner(consts, person, encoded, variant_encoded)
+                    elif mode == RUN_SHARED:
+                        if person is None:
+                            person = context.person()
+                        outcome = runner(consts, person, encoded, variant_encoded, memo)
+                    elif mode == RUN_GROUP:
+                        outcome = _run_group(flag, runner, consts, context, group_keys)
+                    else:  # RUN_DISABLED
+                        outcome = flag.book.get(DISABLED)
                 elif flag.simple:
                     outcome = match_simple(flag, distinct_id)
                 elif flag.plain:
@@ -571,6 +581,27 @@ class Evaluator:
         if isinstance(outcome, RequiresServer):
             return flag.book.get(REQUIRES_SERVER)
         return flag.book.get(INVALID)
+
+
+def _run_group(
+    flag: CompiledFlag,
+    runner: Runner,
+    consts: tuple[Any, ...],
+    context: _Context,
+    group_keys: dict[str, bytes | None],
+) -> Any:
+    """A plain group flag's unrolled code on its group (None: take the general path)."""
+    name = flag.group_name
+    groups = context.groups
+    if name not in groups:
+        return flag.book.get(GROUP_NOT_PROVIDED)
+    if name in group_keys:
+        encoded = group_keys[name]
+    else:
+        encoded = group_keys[name] = encode_identifier(groups[name])
+    if encoded is None:
+        return None  # the general path fails where PostHog does
+    return runner(consts, context.group_props()[name], encoded, None)
 
 
 def _rules_options(

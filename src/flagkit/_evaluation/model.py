@@ -186,6 +186,9 @@ class CompiledFlag:
     # Whether a filter reads the implicit ``distinct_id`` person property. When none does,
     # a plain flag can read the caller's properties as they are, without a copy.
     reads_distinct_id: bool
+    # Active group flag with a known group type, reading only its group's properties (no
+    # cohorts, dependencies or mixed targeting).
+    plain_group: bool
     # Enrollment, a holdout or a broken piece: checks to run before the conditions.
     has_preamble: bool
     book: ResultBook
@@ -227,6 +230,8 @@ class CompiledFlag:
     # outcomes between its flags), called with ``consts`` first; None when not unrolled.
     run_code: Callable[..., Any] | None = None
     shared_code: Callable[..., Any] | None = None
+    # For a plain group flag, ``run_code`` on its group's properties and group key instead.
+    group_code: Callable[..., Any] | None = None
     consts: tuple[Any, ...] = ()
     # The numbers of this flag's filter lists (see flagkit._evaluation.specialize.SharedConditions).
     shared_numbers: tuple[int, ...] = ()

@@ -85,6 +85,8 @@ def _matching_version(value: Any) -> int:
 RUN_GENERIC = 0  # the short paths of evaluate(), then the general one
 RUN_UNROLLED = 1  # CompiledFlag.run_code
 RUN_SHARED = 2  # CompiledFlag.shared_code, with the call's memo of filter-list outcomes
+RUN_GROUP = 3  # CompiledFlag.group_code, on the flag's group (when passed)
+RUN_DISABLED = 4  # an inactive flag: its fixed answer
 
 Runner = Callable[..., Any]
 # (key, flag, run mode, the function for that mode, the flag's constants for it)
@@ -332,6 +334,10 @@ class Snapshot:
             return key, flag, RUN_SHARED, flag.shared_code, flag.consts
         if flag.run_code is not None:
             return key, flag, RUN_UNROLLED, flag.run_code, flag.consts
+        if flag.group_code is not None:
+            return key, flag, RUN_GROUP, flag.group_code, flag.consts
+        if not flag.active:
+            return key, flag, RUN_DISABLED, no_runner, ()
         return key, flag, RUN_GENERIC, no_runner, ()
 
     @property

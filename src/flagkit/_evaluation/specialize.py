@@ -477,7 +477,7 @@ def _runners(shape: Shape, early_exit: bool) -> tuple[Runner, SharedRunner] | No
 def specializable(flag: CompiledFlag) -> bool:
     """Whether :func:`specialize` applies to this flag."""
     return (
-        flag.plain
+        (flag.plain or flag.plain_group)
         and not flag.needs_frame
         and not flag.has_preamble
         and len(flag.plan) <= _MAX_CONDITIONS
@@ -526,10 +526,10 @@ def specialize(
     """
     if not specializable(flag):
         return None
-    texts = [
-        condition.list_text if shared is not None and tests else None
-        for condition, _, tests, _ in flag.plan
-    ]
+    # A group flag's lists are tested on other properties than the person's: their
+    # outcomes are never shared with person flags (nor numbered).
+    numbered = shared is not None and not flag.plain_group
+    texts = [c.list_text if numbered and tests else None for c, _, tests, _ in flag.plan]
     shape: Shape = tuple(
         (
             bool(tests),
@@ -551,7 +551,7 @@ def specialize(
         test: ListTest | None = None
         number = None
         if tests:
-            test = shared.test(text, tests) if shared is not None else list_test(tests)
+            test = list_test(tests) if shared is None else shared.test(condition.list_text, tests)
         if text is not None and shared is not None:
             # Numbered only now: a flag that keeps the generic loop holds no number.
             number = shared.assign(text)
