@@ -130,8 +130,17 @@ def undecided_slot(cause: Cause) -> int:
     return UNDECIDED + cause.value
 
 
+def _is_mapping(value: Any) -> bool:
+    # Decoded JSON holds dicts: skip the slower ABC check for them.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _as_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return (
+        value
+        if type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+        else None
+    )
 
 
 def _with_frame(test: Callable[..., Any]) -> Callable[..., Any]:
@@ -153,7 +162,7 @@ def _plan_tests(
 
 def _property_key(raw: Any) -> Any:
     """The property a filter reads, or None for cohorts, dependencies and malformed filters."""
-    if not isinstance(raw, Mapping) or raw.get("type") in ("cohort", "flag"):
+    if not _is_mapping(raw) or raw.get("type") in ("cohort", "flag"):
         return None
     return raw.get("key")
 
@@ -213,7 +222,7 @@ class _FlagCompiler:
     def compile(self) -> CompiledFlag:
         raw = self.raw
         filters = raw.get("filters") or {}
-        filters_broken = not isinstance(filters, Mapping)
+        filters_broken = not _is_mapping(filters)
         if filters_broken:
             self.problem("'filters' is not an object")
             filters = {}
@@ -237,7 +246,7 @@ class _FlagCompiler:
             # every legacy path stops at filters_broken (rules v2 flags branch off there).
             filters, filters_broken = {}, True
         payloads = filters.get("payloads") or {}
-        if not isinstance(payloads, Mapping):
+        if not _is_mapping(payloads):
             self.problem("'filters.payloads' is not an object; payloads ignored")
             payloads = {}
 
@@ -251,7 +260,7 @@ class _FlagCompiler:
         )
 
         multivariate = filters.get("multivariate") or {}
-        variants: Any = multivariate.get("variants") if isinstance(multivariate, Mapping) else None
+        variants: Any = multivariate.get("variants") if _is_mapping(multivariate) else None
         variants = variants or []
         variant_keys_broken = not isinstance(variants, list)
         if variant_keys_broken:
@@ -271,39 +280,46 @@ class _FlagCompiler:
         holdout_percentage, holdout_broken = self.holdout(filters)
         self.fixed_specs(group_name, holdout_percentage)
         conditions = self.conditions(filters, aggregation, keys)
-        needs_frame = any(needs for c in conditions for needs, _ in c.filters)
-        needs_properties = any(c.filters for c in conditions)
-
         enrollment = filters.get("feature_enrollment") is True
         by_device = bucketing_identifier == "device_id"
         active = bool(raw.get("active"))
         continuity = bool(raw.get("ensure_experience_continuity", False))
+
+        # One pass over the conditions for everything the flag's kind depends on.
+        needs_frame = needs_properties = mixed = reads_distinct_id = False
+        only_rollouts = True
+        for c in conditions:
+            if c.filters:
+                needs_properties = True
+                only_rollouts = False
+                if not needs_frame:
+                    needs_frame = any(needs for needs, _ in c.filters)
+                if not reads_distinct_id:
+                    reads_distinct_id = "distinct_id" in c.filter_keys
+            if c.target == TARGET_GROUP:
+                mixed = True
+                only_rollouts = False
+            elif c.broken or c.rollout_broken:
+                only_rollouts = False
+        has_preamble = (
+            filters_broken
+            or enrollment
+            or holdout_broken
+            or holdout_percentage is not None
+            or variant_keys_broken
+        )
         simple = (
             active
             and not continuity
             and not is_group_flag
             and not by_device
-            and not enrollment
-            and not filters_broken
-            and holdout_percentage is None
-            and not holdout_broken
-            and not variant_keys_broken
+            and not has_preamble
             and not variant_table_broken
-            and all(
-                not c.filters and c.target == TARGET_FLAG and not c.broken and not c.rollout_broken
-                for c in conditions
-            )
+            and only_rollouts
         )
         # Evaluated on one set of properties (the person's or the flag's group's), with no
         # frame and no mixed targeting.
-        local = (
-            active
-            and not continuity
-            and not filters_broken
-            and not needs_frame
-            and not any(c.target == TARGET_GROUP for c in conditions)
-        )
-        plain = local and not is_group_flag and not by_device
+        local = active and not continuity and not filters_broken and not needs_frame and not mixed
         book = ResultBook(
             self.key,
             _as_int(raw.get("id")),
@@ -317,18 +333,10 @@ class _FlagCompiler:
             raw=raw,
             hasher=key_hasher(self.key),
             simple=simple,
-            plain=plain,
+            plain=local and not is_group_flag and not by_device,
             plain_group=local and is_group_flag and group_name is not None,
-            reads_distinct_id=any(
-                key == "distinct_id" for c in conditions for key in c.filter_keys
-            ),
-            has_preamble=(
-                filters_broken
-                or enrollment
-                or holdout_broken
-                or holdout_percentage is not None
-                or variant_keys_broken
-            ),
+            reads_distinct_id=reads_distinct_id,
+            has_preamble=has_preamble,
             book=book,
             active=active,
             continuity=continuity,
@@ -352,7 +360,7 @@ class _FlagCompiler:
             has_variants=bool(variants),
             needs_frame=needs_frame,
             needs_properties=needs_properties or enrollment,
-            uses_groups=is_group_flag or any(c.target == TARGET_GROUP for c in conditions),
+            uses_groups=is_group_flag or mixed,
             filters_broken=filters_broken,
             unsupported_format=unsupported_format,
             rules_v2=rules_v2,
@@ -362,12 +370,12 @@ class _FlagCompiler:
         )
 
     def fixed_specs(self, group_name: Any, holdout_percentage: float | None) -> None:
-        holdout = self.raw.get("filters")
-        holdout = holdout.get("holdout") if isinstance(holdout, Mapping) else None
+        filters: Any = self.raw.get("filters")
+        holdout = filters.get("holdout") if _is_mapping(filters) else None
         specs = list(_FIXED_SPECS)
         # Only the slots that name something of this flag get specs of their own; the
         # others are shared by every flag.
-        if isinstance(holdout, Mapping) or holdout_percentage is not None:
+        if _is_mapping(holdout) or holdout_percentage is not None:
             holdout_value = f"holdout-{holdout.get('id')}" if isinstance(holdout, Mapping) else None
             specs[HOLDOUT] = (
                 holdout_value,
@@ -445,7 +453,7 @@ class _FlagCompiler:
         self, index: int, raw: Any, aggregation: Any, variant_keys: list[Any]
     ) -> Condition:
         number = index + 1
-        if not isinstance(raw, Mapping):
+        if not _is_mapping(raw):
             self.problem(f"condition {number} is not an object")
             invalid = (None, Reason.INVALID_DEFINITION, index, "malformed condition")
             slot = self.add_spec(invalid)
@@ -498,37 +506,59 @@ class _FlagCompiler:
 
         # Descriptions are worded on first use, from the condition (describe_condition).
         match = Reason.CONDITION_MATCH
-        true_slot = self.add_spec((True, match, index, DESCRIBE_MATCH))
+        specs = self.specs
+        true_slot = len(specs)
+        specs.append(_match_spec(index))
         override = raw.get("variant")
         override_slot = -1
         if override and override in variant_keys:
             override_slot = self.add_spec((override, match, index, DESCRIBE_OVERRIDE))
-        variant_slot = len(self.specs)
+        variant_slot = len(specs)
         for key in variant_keys:
             # PostHog answers True for a matched falsy variant key ("" or null).
-            if key:
-                self.add_spec((key, match, index, DESCRIBE_VARIANT))
-            else:
-                self.add_spec((True, match, index, DESCRIBE_MATCH))
-        out_spec = (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
-        out_slot = self.add_spec(out_spec)
-        return Condition(
-            index=index,
-            filters=filter_tests,
-            threshold=threshold,
-            target=target,
-            group_name=group_name,
-            override_slot=override_slot,
-            true_slot=true_slot,
-            out_of_rollout_slot=out_slot,
-            variant_slot=variant_slot,
-            rollout_broken=rollout_broken,
-            text=text,
-            filter_texts=filter_texts,
-            filter_keys=filter_keys,
-            rollout_percentage=rollout if threshold is not None else None,
-            list_text=list_text,
+            specs.append((key, match, index, DESCRIBE_VARIANT) if key else _match_spec(index))
+        out_slot = len(specs)
+        specs.append(_out_spec(index))
+        percentage = rollout if threshold is not None else None
+        fields = (
+            index,
+            filter_tests,
+            threshold,
+            target,
+            group_name,
+            override_slot,
+            true_slot,
+            out_slot,
+            variant_slot,
+            False,
+            rollout_broken,
+            text,
+            filter_texts,
+            filter_keys,
+            percentage,
+            list_text,
         )
+        shared = self.shared
+        if shared is None or (raw_filters and list_text is None):
+            return Condition(*fields)
+        # Flags repeat conditions (the same rollout, the same filter list at the same place
+        # among the same slots): one object for all of them. The percentage's type tells
+        # 50 from 50.0 (their texts agree, but nothing else needs to).
+        key = (list_text, type(percentage), *fields[2:11], percentage, index)
+        condition: Condition = shared.compiled(key, _condition, fields)
+        return condition
+
+
+def _condition(fields: tuple[Any, ...]) -> Condition:
+    return Condition(*fields)
+
+
+def _match_spec(index: int) -> ResultSpec:
+    return (True, Reason.CONDITION_MATCH, index, DESCRIBE_MATCH)
+
+
+def _out_spec(index: int) -> ResultSpec:
+    return (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
 
 
 def compile_flag(

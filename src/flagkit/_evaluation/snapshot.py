@@ -21,6 +21,11 @@ _SEPARATORS = (",", ":")
 # Ints longer than this many bits are written in hex: Python refuses to print ints of more
 # than sys.get_int_max_str_digits() digits (at least 640, i.e. over 2100 bits).
 _MAX_DECIMAL_BITS = 2000
+# json.dumps(value, sort_keys=True, ...) without building an encoder per call (the same
+# text; encode() keeps no state between calls).
+_ENCODE = json.JSONEncoder(
+    sort_keys=True, separators=_SEPARATORS, ensure_ascii=False, default=repr
+).encode
 
 
 def _safe_repr(value: Any) -> str:
@@ -51,9 +56,7 @@ def _normalized(value: Any) -> Any:
 def _canonical(value: Any) -> bytes:
     """Deterministic bytes for a JSON-like value. Never raises."""
     try:
-        text = json.dumps(
-            value, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False, default=repr
-        )
+        text = _ENCODE(value)
     except Exception:
         # Keys of mixed or non-JSON types (sort_keys cannot order them), an int too long to
         # print, or a repr() that fails: only a body built in Python holds one.
@@ -301,6 +304,7 @@ class Snapshot:
             for key in self.definitions:
                 if key not in self._compiled:
                     self.compiled(key)
+            self._shared.release()
         finally:
             if paused:
                 gc.enable()

@@ -129,8 +129,8 @@ class SharedConditions:
         self._numbers: dict[str, int] = {}
         # Conditions numbered so far, per number.
         self._uses: list[int] = []
-        # By a filter list's text: what compile.py makes of it, and its list test.
-        self._compiled: dict[str, Any] = {}
+        # What compile.py makes of a filter list (by its text) or a condition; list tests.
+        self._compiled: dict[Any, Any] = {}
         self._tests: dict[str, ListTest] = {}
 
     def __len__(self) -> int:
@@ -194,13 +194,20 @@ class SharedConditions:
             self._uses[number] += 1
             return number
 
-    def compiled(self, text: str, build: Callable[[Any], _T], filters: Any) -> _T:
-        """What ``build(filters)`` makes of the filter list with this text, built once."""
-        found: _T | None = self._compiled.get(text)
+    def compiled(self, key: Any, build: Callable[[Any], _T], source: Any) -> _T:
+        """What ``build(source)`` makes of what ``key`` names (a filter list's text, a
+        condition), built once per snapshot."""
+        found: _T | None = self._compiled.get(key)
         if found is None:
             # Two threads may both build; either result may stay (they are equivalent).
-            found = self._compiled.setdefault(text, build(filters))
+            found = self._compiled.setdefault(key, build(source))
         return found
+
+    def release(self) -> None:
+        """Drop what :meth:`compiled` and :meth:`test` keep, once every flag is compiled
+        (the compiled flags hold what they use; a later compile rebuilds what it needs)."""
+        self._compiled = {}
+        self._tests = {}
 
     def test(self, text: str | None, tests: tuple[Callable[..., Any], ...]) -> ListTest:
         """The list test of a filter list (built once per text; ``None``: not shared)."""
