@@ -63,6 +63,7 @@ _NUMBER = (int, float)
 # A condition's filter list, compiled: (tests, their texts, the property each reads, the
 # condition's text).
 _CompiledList = tuple[tuple[FilterTest, ...], tuple[str, ...], tuple[Any, ...], str]
+_NO_PAYLOADS: Mapping[str, Any] = {}  # shared and never written to
 _NO_FILTERS: _CompiledList = ((), (), (), "everyone")
 _MALFORMED = "malformed filters"
 _MALFORMED_FILTERS: _CompiledList = ((BROKEN_FILTER,), (_MALFORMED,), (), _MALFORMED)
@@ -245,10 +246,10 @@ class _FlagCompiler:
             # Reading another format's fields as legacy ones answers conclusively and wrongly:
             # every legacy path stops at filters_broken (rules v2 flags branch off there).
             filters, filters_broken = {}, True
-        payloads = filters.get("payloads") or {}
+        payloads = filters.get("payloads") or _NO_PAYLOADS
         if not _is_mapping(payloads):
             self.problem("'filters.payloads' is not an object; payloads ignored")
-            payloads = {}
+            payloads = _NO_PAYLOADS
 
         aggregation = filters.get("aggregation_group_type_index")
         is_group_flag = aggregation is not None
@@ -325,7 +326,7 @@ class _FlagCompiler:
             _as_int(raw.get("id")),
             _as_int(raw.get("version")),
             payloads,
-            self.specs,
+            tuple(self.specs),  # exactly sized: no spare list capacity kept per flag
             conditions,
         )
         return CompiledFlag(

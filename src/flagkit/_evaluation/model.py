@@ -7,7 +7,7 @@ evaluating allocates nothing and loading stays fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -95,14 +95,15 @@ class ResultBook:
         flag_id: int | None,
         version: int | None,
         payloads: Mapping[Any, Any],
-        specs: list[ResultSpec],
+        specs: Sequence[ResultSpec],
         conditions: tuple[Condition, ...] = (),
     ) -> None:
         self.key = key
         self.flag_id = flag_id
         self.version = version
         self._payloads = payloads
-        self._decoded: dict[str, Any] = {}
+        # Decoded payloads by value text, made on first use (most flags never need one).
+        self._decoded: dict[str, Any] | None = None
         self._specs = specs
         self._conditions = conditions
         self._results: list[FlagResult | None] = [None] * len(specs)
@@ -118,6 +119,8 @@ class ResultBook:
         """The decoded payload configured for a value (``"true"``/``"false"`` for bools)."""
         lookup = str(value).lower() if isinstance(value, bool) else str(value)
         decoded = self._decoded
+        if decoded is None:
+            decoded = self._decoded = {}
         if lookup not in decoded:
             decoded[lookup] = decode_payload(self._payloads.get(lookup))
         return decoded[lookup]
