@@ -33,7 +33,7 @@ from flagkit._evaluation.rules_v2.bridge import (
     v2_context,
 )
 from flagkit._evaluation.rules_v2.context import V2Context
-from flagkit._evaluation.runtime import Frame, match_flag, match_plain, match_simple
+from flagkit._evaluation.runtime import Frame, match_flag, match_group, match_plain, match_simple
 from flagkit._evaluation.snapshot import (
     RUN_GENERIC,
     RUN_GROUP,
@@ -377,7 +377,9 @@ class Evaluator:
                             person = context.person()
                         outcome = runner(consts, person, encoded, variant_encoded, memo)
                     elif mode == RUN_GROUP:
-                        outcome = _run_group(flag, runner, consts, context, group_keys)
+                        outcome = match_group(
+                            flag, runner, consts, context.groups, context.group_props, group_keys
+                        )
                     else:  # RUN_DISABLED
                         outcome = flag.book.get(DISABLED)
                 elif flag.simple:
@@ -581,27 +583,6 @@ class Evaluator:
         if isinstance(outcome, RequiresServer):
             return flag.book.get(REQUIRES_SERVER)
         return flag.book.get(INVALID)
-
-
-def _run_group(
-    flag: CompiledFlag,
-    runner: Runner,
-    consts: tuple[Any, ...],
-    context: _Context,
-    group_keys: dict[str, bytes | None],
-) -> Any:
-    """A plain group flag's unrolled code on its group (None: take the general path)."""
-    name = flag.group_name
-    groups = context.groups
-    if name not in groups:
-        return flag.book.get(GROUP_NOT_PROVIDED)
-    if name in group_keys:
-        encoded = group_keys[name]
-    else:
-        encoded = group_keys[name] = encode_identifier(groups[name])
-    if encoded is None:
-        return None  # the general path fails where PostHog does
-    return runner(consts, context.group_props()[name], encoded, None)
 
 
 def _rules_options(
