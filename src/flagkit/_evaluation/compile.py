@@ -60,6 +60,14 @@ _CAUSE_TEXT = {
 
 _NUMBER = (int, float)
 
+# A condition's filter list, compiled: (tests, their texts, the property each reads, the
+# condition's text).
+_CompiledList = tuple[tuple[FilterTest, ...], tuple[str, ...], tuple[Any, ...], str]
+_NO_PAYLOADS: Mapping[str, Any] = {}  # shared and never written to
+_NO_FILTERS: _CompiledList = ((), (), (), "everyone")
+_MALFORMED = "malformed filters"
+_MALFORMED_FILTERS: _CompiledList = ((BROKEN_FILTER,), (_MALFORMED,), (), _MALFORMED)
+
 
 def _fixed_specs() -> tuple[ResultSpec, ...]:
     """The fixed slots' specs for a flag that names no holdout, group type or format."""
@@ -123,8 +131,17 @@ def undecided_slot(cause: Cause) -> int:
     return UNDECIDED + cause.value
 
 
+def _is_mapping(value: Any) -> bool:
+    # Decoded JSON holds dicts: skip the slower ABC check for them.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _as_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return (
+        value
+        if type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+        else None
+    )
 
 
 def _with_frame(test: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,7 +163,7 @@ def _plan_tests(
 
 def _property_key(raw: Any) -> Any:
     """The property a filter reads, or None for cohorts, dependencies and malformed filters."""
-    if not isinstance(raw, Mapping) or raw.get("type") in ("cohort", "flag"):
+    if not _is_mapping(raw) or raw.get("type") in ("cohort", "flag"):
         return None
     return raw.get("key")
 
@@ -184,8 +201,10 @@ class _FlagCompiler:
         group_type_mapping: Mapping[str, Any],
         matching_version: int,
         problems: list[str],
+        shared: SharedConditions | None = None,
     ) -> None:
         self.raw = raw
+        self.shared = shared
         self.key: str = raw["key"]
         self.mapping = group_type_mapping
         self.matching_version = matching_version
@@ -204,7 +223,7 @@ class _FlagCompiler:
     def compile(self) -> CompiledFlag:
         raw = self.raw
         filters = raw.get("filters") or {}
-        filters_broken = not isinstance(filters, Mapping)
+        filters_broken = not _is_mapping(filters)
         if filters_broken:
             self.problem("'filters' is not an object")
             filters = {}
@@ -227,10 +246,10 @@ class _FlagCompiler:
             # Reading another format's fields as legacy ones answers conclusively and wrongly:
             # every legacy path stops at filters_broken (rules v2 flags branch off there).
             filters, filters_broken = {}, True
-        payloads = filters.get("payloads") or {}
-        if not isinstance(payloads, Mapping):
+        payloads = filters.get("payloads") or _NO_PAYLOADS
+        if not _is_mapping(payloads):
             self.problem("'filters.payloads' is not an object; payloads ignored")
-            payloads = {}
+            payloads = _NO_PAYLOADS
 
         aggregation = filters.get("aggregation_group_type_index")
         is_group_flag = aggregation is not None
@@ -242,7 +261,7 @@ class _FlagCompiler:
         )
 
         multivariate = filters.get("multivariate") or {}
-        variants: Any = multivariate.get("variants") if isinstance(multivariate, Mapping) else None
+        variants: Any = multivariate.get("variants") if _is_mapping(multivariate) else None
         variants = variants or []
         variant_keys_broken = not isinstance(variants, list)
         if variant_keys_broken:
@@ -262,44 +281,52 @@ class _FlagCompiler:
         holdout_percentage, holdout_broken = self.holdout(filters)
         self.fixed_specs(group_name, holdout_percentage)
         conditions = self.conditions(filters, aggregation, keys)
-        needs_frame = any(needs for c in conditions for needs, _ in c.filters)
-        needs_properties = any(c.filters for c in conditions)
-
         enrollment = filters.get("feature_enrollment") is True
         by_device = bucketing_identifier == "device_id"
         active = bool(raw.get("active"))
         continuity = bool(raw.get("ensure_experience_continuity", False))
+
+        # One pass over the conditions for everything the flag's kind depends on.
+        needs_frame = needs_properties = mixed = reads_distinct_id = False
+        only_rollouts = True
+        for c in conditions:
+            if c.filters:
+                needs_properties = True
+                only_rollouts = False
+                if not needs_frame:
+                    needs_frame = any(needs for needs, _ in c.filters)
+                if not reads_distinct_id:
+                    reads_distinct_id = "distinct_id" in c.filter_keys
+            if c.target == TARGET_GROUP:
+                mixed = True
+                only_rollouts = False
+            elif c.broken or c.rollout_broken:
+                only_rollouts = False
+        has_preamble = (
+            filters_broken
+            or enrollment
+            or holdout_broken
+            or holdout_percentage is not None
+            or variant_keys_broken
+        )
         simple = (
             active
             and not continuity
             and not is_group_flag
             and not by_device
-            and not enrollment
-            and not filters_broken
-            and holdout_percentage is None
-            and not holdout_broken
-            and not variant_keys_broken
+            and not has_preamble
             and not variant_table_broken
-            and all(
-                not c.filters and c.target == TARGET_FLAG and not c.broken and not c.rollout_broken
-                for c in conditions
-            )
+            and only_rollouts
         )
-        plain = (
-            active
-            and not continuity
-            and not is_group_flag
-            and not by_device
-            and not filters_broken
-            and not needs_frame
-            and not any(c.target == TARGET_GROUP for c in conditions)
-        )
+        # Evaluated on one set of properties (the person's or the flag's group's), with no
+        # frame and no mixed targeting.
+        local = active and not continuity and not filters_broken and not needs_frame and not mixed
         book = ResultBook(
             self.key,
             _as_int(raw.get("id")),
             _as_int(raw.get("version")),
             payloads,
-            self.specs,
+            tuple(self.specs),  # exactly sized: no spare list capacity kept per flag
             conditions,
         )
         return CompiledFlag(
@@ -307,17 +334,10 @@ class _FlagCompiler:
             raw=raw,
             hasher=key_hasher(self.key),
             simple=simple,
-            plain=plain,
-            reads_distinct_id=any(
-                key == "distinct_id" for c in conditions for key in c.filter_keys
-            ),
-            has_preamble=(
-                filters_broken
-                or enrollment
-                or holdout_broken
-                or holdout_percentage is not None
-                or variant_keys_broken
-            ),
+            plain=local and not is_group_flag and not by_device,
+            plain_group=local and is_group_flag and group_name is not None,
+            reads_distinct_id=reads_distinct_id,
+            has_preamble=has_preamble,
             book=book,
             active=active,
             continuity=continuity,
@@ -341,7 +361,7 @@ class _FlagCompiler:
             has_variants=bool(variants),
             needs_frame=needs_frame,
             needs_properties=needs_properties or enrollment,
-            uses_groups=is_group_flag or any(c.target == TARGET_GROUP for c in conditions),
+            uses_groups=is_group_flag or mixed,
             filters_broken=filters_broken,
             unsupported_format=unsupported_format,
             rules_v2=rules_v2,
@@ -351,12 +371,12 @@ class _FlagCompiler:
         )
 
     def fixed_specs(self, group_name: Any, holdout_percentage: float | None) -> None:
-        holdout = self.raw.get("filters")
-        holdout = holdout.get("holdout") if isinstance(holdout, Mapping) else None
+        filters: Any = self.raw.get("filters")
+        holdout = filters.get("holdout") if _is_mapping(filters) else None
         specs = list(_FIXED_SPECS)
         # Only the slots that name something of this flag get specs of their own; the
         # others are shared by every flag.
-        if isinstance(holdout, Mapping) or holdout_percentage is not None:
+        if _is_mapping(holdout) or holdout_percentage is not None:
             holdout_value = f"holdout-{holdout.get('id')}" if isinstance(holdout, Mapping) else None
             specs[HOLDOUT] = (
                 holdout_value,
@@ -420,11 +440,21 @@ class _FlagCompiler:
             for index, raw_group in enumerate(raw_groups)
         )
 
+    def compile_list(self, raw_filters: list[Any]) -> _CompiledList:
+        pairs = [compile_filter(item, self.matching_version) for item in raw_filters]
+        texts = tuple(text for _, text in pairs)
+        return (
+            tuple(test for test, _ in pairs),
+            texts,
+            tuple(_property_key(item) for item in raw_filters),
+            " and ".join(texts) if texts else "everyone",
+        )
+
     def condition(
         self, index: int, raw: Any, aggregation: Any, variant_keys: list[Any]
     ) -> Condition:
         number = index + 1
-        if not isinstance(raw, Mapping):
+        if not _is_mapping(raw):
             self.problem(f"condition {number} is not an object")
             invalid = (None, Reason.INVALID_DEFINITION, index, "malformed condition")
             slot = self.add_spec(invalid)
@@ -441,21 +471,22 @@ class _FlagCompiler:
                 broken=True,
             )
         raw_filters = raw.get("properties")
-        filter_tests: tuple[FilterTest, ...] = ()
-        filter_texts: tuple[str, ...] = ()
-        filter_keys: tuple[Any, ...] = ()
+        compiled: _CompiledList = _NO_FILTERS
+        list_text: str | None = None
         if raw_filters:
             if isinstance(raw_filters, list):
-                pairs = [compile_filter(item, self.matching_version) for item in raw_filters]
-                filter_tests = tuple(test for test, _ in pairs)
-                filter_texts = tuple(text for _, text in pairs)
-                filter_keys = tuple(_property_key(item) for item in raw_filters)
+                shared = self.shared
+                list_text = None if shared is None else shared.text(raw_filters)
+                if shared is None or list_text is None:
+                    compiled = self.compile_list(raw_filters)
+                else:
+                    # A list repeated by other flags of the snapshot is compiled once.
+                    compiled = shared.compiled(list_text, self.compile_list, raw_filters)
             else:
                 self.problem(f"condition {number}: 'properties' is not a list")
                 # PostHog fails on reaching the filters, after choosing the condition's target.
-                filter_tests = (BROKEN_FILTER,)
-                filter_texts = ("malformed filters",)
-        text = " and ".join(filter_texts) if filter_texts else "everyone"
+                compiled = _MALFORMED_FILTERS
+        filter_tests, filter_texts, filter_keys, text = compiled
 
         rollout = raw.get("rollout_percentage")
         threshold: float | None = None
@@ -476,36 +507,59 @@ class _FlagCompiler:
 
         # Descriptions are worded on first use, from the condition (describe_condition).
         match = Reason.CONDITION_MATCH
-        true_slot = self.add_spec((True, match, index, DESCRIBE_MATCH))
+        specs = self.specs
+        true_slot = len(specs)
+        specs.append(_match_spec(index))
         override = raw.get("variant")
         override_slot = -1
         if override and override in variant_keys:
             override_slot = self.add_spec((override, match, index, DESCRIBE_OVERRIDE))
-        variant_slot = len(self.specs)
+        variant_slot = len(specs)
         for key in variant_keys:
             # PostHog answers True for a matched falsy variant key ("" or null).
-            if key:
-                self.add_spec((key, match, index, DESCRIBE_VARIANT))
-            else:
-                self.add_spec((True, match, index, DESCRIBE_MATCH))
-        out_spec = (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
-        out_slot = self.add_spec(out_spec)
-        return Condition(
-            index=index,
-            filters=filter_tests,
-            threshold=threshold,
-            target=target,
-            group_name=group_name,
-            override_slot=override_slot,
-            true_slot=true_slot,
-            out_of_rollout_slot=out_slot,
-            variant_slot=variant_slot,
-            rollout_broken=rollout_broken,
-            text=text,
-            filter_texts=filter_texts,
-            filter_keys=filter_keys,
-            rollout_percentage=rollout if threshold is not None else None,
+            specs.append((key, match, index, DESCRIBE_VARIANT) if key else _match_spec(index))
+        out_slot = len(specs)
+        specs.append(_out_spec(index))
+        percentage = rollout if threshold is not None else None
+        fields = (
+            index,
+            filter_tests,
+            threshold,
+            target,
+            group_name,
+            override_slot,
+            true_slot,
+            out_slot,
+            variant_slot,
+            False,
+            rollout_broken,
+            text,
+            filter_texts,
+            filter_keys,
+            percentage,
+            list_text,
         )
+        shared = self.shared
+        if shared is None or (raw_filters and list_text is None):
+            return Condition(*fields)
+        # Flags repeat conditions (the same rollout, the same filter list at the same place
+        # among the same slots): one object for all of them. The percentage's type tells
+        # 50 from 50.0 (their texts agree, but nothing else needs to).
+        key = (list_text, type(percentage), *fields[2:11], percentage, index)
+        condition: Condition = shared.compiled(key, _condition, fields)
+        return condition
+
+
+def _condition(fields: tuple[Any, ...]) -> Condition:
+    return Condition(*fields)
+
+
+def _match_spec(index: int) -> ResultSpec:
+    return (True, Reason.CONDITION_MATCH, index, DESCRIBE_MATCH)
+
+
+def _out_spec(index: int) -> ResultSpec:
+    return (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
 
 
 def compile_flag(
@@ -520,14 +574,18 @@ def compile_flag(
     ``shared`` numbers filter lists across the flags of one snapshot (see
     :class:`flagkit._evaluation.specialize.SharedConditions`).
     """
-    flag = _FlagCompiler(raw, group_type_mapping, matching_version, problems).compile()
+    flag = _FlagCompiler(raw, group_type_mapping, matching_version, problems, shared).compile()
     unrolled = specialize(flag, shared)
     if unrolled is None:
         return flag
-    run, run_shared, shared_numbers = unrolled
+    run, run_shared, consts, shared_numbers = unrolled
     # The flag is new and not yet shared with anything: fill in its unrolled code in place
     # rather than copying every field into a second instance.
-    object.__setattr__(flag, "run", run)
-    object.__setattr__(flag, "run_shared", run_shared)
+    if flag.plain_group:
+        object.__setattr__(flag, "group_code", run)
+    else:
+        object.__setattr__(flag, "run_code", run)
+        object.__setattr__(flag, "shared_code", run_shared)
+    object.__setattr__(flag, "consts", consts)
     object.__setattr__(flag, "shared_numbers", shared_numbers)
     return flag

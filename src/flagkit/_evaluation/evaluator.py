@@ -33,10 +33,12 @@ from flagkit._evaluation.rules_v2.bridge import (
     v2_context,
 )
 from flagkit._evaluation.rules_v2.context import V2Context
-from flagkit._evaluation.runtime import Frame, match_flag, match_plain, match_simple
+from flagkit._evaluation.runtime import Frame, match_flag, match_group, match_plain, match_simple
 from flagkit._evaluation.snapshot import (
     RUN_GENERIC,
+    RUN_GROUP,
     RUN_SHARED,
+    RUN_UNROLLED,
     PlanEntry,
     Runner,
     Snapshot,
@@ -267,7 +269,7 @@ class Evaluator:
                     props = person_properties
                 else:
                     props = {**person_properties, "distinct_id": distinct_id}
-                run = flag.run
+                run = flag.run_code
                 outcome: Any = None
                 if run is not None:
                     encoded: bytes | None = None
@@ -279,7 +281,7 @@ class Evaluator:
                     else:
                         encoded = encode_identifier(distinct_id)
                     if encoded is not None:
-                        outcome = run(props, encoded, None)
+                        outcome = run(flag.consts, props, encoded, None)
                 if outcome is None:
                     if flag.simple:
                         outcome = match_simple(flag, distinct_id)
@@ -317,7 +319,7 @@ class Evaluator:
         Keys that are not defined get a ``FLAG_NOT_FOUND`` result.
         """
         snapshot = self._snapshot
-        plan: Iterable[PlanEntry | tuple[str, None, int, Runner]]
+        plan: Iterable[PlanEntry | tuple[str, None, int, Runner, tuple[Any, ...]]]
         if keys is None:
             plan, shares = snapshot._evaluation_plan()
         else:
@@ -335,7 +337,7 @@ class Evaluator:
             plan = [snapshot._plan_entry(key, flag) for key, flag in chosen if flag is not None]
             shares = any(entry[2] == RUN_SHARED for entry in plan)
             plan += [
-                (key, None, RUN_GENERIC, no_runner)
+                (key, None, RUN_GENERIC, no_runner, ())
                 for key in wanted
                 if isinstance(key, str) and key not in positions
             ]
@@ -354,22 +356,32 @@ class Evaluator:
         if shares:
             memo = [None] * len(snapshot._shared) if keys is None else defaultdict(_none)
         person: dict[str, Any] | None = None
+        # Encoded group keys by group type, for the group flags of this call.
+        group_keys: dict[str, bytes | None] = {}
         # Every flag hashes the same identifier: encode it once.
         encoded = encode_identifier(distinct_id)
         variant_encoded = None if encoded is None else encoded + b"variant"
-        for key, flag, mode, runner in plan:
+        for key, flag, mode, runner, consts in plan:
             if flag is None:
                 results[key] = not_found(key)
                 continue
             try:
                 # The same short paths as evaluate(), with the person properties built once.
                 if mode and encoded is not None:
-                    if person is None:
-                        person = context.person()
-                    if mode == RUN_SHARED:
-                        outcome = runner(person, encoded, variant_encoded, memo)
-                    else:
-                        outcome = runner(person, encoded, variant_encoded)
+                    if mode == RUN_UNROLLED:
+                        if person is None:
+                            person = context.person()
+                        outcome = runner(consts, person, encoded, variant_encoded)
+                    elif mode == RUN_SHARED:
+                        if person is None:
+                            person = context.person()
+                        outcome = runner(consts, person, encoded, variant_encoded, memo)
+                    elif mode == RUN_GROUP:
+                        outcome = match_group(
+                            flag, runner, consts, context.groups, context.group_props, group_keys
+                        )
+                    else:  # RUN_DISABLED
+                        outcome = flag.book.get(DISABLED)
                 elif flag.simple:
                     outcome = match_simple(flag, distinct_id)
                 elif flag.plain:

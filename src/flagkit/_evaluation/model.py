@@ -7,7 +7,8 @@ evaluating allocates nothing and loading stays fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import attrs
@@ -94,14 +95,15 @@ class ResultBook:
         flag_id: int | None,
         version: int | None,
         payloads: Mapping[Any, Any],
-        specs: list[ResultSpec],
+        specs: Sequence[ResultSpec],
         conditions: tuple[Condition, ...] = (),
     ) -> None:
         self.key = key
         self.flag_id = flag_id
         self.version = version
         self._payloads = payloads
-        self._decoded: dict[str, Any] = {}
+        # Decoded payloads by value text, made on first use (most flags never need one).
+        self._decoded: dict[str, Any] | None = None
         self._specs = specs
         self._conditions = conditions
         self._results: list[FlagResult | None] = [None] * len(specs)
@@ -117,6 +119,8 @@ class ResultBook:
         """The decoded payload configured for a value (``"true"``/``"false"`` for bools)."""
         lookup = str(value).lower() if isinstance(value, bool) else str(value)
         decoded = self._decoded
+        if decoded is None:
+            decoded = self._decoded = {}
         if lookup not in decoded:
             decoded[lookup] = decode_payload(self._payloads.get(lookup))
         return decoded[lookup]
@@ -163,6 +167,9 @@ class Condition:
     # The property each filter reads (None for cohorts and dependencies), for messages.
     filter_keys: tuple[Any, ...] = ()
     rollout_percentage: float | None = None
+    # The text that names the filter list within a snapshot (SharedConditions.text), or
+    # None when it cannot be shared.
+    list_text: str | None = None
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -182,6 +189,9 @@ class CompiledFlag:
     # Whether a filter reads the implicit ``distinct_id`` person property. When none does,
     # a plain flag can read the caller's properties as they are, without a copy.
     reads_distinct_id: bool
+    # Active group flag with a known group type, reading only its group's properties (no
+    # cohorts, dependencies or mixed targeting).
+    plain_group: bool
     # Enrollment, a holdout or a broken piece: checks to run before the conditions.
     has_preamble: bool
     book: ResultBook
@@ -218,9 +228,28 @@ class CompiledFlag:
     holdout_broken: bool = False
     variant_keys_broken: bool = False
     variant_table_broken: bool = False
-    # The conditions unrolled into one function (see flagkit._evaluation.specialize), or None; and
-    # the same sharing filter-list outcomes between the flags of one evaluate_all call.
-    run: Callable[[Mapping[str, Any], bytes, bytes | None], Any] | None = None
-    run_shared: Callable[[Mapping[str, Any], bytes, bytes | None, list[Any]], Any] | None = None
+    # The conditions unrolled (see flagkit._evaluation.specialize): the functions of the
+    # flag's skeleton, for one evaluation and for evaluate_all (sharing filter-list
+    # outcomes between its flags), called with ``consts`` first; None when not unrolled.
+    run_code: Callable[..., Any] | None = None
+    shared_code: Callable[..., Any] | None = None
+    # For a plain group flag, ``run_code`` on its group's properties and group key instead.
+    group_code: Callable[..., Any] | None = None
+    consts: tuple[Any, ...] = ()
     # The numbers of this flag's filter lists (see flagkit._evaluation.specialize.SharedConditions).
     shared_numbers: tuple[int, ...] = ()
+
+    @property
+    def run(self) -> Callable[[Mapping[str, Any], bytes, bytes | None], Any] | None:
+        """The unrolled evaluation, ``run(props, idb, idv)``, or None (see specialize)."""
+        code = self.run_code
+        return None if code is None else partial(code, self.consts)
+
+    @property
+    def run_shared(
+        self,
+    ) -> Callable[[Mapping[str, Any], bytes, bytes | None, list[Any]], Any] | None:
+        """``run`` with the call's memo of filter-list outcomes: ``run_shared(props, idb,
+        idv, memo)``, or None."""
+        code = self.shared_code
+        return None if code is None else partial(code, self.consts)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flagkit._evaluation.hashing import bucket_with, holdout_bucket
+from flagkit._evaluation.hashing import bucket_with, encode_identifier, holdout_bucket
 from flagkit._evaluation.model import (
     ENROLLED,
+    GROUP_NOT_PROVIDED,
     HOLDOUT,
     NO_MATCH,
     NOT_ENROLLED,
@@ -114,6 +115,29 @@ def match_plain(flag: CompiledFlag, props: Mapping[str, Any], distinct_id: Any) 
     if flag.has_preamble:
         return match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
     return match_conditions(flag, props, distinct_id, None, _EMPTY, _EMPTY)
+
+
+def match_group(
+    flag: CompiledFlag,
+    runner: Callable[..., Any],
+    consts: tuple[Any, ...],
+    groups: Mapping[str, Any],
+    group_props: Callable[[], Mapping[str, Mapping[str, Any]]],
+    encoded_keys: dict[str, bytes | None],
+) -> MatchOutcome | None:
+    """A plain group flag by its unrolled code (``flag.group_code``) on its group, or None
+    to take the general path. ``encoded_keys`` keeps the call's encoded group keys."""
+    name = flag.group_name
+    if name not in groups:
+        return flag.book.get(GROUP_NOT_PROVIDED)
+    if name in encoded_keys:
+        encoded = encoded_keys[name]
+    else:
+        encoded = encoded_keys[name] = encode_identifier(groups[name])
+    if encoded is None:
+        return None  # the general path fails where PostHog does
+    outcome: MatchOutcome = runner(consts, group_props()[name], encoded, None)
+    return outcome
 
 
 def _match_preamble(

@@ -21,6 +21,11 @@ _SEPARATORS = (",", ":")
 # Ints longer than this many bits are written in hex: Python refuses to print ints of more
 # than sys.get_int_max_str_digits() digits (at least 640, i.e. over 2100 bits).
 _MAX_DECIMAL_BITS = 2000
+# json.dumps(value, sort_keys=True, ...) without building an encoder per call (the same
+# text; encode() keeps no state between calls).
+_ENCODE = json.JSONEncoder(
+    sort_keys=True, separators=_SEPARATORS, ensure_ascii=False, default=repr
+).encode
 
 
 def _safe_repr(value: Any) -> str:
@@ -51,9 +56,7 @@ def _normalized(value: Any) -> Any:
 def _canonical(value: Any) -> bytes:
     """Deterministic bytes for a JSON-like value. Never raises."""
     try:
-        text = json.dumps(
-            value, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False, default=repr
-        )
+        text = _ENCODE(value)
     except Exception:
         # Keys of mixed or non-JSON types (sort_keys cannot order them), an int too long to
         # print, or a repr() that fails: only a body built in Python holds one.
@@ -83,11 +86,14 @@ def _matching_version(value: Any) -> int:
 
 # How evaluate_all runs a flag (Snapshot._plan_entry).
 RUN_GENERIC = 0  # the short paths of evaluate(), then the general one
-RUN_UNROLLED = 1  # CompiledFlag.run
-RUN_SHARED = 2  # CompiledFlag.run_shared, with the call's memo of filter-list outcomes
+RUN_UNROLLED = 1  # CompiledFlag.run_code
+RUN_SHARED = 2  # CompiledFlag.shared_code, with the call's memo of filter-list outcomes
+RUN_GROUP = 3  # CompiledFlag.group_code, on the flag's group (when passed)
+RUN_DISABLED = 4  # an inactive flag: its fixed answer
 
 Runner = Callable[..., Any]
-PlanEntry = tuple[str, CompiledFlag, int, Runner]
+# (key, flag, run mode, the function for that mode, the flag's constants for it)
+PlanEntry = tuple[str, CompiledFlag, int, Runner, tuple[Any, ...]]
 
 
 def no_runner(*args: Any) -> None:
@@ -298,6 +304,7 @@ class Snapshot:
             for key in self.definitions:
                 if key not in self._compiled:
                     self.compiled(key)
+            self._shared.release()
         finally:
             if paused:
                 gc.enable()
@@ -325,13 +332,17 @@ class Snapshot:
         return positions
 
     def _plan_entry(self, key: str, flag: CompiledFlag) -> PlanEntry:
-        """(key, flag, run mode, the function for that mode)."""
-        if flag.run_shared is not None and self._shared.repeated(flag.shared_numbers):
+        """(key, flag, run mode, the function for that mode, its constants)."""
+        if flag.shared_code is not None and self._shared.repeated(flag.shared_numbers):
             # Some filter list repeats: worth keeping its outcome for the call.
-            return key, flag, RUN_SHARED, flag.run_shared
-        if flag.run is not None:
-            return key, flag, RUN_UNROLLED, flag.run
-        return key, flag, RUN_GENERIC, no_runner
+            return key, flag, RUN_SHARED, flag.shared_code, flag.consts
+        if flag.run_code is not None:
+            return key, flag, RUN_UNROLLED, flag.run_code, flag.consts
+        if flag.group_code is not None:
+            return key, flag, RUN_GROUP, flag.group_code, flag.consts
+        if not flag.active:
+            return key, flag, RUN_DISABLED, no_runner, ()
+        return key, flag, RUN_GENERIC, no_runner, ()
 
     @property
     def problems(self) -> tuple[str, ...]:

@@ -2,25 +2,30 @@
 
 For a person flag whose conditions only read person properties (no cohorts, dependencies,
 groups, holdout or enrollment), the generic loop of
-:func:`flagkit._evaluation.runtime.match_conditions` is unrolled into one function:
+:func:`flagkit._evaluation.runtime.match_conditions` is unrolled in two layers:
 
-* each filter is called directly, and the common operators are inlined for the property
-  values they see most (``exact``/``icontains`` on strings, ``is_set``, numeric comparisons
-  on numbers, semver comparisons on versions already parsed once);
-* the rollout and variant hashes are computed inline from the caller's identifier, encoded
-  once by the caller (``evaluate_all`` encodes it once for all flags);
-* the matched result is read straight from the flag's result book.
+* **filter lists.** Each distinct filter list of a snapshot gets one test, shared by every
+  condition that repeats it: a one-filter list is the filter's own test; a longer one is
+  one function with the common operators inlined for the property values they see most
+  (``exact``/``icontains`` on strings, ``is_set``, numeric comparisons on numbers, semver
+  comparisons on versions already parsed once). It answers what the generic loop makes of
+  the list: True, False, an inconclusive cause, or ``BROKEN``.
+* **the flag.** Straight-line code per flag *skeleton* (per condition: whether it has
+  filters, whether their outcome is shared, whether it has a rollout, how a match is
+  valued; and ``early_exit``), reading the flag's tests, slots and thresholds from a
+  constants tuple. It computes the rollout and variant hashes inline from the caller's
+  identifier, encoded once by the caller, and reads the matched result straight from the
+  flag's result book.
 
-Each flag gets two such functions: ``run`` for one evaluation, and ``run_shared`` for
-``evaluate_all``, which keeps the outcome of each filter list numbered by
-:class:`SharedConditions` for the rest of the call, so that flags repeating a list test it
-once. Very large flags keep the generic loop.
+Both layers depend on few shapes (filter kinds; condition skeletons), so the code is
+compiled once per shape and process, and building a flag is a tuple. Each flag gets two
+functions: ``run`` for one evaluation, and ``run_shared`` for ``evaluate_all``, which keeps
+the outcome of each filter list numbered by :class:`SharedConditions` for the rest of the
+call, so that flags repeating a list test it once. Very large flags keep the generic loop.
 
-The code depends only on the flag's *shape* (conditions, filter kinds, rollouts, how a match
-is valued), so it is generated and compiled once per shape, as a factory that takes the
-flag's tests and constants; building a flag's function is then one call. The result decides
-exactly as the generic loop does (same order, same undecidable causes); property tests
-compare the two, and the conformance suite and the differential tester run through it.
+The result decides exactly as the generic loop does (same order, same undecidable causes);
+property tests compare the two, and the conformance suite and the differential tester run
+through it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from flagkit._evaluation.hashing import SCALE, first_u64
 from flagkit._evaluation.model import NO_MATCH, CompiledFlag
@@ -37,22 +42,29 @@ from flagkit._evaluation.outcome import BROKEN, stronger
 from flagkit._evaluation.semver import _PROPERTY_CACHE
 from flagkit._evaluation.stringify import fold_ascii
 
-# run(props, identifier_bytes, identifier_bytes + b"variant" or None) -> outcome
-Specialized = Callable[[Mapping[str, Any], bytes, "bytes | None"], Any]
-# run_shared(props, identifier_bytes, identifier_bytes + b"variant" or None, memo) -> outcome
-Shared = Callable[[Mapping[str, Any], bytes, "bytes | None", list[Any]], Any]
-# Per condition: (filter kinds, has a rollout threshold, how a match is valued, whether
-# its filter list is numbered for sharing).
-Shape = tuple[tuple[tuple[str, ...], bool, str, bool], ...]
+_T = TypeVar("_T")
 
-# Compiling a shape costs a few milliseconds; flags reuse a few shapes. Bounded so
-# that an unusual body cannot grow it without limit (past it, flags use the generic loop).
+# run(consts, props, identifier_bytes, identifier_bytes + b"variant" or None) -> outcome
+Runner = Callable[[tuple[Any, ...], Mapping[str, Any], bytes, "bytes | None"], Any]
+# The same with the call's memo of filter-list outcomes as a last argument.
+SharedRunner = Callable[[tuple[Any, ...], Mapping[str, Any], bytes, "bytes | None", list[Any]], Any]
+# A filter list's test: test(props) -> True, False, a Cause or BROKEN.
+ListTest = Callable[[Mapping[str, Any]], Any]
+# Per condition: (has filters, its filter list's outcome is shared, has a rollout
+# threshold, how a match is valued).
+Shape = tuple[tuple[bool, bool, bool, str], ...]
+
+# Compiling a shape costs a millisecond or so; bodies use few of them. Bounded so that an
+# unusual body cannot grow them without limit (past it, flags use the generic loop, and
+# filter lists a loop over their tests).
 _MAX_SHAPES = 256
+_MAX_LIST_SHAPES = 512
 # Generated code grows with the flag, and compiling it grows faster (seconds for thousands
 # of conditions): past these sizes a flag keeps the generic loop. Real flags are far smaller.
 _MAX_CONDITIONS = 32
 _MAX_FILTERS = 128
-_factories: dict[tuple[Shape, bool], Callable[..., tuple[Specialized, Shared]]] = {}
+_factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
+_list_factories: dict[tuple[str, ...], Callable[..., ListTest]] = {}
 _factories_lock = threading.Lock()
 
 _HELPERS = {
@@ -69,6 +81,14 @@ _HELPERS = {
     "INT_LIMIT": 2**1023,
     "bisect_right": bisect.bisect_right,
 }
+
+# The constants tuple of a flag: these first, then _PER_CONDITION entries per condition.
+_RESULTS, _BOOK, _HASHER, _BOUNDS, _HIGHS, _VARIANT_COUNT = range(6)
+_HEAD = 6
+# Per condition: out-of-rollout slot, threshold, override slot, true slot, first variant
+# slot, filter-list test, filter-list number.
+_OUT, _THRESHOLD, _OVERRIDE, _TRUE, _VARIANT, _TEST, _NUMBER = range(7)
+_PER_CONDITION = 7
 
 
 def _plain_json(value: Any, depth: int) -> bool:
@@ -87,9 +107,11 @@ def _plain_json(value: Any, depth: int) -> bool:
 
 
 class SharedConditions:
-    """Numbers the distinct filter lists of one snapshot's conditions.
+    """Numbers the distinct filter lists of one snapshot's conditions, and keeps what each
+    compiles to.
 
     Flags often repeat a condition's filters (an "internal users" group, a country list).
+    Each distinct list is compiled once per snapshot (:meth:`compiled`, :meth:`test`), and
     ``evaluate_all`` keeps one outcome per number for the call, so each distinct filter list
     is tested once per call however many flags repeat it. Thread-safe; numbers only grow.
     (Two threads compiling the same flag both count its lists: a list may then look repeated
@@ -99,7 +121,7 @@ class SharedConditions:
     values only and need no check.
     """
 
-    __slots__ = ("_decoded_json", "_lock", "_numbers", "_uses")
+    __slots__ = ("_compiled", "_decoded_json", "_lock", "_numbers", "_tests", "_uses")
 
     def __init__(self, decoded_json: bool = False) -> None:
         self._decoded_json = decoded_json
@@ -107,6 +129,9 @@ class SharedConditions:
         self._numbers: dict[str, int] = {}
         # Conditions numbered so far, per number.
         self._uses: list[int] = []
+        # What compile.py makes of a filter list (by its text) or a condition; list tests.
+        self._compiled: dict[Any, Any] = {}
+        self._tests: dict[str, ListTest] = {}
 
     def __len__(self) -> int:
         return len(self._numbers)
@@ -169,6 +194,30 @@ class SharedConditions:
             self._uses[number] += 1
             return number
 
+    def compiled(self, key: Any, build: Callable[[Any], _T], source: Any) -> _T:
+        """What ``build(source)`` makes of what ``key`` names (a filter list's text, a
+        condition), built once per snapshot."""
+        found: _T | None = self._compiled.get(key)
+        if found is None:
+            # Two threads may both build; either result may stay (they are equivalent).
+            found = self._compiled.setdefault(key, build(source))
+        return found
+
+    def release(self) -> None:
+        """Drop what :meth:`compiled` and :meth:`test` keep, once every flag is compiled
+        (the compiled flags hold what they use; a later compile rebuilds what it needs)."""
+        self._compiled = {}
+        self._tests = {}
+
+    def test(self, text: str | None, tests: tuple[Callable[..., Any], ...]) -> ListTest:
+        """The list test of a filter list (built once per text; ``None``: not shared)."""
+        if text is None:
+            return list_test(tests)
+        found = self._tests.get(text)
+        if found is None:
+            found = self._tests.setdefault(text, list_test(tests))
+        return found
+
 
 # Inlined filters: (guards, each with the expression that passes under it). The guard
 # picks the property values the expression is exact for; other values call the test.
@@ -216,37 +265,20 @@ def _kind(test: Any) -> str:
     return kind if _inline(kind, "") is not None else "call"
 
 
-def specializable(flag: CompiledFlag) -> bool:
-    """Whether :func:`specialize` applies to this flag."""
-    return (
-        flag.plain
-        and not flag.needs_frame
-        and not flag.has_preamble
-        and len(flag.plan) <= _MAX_CONDITIONS
-        and sum(len(tests) for _, _, tests, _ in flag.plan) <= _MAX_FILTERS
-        and all(own and not c.rollout_broken for c, own, _, _ in flag.plan)
-    )
+def _indent(lines: list[str], levels: int) -> list[str]:
+    return ["    " * levels + line for line in lines]
 
 
-def _filter_lines(name: str, kind: str, position: int, shared: bool) -> list[str]:
-    """Code that runs filter ``name`` of a condition.
-
-    Unshared, ``break`` leaves the condition when the filter fails. Shared (inside the loop
-    that works out a filter list's outcome once per call), ``g`` is set to the list's
-    outcome before ``break``.
-    """
-    fail = ["g = False", "break"] if shared else ["break"]
-    # A definite error is fatal, unless the group was already inconclusive: then the
-    # group is inconclusive. A cause makes the group inconclusive.
-    if position == 0:
-        broken = ["g = BROKEN", "break"] if shared else ["return BROKEN"]
-    elif shared:
-        broken = ["g = BROKEN if gc is None else gc", "break"]
-    else:
-        broken = ["if gc is None:", "    return BROKEN", "inc = stronger(inc, gc)", "break"]
-    handle = [f"o = t{name}(props)", "if o is not True:", "    if o is False:"]
-    handle += [*_indent(fail, 2), "    if o is BROKEN:", *_indent(broken, 2)]
-    handle += ["    gc = stronger(gc, o)"]
+def _filter_lines(position: int, kind: str) -> list[str]:
+    """Code that runs filter ``position`` of a list test: it returns the list's outcome
+    when the filter settles it, else falls through to the next filter."""
+    name = str(position)
+    # A definite error is fatal, unless the list was already inconclusive: then the list
+    # is inconclusive. A cause makes the list inconclusive; False ends it at once.
+    broken = "return BROKEN" if position == 0 else "return BROKEN if gc is None else gc"
+    fail = "        return False"
+    handle = [f"o = t{name}(props)", "if o is not True:", "    if o is False:", fail]
+    handle += ["    if o is BROKEN:", f"        {broken}", "    gc = stronger(gc, o)"]
     guards = _inline(kind, name) if kind != "call" else None
     if guards is None:
         return handle
@@ -254,35 +286,91 @@ def _filter_lines(name: str, kind: str, position: int, shared: bool) -> list[str
     lines = [] if kind in ("set", "not_set") else [f"v = props.get(k{name})"]
     for number, (guard, passes) in enumerate(guards):
         lines.append(f"{'if' if number == 0 else 'elif'} {guard}:")
-        lines += ["    pass"] if passes is None else [f"    if not ({passes}):", *_indent(fail, 2)]
+        lines += ["    pass"] if passes is None else [f"    if not ({passes}):", fail]
     return [*lines, "else:", *_indent(handle, 1)]
 
 
-def _indent(lines: list[str], levels: int) -> list[str]:
-    return ["    " * levels + line for line in lines]
+def _list_source(kinds: tuple[str, ...]) -> str:
+    """A factory taking each filter's (test, key, constant) and returning the list test."""
+    params = [f"{p}{position}" for position in range(len(kinds)) for p in ("t", "k", "c")]
+    body = ["gc = None"]
+    for position, kind in enumerate(kinds):
+        body += _filter_lines(position, kind)
+    body.append("return True if gc is None else gc")
+    lines = ["def test(props):", *_indent(body, 1), "return test"]
+    return "\n".join([f"def factory({', '.join(params)}):", *_indent(lines, 1)])
 
 
-def _condition_filters(index: int, kinds: tuple[str, ...], shared: bool) -> list[str]:
-    """Code that leaves the condition unless its filters all pass."""
-    if not kinds:
-        return []
-    names = [f"{index}_{position}" for position in range(len(kinds))]
-    if not shared:
-        lines = ["gc = None"]
-        for position, (name, kind) in enumerate(zip(names, kinds, strict=True)):
-            lines += _filter_lines(name, kind, position, False)
-        return [*lines, "if gc is not None:", "    inc = stronger(inc, gc)", "    break"]
-    # The outcome of the filter list (True, False, a cause or BROKEN), once per call.
-    work = ["gc = None"]
-    for position, (name, kind) in enumerate(zip(names, kinds, strict=True)):
-        work += _filter_lines(name, kind, position, True)
-    work += ["g = True if gc is None else gc", "break"]
+def _loop_test(tests: tuple[Callable[..., Any], ...]) -> ListTest:
+    """The list test as a loop over the tests (for list shapes past the cache bound)."""
+
+    def test(props: Mapping[str, Any]) -> Any:
+        cause = None
+        for filter_test in tests:
+            outcome = filter_test(props)
+            if outcome is True:
+                continue
+            if outcome is False:
+                return False
+            if outcome is BROKEN:
+                return BROKEN if cause is None else cause
+            cause = stronger(cause, outcome)
+        return True if cause is None else cause
+
+    return test
+
+
+def list_test(tests: tuple[Callable[..., Any], ...]) -> ListTest:
+    """One test for a condition's filter list (``tests``: property tests, at least one).
+
+    It answers True (every filter passes), False (one fails), an inconclusive cause, or
+    ``BROKEN``, exactly as the generic condition loop decides the list."""
+    if len(tests) == 1:
+        return tests[0]  # its own outcome is the list's
+    kinds = tuple(_kind(test) for test in tests)
+    factory = _list_factories.get(kinds)
+    if factory is None:
+        with _factories_lock:
+            factory = _list_factories.get(kinds)
+            if factory is None:
+                if len(_list_factories) >= _MAX_LIST_SHAPES:
+                    return _loop_test(tests)
+                factory = _list_factories[kinds] = _built(_list_source(kinds))
+    args: list[Any] = []
+    for test in tests:
+        fast = FAST_PATHS.get(test)
+        args += [test, fast[1] if fast else None, fast[2] if fast else None]
+    built: ListTest = factory(*args)
+    return built
+
+
+def _built(source: str) -> Any:
+    space: dict[str, Any] = dict(_HELPERS)
+    exec(compile(source, "<flagkit specialized flag>", "exec"), space)
+    return space["factory"]
+
+
+def _at(index: int, field: int) -> str:
+    """The constants-tuple entry ``field`` of condition ``index``."""
+    return f"k[{_HEAD + _PER_CONDITION * index + field}]"
+
+
+def _result(slot: str) -> str:
+    # The shared result, built by the book on first use (a FlagResult is always truthy).
+    return f"k[{_RESULTS}][{slot}] or k[{_BOOK}].get({slot})"
+
+
+def _condition_filters(index: int, shared: bool) -> list[str]:
+    """Code that leaves the condition unless its filter list passes."""
+    test = f"{_at(index, _TEST)}(props)"
+    if shared:
+        # The list's outcome (True, False, a cause or BROKEN), once per call.
+        number = _at(index, _NUMBER)
+        lines = [f"g = memo[{number}]", "if g is None:", f"    g = memo[{number}] = {test}"]
+    else:
+        lines = [f"g = {test}"]
     return [
-        f"g = memo[j{index}]",
-        "if g is None:",
-        "    while True:",
-        *_indent(work, 2),
-        f"    memo[j{index}] = g",
+        *lines,
         "if g is not True:",
         "    if g is False:",
         "        break",
@@ -293,17 +381,12 @@ def _condition_filters(index: int, kinds: tuple[str, ...], shared: bool) -> list
     ]
 
 
-def _result(slot: str) -> str:
-    # The shared result, built by the book on first use (a FlagResult is always truthy).
-    return f"results[{slot}] or book.get({slot})"
-
-
 def _match_lines(index: int, how: str) -> list[str]:
     """Code that returns the value of matched condition ``index`` (see matched_value)."""
     if how == "override":
-        return [f"return {_result(f'ov{index}')}"]
+        return [f"return {_result(_at(index, _OVERRIDE))}"]
     if how == "true":
-        return [f"return {_result(f'tr{index}')}"]
+        return [f"return {_result(_at(index, _TRUE))}"]
     if how == "broken":
         return ["return BROKEN"]
     lines = [
@@ -315,28 +398,29 @@ def _match_lines(index: int, how: str) -> list[str]:
         "else:",
         "    if idv is None:",
         "        idv = idb + VARIANT",
-        "    s = hasher.copy()",
+        f"    s = k[{_HASHER}].copy()",
         "    s.update(idv)",
         "    vh = (first_u64(s.digest())[0] >> 4) / SCALE",
     ]
+    first = _at(index, _VARIANT)
     if how == "variants_sorted":
         # Contiguous bounds from 0 with non-decreasing highs: the first high above vh.
         return [
             *lines,
-            "slot = bisect_right(highs, vh)",
-            "if slot < variant_count:",
-            f"    slot += vs{index}",
+            f"slot = bisect_right(k[{_HIGHS}], vh)",
+            f"if slot < k[{_VARIANT_COUNT}]:",
+            f"    slot += {first}",
             f"    return {_result('slot')}",
-            f"return {_result(f'tr{index}')}",
+            f"return {_result(_at(index, _TRUE))}",
         ]
     return [
         *lines,
-        f"slot = vs{index}",
-        "for low, high in bounds:",
+        f"slot = {first}",
+        f"for low, high in k[{_BOUNDS}]:",
         "    if low <= vh < high:",
         f"        return {_result('slot')}",
         "    slot += 1",
-        f"return {_result(f'tr{index}')}",
+        f"return {_result(_at(index, _TRUE))}",
     ]
 
 
@@ -353,63 +437,60 @@ def _ending() -> list[str]:
 def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> list[str]:
     """One evaluation function; ``with_memo`` shares filter-list outcomes through ``memo``."""
     body: list[str] = []
-    for index, (kinds, has_threshold, how, shareable) in enumerate(shape):
-        lines = _condition_filters(index, kinds, with_memo and shareable)
+    for index, (has_filters, shareable, has_threshold, how) in enumerate(shape):
+        lines = _condition_filters(index, with_memo and shareable) if has_filters else []
         if has_threshold:
             lines += [
                 "if rh < 0.0:",
-                "    rs = hasher.copy()",
+                f"    rs = k[{_HASHER}].copy()",
                 "    rs.update(idb)",
                 "    rh = (first_u64(rs.digest())[0] >> 4) / SCALE",
-                f"if rh > th{index}:",
+                f"if rh > {_at(index, _THRESHOLD)}:",
                 "    if fo < 0:",
-                f"        fo = out{index}",
+                f"        fo = {_at(index, _OUT)}",
             ]
             # early_exit: the first rollout miss ends the evaluation.
             lines += _indent(_ending(), 1) if early_exit else ["    break"]
         lines += _match_lines(index, how)
         # A one-pass loop: "break" leaves the condition like "continue" in the generic loop.
         body += ["while True:", *_indent(lines, 1)]
-    params = "props, idb, idv, memo" if with_memo else "props, idb, idv"
+    params = "k, props, idb, idv, memo" if with_memo else "k, props, idb, idv"
     return [
         f"def {name}({params}):",
         *_indent(["inc = None", "fo = -1", "rh = -1.0", *body, *_ending()], 1),
     ]
 
 
-def _source(shape: Shape, early_exit: bool) -> str:
-    """The factory's source for one shape: it takes the flag's constants, in the order
-    :func:`specialize` passes them, and returns ``(run, run_shared)``."""
-    params = ["book", "results", "hasher", "bounds", "highs", "variant_count"]
-    for index, (kinds, _, _, _) in enumerate(shape):
-        params += [f"out{index}", f"th{index}", f"ov{index}", f"tr{index}", f"vs{index}"]
-        params += [f"j{index}"]
-        for position in range(len(kinds)):
-            name = f"{index}_{position}"
-            params += [f"t{name}", f"k{name}", f"c{name}"]
-    lines = [
-        *_run_source("run", shape, early_exit, False),
-        *_run_source("run_shared", shape, early_exit, True),
-        "return run, run_shared",
-    ]
-    return "\n".join([f"def factory({', '.join(params)}):", *_indent(lines, 1)])
-
-
-def _factory(shape: Shape, early_exit: bool) -> Callable[..., tuple[Specialized, Shared]] | None:
-    factory = _factories.get((shape, early_exit))
-    if factory is not None:
-        return factory
+def _runners(shape: Shape, early_exit: bool) -> tuple[Runner, SharedRunner] | None:
+    """The two evaluation functions of a flag skeleton (None past the bound)."""
+    runners = _factories.get((shape, early_exit))
+    if runners is not None:
+        return runners
     with _factories_lock:
-        factory = _factories.get((shape, early_exit))
-        if factory is None:
+        runners = _factories.get((shape, early_exit))
+        if runners is None:
             if len(_factories) >= _MAX_SHAPES:
                 return None
-            source = _source(shape, early_exit)
-            space: dict[str, Any] = dict(_HELPERS)
-            exec(compile(source, "<flagkit specialized flag>", "exec"), space)
-            built: Callable[..., tuple[Specialized, Shared]] = space["factory"]
-            _factories[(shape, early_exit)] = factory = built
-    return factory
+            lines = [
+                *_run_source("run", shape, early_exit, False),
+                *_run_source("run_shared", shape, early_exit, True),
+                "return run, run_shared",
+            ]
+            source = "\n".join(["def factory():", *_indent(lines, 1)])
+            runners = _factories[(shape, early_exit)] = _built(source)()
+    return runners
+
+
+def specializable(flag: CompiledFlag) -> bool:
+    """Whether :func:`specialize` applies to this flag."""
+    return (
+        (flag.plain or flag.plain_group)
+        and not flag.needs_frame
+        and not flag.has_preamble
+        and len(flag.plan) <= _MAX_CONDITIONS
+        and sum(len(tests) for _, _, tests, _ in flag.plan) <= _MAX_FILTERS
+        and all(own and not c.rollout_broken for c, own, _, _ in flag.plan)
+    )
 
 
 def _match_kind(flag: CompiledFlag, override_slot: int) -> str:
@@ -435,61 +516,60 @@ def _sorted_bounds(bounds: tuple[tuple[float, float], ...]) -> bool:
     return True
 
 
-def _raw_filters(flag: CompiledFlag, index: int) -> Any:
-    try:
-        return flag.raw["filters"]["groups"][index]["properties"]
-    except Exception:
-        return None
-
-
 def specialize(
     flag: CompiledFlag, shared: SharedConditions | None = None
-) -> tuple[Specialized, Shared, tuple[int, ...]] | None:
-    """The unrolled ``run`` and ``run_shared`` functions and the numbers of the flag's
-    filter lists in ``shared``, or None when not applicable.
+) -> tuple[Runner, SharedRunner, tuple[Any, ...], tuple[int, ...]] | None:
+    """The unrolled ``run`` and ``run_shared`` functions of the flag's skeleton, its
+    constants tuple and the numbers of its filter lists in ``shared``, or None when not
+    applicable.
 
-    ``run(props, idb, idv)``: ``props`` must be a ``dict``; ``idb`` is the bucketing
-    identifier encoded by :func:`flagkit._evaluation.hashing.encode_identifier`, and ``idv`` is
-    ``idb + b"variant"`` or None (computed when needed). The outcome is what
-    ``match_conditions`` returns. ``run_shared(props, idb, idv, memo)`` is the same with
-    the outcome of each filter list numbered by ``shared`` kept in ``memo`` (a list with a
-    slot per number, None until known), for calls that evaluate many flags on one ``props``.
+    ``run(consts, props, idb, idv)``: ``props`` must be a ``dict``; ``idb`` is the bucketing
+    identifier encoded by :func:`flagkit._evaluation.hashing.encode_identifier`, and ``idv``
+    is ``idb + b"variant"`` or None (computed when needed). The outcome is what
+    ``match_conditions`` returns. ``run_shared(consts, props, idb, idv, memo)`` is the same
+    with the outcome of each filter list numbered by ``shared`` kept in ``memo`` (a list
+    with a slot per number, None until known), for calls that evaluate many flags on one
+    ``props``.
     """
     if not specializable(flag):
         return None
-    texts = [
-        shared.text(_raw_filters(flag, condition.index)) if shared is not None and tests else None
-        for condition, _, tests, _ in flag.plan
-    ]
+    # A group flag's lists are tested on other properties than the person's: their
+    # outcomes are never shared with person flags (nor numbered).
+    numbered = shared is not None and not flag.plain_group
+    texts = [c.list_text if numbered and tests else None for c, _, tests, _ in flag.plan]
     shape: Shape = tuple(
         (
-            tuple(_kind(test) for test in tests),
+            bool(tests),
+            text is not None,
             threshold is not None,
             _match_kind(flag, condition.override_slot),
-            number is not None,
         )
-        for (condition, _, tests, threshold), number in zip(flag.plan, texts, strict=True)
+        for (condition, _, tests, threshold), text in zip(flag.plan, texts, strict=True)
     )
-    factory = _factory(shape, flag.early_exit)
-    if factory is None:
+    runners = _runners(shape, flag.early_exit)
+    if runners is None:
         return None
-    # Numbered only now: a flag that keeps the generic loop holds no number.
-    numbers = [None if text is None or shared is None else shared.assign(text) for text in texts]
     book = flag.book
     bounds = flag.variant_bounds
     highs = tuple(high for _, high in bounds)
-    args: list[Any] = [book, book._results, flag.hasher, bounds, highs, len(bounds)]
-    for (condition, _, tests, threshold), number in zip(flag.plan, numbers, strict=True):
-        args += [
+    consts: list[Any] = [book._results, book, flag.hasher, bounds, highs, len(bounds)]
+    numbers: list[int] = []
+    for (condition, _, tests, threshold), text in zip(flag.plan, texts, strict=True):
+        test: ListTest | None = None
+        number = None
+        if tests:
+            test = list_test(tests) if shared is None else shared.test(condition.list_text, tests)
+        if text is not None and shared is not None:
+            # Numbered only now: a flag that keeps the generic loop holds no number.
+            number = shared.assign(text)
+            numbers.append(number)
+        consts += [
             condition.out_of_rollout_slot,
             threshold,
             condition.override_slot,
             condition.true_slot,
             condition.variant_slot,
+            test,
             number,
         ]
-        for test in tests:
-            fast = FAST_PATHS.get(test)
-            args += [test, fast[1] if fast else None, fast[2] if fast else None]
-    run, run_shared = factory(*args)
-    return run, run_shared, tuple(number for number in numbers if number is not None)
+    return runners[0], runners[1], tuple(consts), tuple(numbers)
