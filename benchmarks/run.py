@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import platform
 import time
@@ -191,11 +192,15 @@ def row(name: str, ours: float, theirs: float | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--exposures", action="store_true", help="only the exposure reads")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     warnings.simplefilter("ignore")
     print(f"python {platform.python_version()} on {platform.machine()} ({platform.processor()})")
     print(f"posthog: {posthog.VERSION if posthog else 'not installed'}\n")
+    if args.exposures:
+        exposures(scale)
+        return
 
     # 1. One 50% rollout flag, against the SHA-1 floor.
     single = body([rollout_flag()])
@@ -284,6 +289,55 @@ def main() -> None:
     start = time.perf_counter()
     loaded.fingerprint  # noqa: B018 - measured, not used
     print(f"{'   mmh3 fingerprint (on first use)':<44} {fmt(time.perf_counter() - start)}")
+
+    # 5. Reads with exposure events on: a new exposure each call, then an already-reported one.
+    exposures(scale)
+
+
+def exposures(scale: int) -> None:
+    """Client.is_enabled with ``$feature_flag_called`` events, against posthog's
+    ``feature_enabled`` with its flag events.
+
+    The cost on the reading thread only: flagkit's sender stays idle (batches and interval
+    too large to come due while timing, nothing reachable to send to), and posthog builds
+    its events but does not queue them (``send=False``), so neither side does network work.
+    """
+    rollout = body([rollout_flag("on") | {"filters": {"groups": [{"rollout_percentage": 100}]}}])
+    client = Client(
+        "phc_bench",
+        host="http://127.0.0.1:9",  # never reached: nothing comes due while timing
+        bootstrap=rollout,
+        only_evaluate_locally=True,
+        event_queue_size=10**7,
+        event_batch_size=10**7,
+        event_flush_interval=3600.0,
+    )
+    ours_ids = (f"user-{n}" for n in itertools.count())
+    theirs_ids = (f"user-{n}" for n in itertools.count())
+    theirs_new: Callable[[], object] | None = None
+    theirs_seen: Callable[[], object] | None = None
+    if posthog is not None:
+        ph = PosthogClient("phc_bench", personal_api_key="phx_bench", send=False)
+        ph._update_flag_state(rollout)
+        ph.feature_enabled("on", "seen", only_evaluate_locally=True)
+
+        def theirs_new() -> object:
+            return ph.feature_enabled("on", next(theirs_ids), only_evaluate_locally=True)
+
+        def theirs_seen() -> object:
+            return ph.feature_enabled("on", "seen", only_evaluate_locally=True)
+
+    print()
+    ours, theirs = compare(
+        lambda: client.is_enabled("on", next(ours_ids)), theirs_new, 20_000 // scale, 2_000 // scale
+    )
+    row("read with a new exposure (is_enabled)", ours, theirs)
+    client.is_enabled("on", "seen")
+    ours, theirs = compare(
+        lambda: client.is_enabled("on", "seen"), theirs_seen, 200_000 // scale, 20_000 // scale
+    )
+    row("   ... an already-reported exposure", ours, theirs)
+    client.close(0.1)
 
 
 if __name__ == "__main__":

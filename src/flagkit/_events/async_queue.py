@@ -10,36 +10,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 
 from flagkit._events.async_wait import wait_until
+from flagkit._events.encoding import PendingExposure
 from flagkit._events.exposures import (
     BATCH_PATH,
     CLOSED_BEFORE_DELIVERY,
     Backoff,
-    DeliveryQueue,
-    PostResult,
     Send,
+    Wait,
 )
 from flagkit._events.queue import (
     CLOSED_POST,
     JSON_HEADERS,
-    EventOptions,
-    ExposureReporter,
+    DeliveryQueue,
     PosterBase,
-    remote_counter,
+    PostResult,
+    Queued,
+    Wiring,
+    delivery_queue,
+    remote_fallback,
+    reporter_for,
 )
+from flagkit._events.reporter import ExposureReporter
 from flagkit._net.drive import drive_async
 from flagkit._remote.async_fallback import AsyncRemoteFallback
-from flagkit._status import Counters
 
-logger = logging.getLogger("flagkit.client")
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+; only the type checker needs it
+    from typing_extensions import Unpack
 
 _STOP_GRACE = 0.2  # how long close() lets the task end by itself once past its deadline
 
@@ -89,14 +92,20 @@ class AsyncEventSender:
         return self._core.pending()
 
     def put(self, event: Mapping[str, Any]) -> bool:
-        """Queue ``event`` without blocking; False (and nothing queued) once closing."""
+        """Queue ``event`` without blocking; False (and nothing queued) once closing, or when
+        it cannot be encoded (counted as dropped)."""
+        if self._core.closing:
+            return False
+        data = self._core.encode_one(event)
+        return data is not None and self.put_exposure(data)
+
+    def put_exposure(self, exposure: PendingExposure | bytes) -> bool:
+        """Queue a new exposure (or an encoded event) without blocking; False (and nothing
+        queued) once closing. The task encodes exposures later, in bulk."""
         core = self._core
         if core.closing:
             return False
-        data = core.encode_one(event)
-        if data is None:
-            return False
-        wake = core.add(data)
+        wake = core.add(exposure)
         if self._task is None or self._task.done():
             self._start()
         elif wake:
@@ -163,39 +172,24 @@ class AsyncEventSender:
         self._task = loop.create_task(self._run(), name="flagkit-events")
 
     async def _run(self) -> None:
-        core = self._core
-        while True:
-            batch = await self._next_batch()
-            if batch is None:
-                return
+        while (batch := await self._next_batch()) is not None:
             try:
-                await self._deliver(batch)
+                # Cancelled (close() past its deadline, the loop ending): the machine is
+                # closed and counts the batch as dropped.
+                await drive_async(self._core.delivery(batch), self._perform)
             except Exception:  # the task must survive any bug in a delivery
-                # The delivery machine has counted the batch as dropped.
-                logger.exception("flagkit: unexpected error delivering events")
+                self._core.crashed()
             finally:
-                core.settle()
+                self._core.settle()
                 self._settled.set()
 
-    async def _next_batch(self) -> list[Mapping[str, Any] | bytes] | None:
-        core = self._core
-        while True:
-            if self._stop.is_set():
-                return None
-            wait = core.due_in()
-            if wait is None and core.closing:
-                return None
-            if wait is not None and wait <= 0:
-                return core.take()
-            # No await between the check above and this clear: no wake-up can be lost.
+    async def _next_batch(self) -> list[Queued] | None:
+        while isinstance(step := self._core.next_step(self._stop.is_set()), Wait):
+            # No await since next_step and this clear: no wake-up can be lost.
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), wait)
-
-    async def _deliver(self, batch: list[Mapping[str, Any] | bytes]) -> None:
-        # Cancelled (close() past its deadline, the loop ending): the machine is closed
-        # and counts the batch as dropped.
-        await drive_async(self._core.delivery(batch), self._perform)
+                await asyncio.wait_for(self._wakeup.wait(), step.seconds)
+        return step
 
     async def _perform(self, command: Send | Backoff) -> PostResult | bool:
         if isinstance(command, Backoff):
@@ -217,30 +211,15 @@ class AsyncOutbound:
 
 
 def build_async_outbound(
-    http: Callable[[], httpx.AsyncClient | None],
-    token: str,
-    *,
-    secrets: Iterable[str | None],
-    remote_timeout: float,
-    events_timeout: float,
-    send_events: bool,
-    options: EventOptions,
-    counters: Counters,
-    rng: random.Random | None = None,
+    http: Callable[[], httpx.AsyncClient | None], token: str, **wiring: Unpack[Wiring]
 ) -> AsyncOutbound:
     """Wire the remote fallback and (if ``send_events``) the event pipeline, as
     :func:`flagkit._events.queue.build_outbound` does for the thread client."""
-    secrets = tuple(secrets)
-    remote = AsyncRemoteFallback(
-        http,
-        token,
-        timeout=remote_timeout,
-        secrets=secrets,
-        on_request=remote_counter(counters),
-    )
-    if not send_events:
+    remote = remote_fallback(AsyncRemoteFallback, http, token, wiring)
+    if not wiring["send_events"]:
         return AsyncOutbound(remote, None, None)
-    poster = AsyncBatchPoster(http, token, timeout=events_timeout, secrets=secrets)
-    sender = AsyncEventSender(poster.post, options.delivery_queue(counters, rng))
-    reporter = ExposureReporter(sender, dedupe_capacity=options.dedupe_capacity)
-    return AsyncOutbound(remote, sender, reporter)
+    poster = AsyncBatchPoster(
+        http, token, timeout=wiring["events_timeout"], secrets=tuple(wiring["secrets"])
+    )
+    sender = AsyncEventSender(poster.post, delivery_queue(wiring))
+    return AsyncOutbound(remote, sender, reporter_for(sender, wiring))

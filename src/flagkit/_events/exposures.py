@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 from array import array
 from collections import deque
@@ -31,6 +30,7 @@ import httpx
 import mmh3
 
 from flagkit._evaluation.result import FlagValue
+from flagkit._events.encoding import EventEncoder, PendingExposure, encode_event
 from flagkit._net.backoff import full_jitter, parse_retry_after
 from flagkit._net.http import redact
 from flagkit._remote.fallback import encode_json
@@ -39,13 +39,12 @@ from flagkit._status import Counters
 logger = logging.getLogger("flagkit.client")
 
 BATCH_PATH = "/batch/"
-DEFAULT_QUEUE_SIZE = 50_000  # encoded events, about 0.4 KB each: about 20 MB when full
+DEFAULT_QUEUE_SIZE = 50_000  # events, at most about 0.4 KB each queued: about 20 MB when full
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_FLUSH_INTERVAL = 0.5
 _MAX_RETRY_AFTER = 300.0
 DEFAULT_DEDUPE_CAPACITY = 1 << 20  # slots; 8 bytes each
 _BUCKET = 8  # slots per bucket: 64 bytes, one cache line
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, every surrogate is lone
 _SEP = "\x1f"  # a character that does not occur in ordinary keys and ids
 
 
@@ -133,29 +132,6 @@ class FingerprintSet:
         self._slots = None
 
 
-def encode_event(event: Mapping[str, Any]) -> bytes:
-    """One event as compact JSON; raises ``ValueError`` only for circular structures.
-
-    A lone surrogate (a broken UTF-16 pair, as ``json.loads`` can produce) becomes U+FFFD:
-    an escaped lone surrogate is invalid Unicode that capture servers reject, along with
-    the rest of the batch.
-    """
-    encoded = encode_json(event)
-    if b"\\ud" in encoded:  # escapes of astral characters, or of lone surrogates
-        encoded = encode_json(_without_lone_surrogates(event))
-    return encoded
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, Mapping):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_without_lone_surrogates(item) for item in value]
-    return value
-
-
 def batch_body(token: str, encoded_events: list[bytes], sent_at: datetime) -> bytes:
     """The ``/batch/`` request body around already-encoded events:
     ``{"api_key", "batch", "historical_migration": false, "sent_at"}``."""
@@ -204,6 +180,7 @@ def post_exception(exc: Exception, secrets: Iterable[str | None]) -> PostResult:
     return PostResult(False, True, redact(detail, secrets), unreachable=unreachable)
 
 
+Queued = Mapping[str, Any] | bytes | PendingExposure  # what a DeliveryQueue holds
 CLOSED_BEFORE_DELIVERY = "the client closed before they could be delivered"
 BACKLOG_BATCHES = 10  # a backlog goes in requests of up to this many batches
 
@@ -213,6 +190,13 @@ class Send:
     """POST these encoded events to ``/batch/``; answer with a :class:`PostResult`."""
 
     encoded: list[bytes]
+
+
+@attrs.frozen(slots=True)
+class Wait:
+    """Nothing is due: wait until woken, or at most ``seconds`` (``None``: no limit)."""
+
+    seconds: float | None
 
 
 @attrs.frozen(slots=True)
@@ -251,9 +235,10 @@ class DeliveryQueue:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.counters = counters
-        # Events as encoded JSON (about half the memory of the dicts; senders encode them
-        # on put), or as dicts when a caller adds those directly.
-        self.queue: deque[Mapping[str, Any] | bytes] = deque()
+        # New exposures as recorded by the reader (encoded by the sender, see encoding.py);
+        # other events as JSON (about half the memory of a dict; senders encode those on
+        # put), or as dicts when a caller adds those directly.
+        self.queue: deque[Queued] = deque()
         self.in_flight = 0  # events taken by the sender and not yet settled
         self.flushing = 0  # callers waiting in flush()
         self.closing = False
@@ -269,6 +254,7 @@ class DeliveryQueue:
         self._oldest_at = 0.0
         self._overflow_logged = False
         self._failing = False
+        self._encoder = EventEncoder()
 
     def pending(self) -> int:
         """Events queued or being sent."""
@@ -278,7 +264,7 @@ class DeliveryQueue:
         """Nothing queued and nothing in flight."""
         return not self.queue and self.in_flight == 0
 
-    def add(self, event: Mapping[str, Any] | bytes) -> bool:
+    def add(self, event: Queued) -> bool:
         """Queue ``event`` (dropping the oldest when full). True when the sender should be
         woken: its interval starts now, or a batch is full."""
         if self.pending() >= self._queue_size:
@@ -294,6 +280,10 @@ class DeliveryQueue:
         self.queue.append(event)
         return was_empty or len(self.queue) >= self._batch_size
 
+    def crowded(self) -> bool:
+        """More than half the queue is taken: the sender is falling behind."""
+        return self.pending() > self._queue_size // 2
+
     def begin_close(self, timeout: float) -> None:
         """Stop taking events; deliver what is queued within ``timeout`` seconds."""
         self.closing = True
@@ -307,7 +297,17 @@ class DeliveryQueue:
             return 0.0
         return max(0.0, self._flush_interval - (self._monotonic() - self._oldest_at))
 
-    def take(self) -> list[Mapping[str, Any] | bytes]:
+    def next_step(self, stopped: bool) -> list[Queued] | Wait | None:
+        """What a sender does next: deliver a batch (taken now: see :meth:`take`), wait, or
+        end (``None``: stopped, or closing with nothing left)."""
+        if stopped:
+            return None
+        wait = self.due_in()
+        if wait is None:
+            return None if self.closing else Wait(None)
+        return self.take() if wait <= 0 else Wait(wait)
+
+    def take(self) -> list[Queued]:
         """The next batch, now in flight until :meth:`settle`. A backlog (more than two
         batches waiting) goes in requests of up to :data:`BACKLOG_BATCHES` batches: per
         event, one large request costs the sender far less than many small ones, so a burst
@@ -325,17 +325,12 @@ class DeliveryQueue:
         """The batch in flight is delivered or dropped."""
         self.in_flight = 0
 
-    def encode(self, batch: list[Mapping[str, Any] | bytes]) -> list[bytes]:
-        """The events as JSON (senders queue them encoded already: bytes pass through); one
-        that cannot be encoded is dropped and counted."""
-        encoded: list[bytes] = []
-        for event in batch:
-            if isinstance(event, bytes):
-                encoded.append(event)
-                continue
-            data = self.encode_one(event)
-            if data is not None:
-                encoded.append(data)
+    def encode(self, batch: list[Queued]) -> list[bytes]:
+        """The events as JSON (bytes pass through); one that cannot be encoded is dropped
+        and counted."""
+        encoded = self._encoder.encode(batch)
+        if len(encoded) < len(batch):
+            self.dropped(len(batch) - len(encoded), "it could not be encoded as JSON")
         return encoded
 
     def encode_one(self, event: Mapping[str, Any]) -> bytes | None:
@@ -376,9 +371,7 @@ class DeliveryQueue:
             delay = min(delay, remaining)
         return delay
 
-    def delivery(
-        self, batch: list[Mapping[str, Any] | bytes]
-    ) -> Generator[Send | Backoff, PostResult | bool, None]:
+    def delivery(self, batch: list[Queued]) -> Generator[Send | Backoff, PostResult | bool, None]:
         """Deliver one taken batch, as a state machine: yields :class:`Send` (a
         :class:`PostResult` is sent back) and :class:`Backoff` (back: True to give up now,
         the client is closing). Counts what was delivered or dropped; a machine closed
@@ -404,6 +397,10 @@ class DeliveryQueue:
             )
             self.dropped(len(encoded) or len(batch), why)
             raise
+
+    def crashed(self) -> None:
+        """A sender's delivery raised (a bug); the machine counted its batch as dropped."""
+        logger.exception("flagkit: unexpected error delivering events")
 
     def discard_all(self, why: str) -> int:
         """Drop (and count) everything still queued; how many that was."""

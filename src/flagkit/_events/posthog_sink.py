@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from flagkit._events.encoding import PendingExposure
+
 logger = logging.getLogger("flagkit.client")
 
 
@@ -41,6 +43,15 @@ class PosthogEventsSink:
             logger.warning("flagkit: the posthog-python client refused an event", exc_info=True)
             return False
         return True
+
+    def put_exposure(self, exposure: PendingExposure) -> bool:
+        """Hand one new exposure's event to posthog-python; False if it refused it."""
+        try:
+            event = exposure.event()
+        except Exception:
+            logger.warning("flagkit: could not build an exposure event", exc_info=True)
+            return False
+        return self.put(event)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Ask posthog-python to send what it has queued (``timeout`` is not enforced:

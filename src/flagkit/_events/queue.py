@@ -4,18 +4,21 @@ The queue and its policy live in :class:`flagkit._events.exposures.DeliveryQueue
 asyncio sender); this module drives it with a thread.
 
 * :class:`EventSender` holds at most ``queue_size`` events; when full, the oldest is dropped
-  and counted, so recording an event never blocks and memory stays bounded. A daemon thread
+  and counted, so recording an event never waits for the sender (past half the queue it
+  yields the GIL once, see put_exposure) and memory stays bounded. A daemon thread
   sends batches of up to ``batch_size`` events to ``/batch/`` once a batch is full or its
   oldest event has waited ``flush_interval`` seconds, retrying failed batches with
   exponential backoff (full jitter; ``Retry-After`` honoured) until they go through or
   the queue overflows. :meth:`EventSender.flush` waits for the queue to empty;
   :meth:`EventSender.close` delivers what is left within a deadline, cuts a request still
   in flight then, and stops the thread.
-* :class:`ExposureReporter` de-duplicates exposures and feeds the sender.
+* :class:`flagkit._events.reporter.ExposureReporter` (re-exported here) de-duplicates
+  exposures and feeds the sender; a new exposure is queued as a small record that this
+  thread encodes in bulk (``flagkit._events.encoding``).
 * :class:`HttpHolder` builds the ``httpx.Client`` shared by remote evaluation and event
   delivery on first use, and drops it (without closing it) in a forked child.
 
-Fork safety: senders and reporters are registered with ``os.register_at_fork``; in a child
+Fork safety: senders and reporters are registered with ``flagkit._net.fork``; in a child
 they get new locks and an empty queue (the parent delivers its own queued events), and the
 thread is started again on the next event. De-duplication state is inherited.
 """
@@ -27,15 +30,14 @@ import os
 import random
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 import attrs
 import httpx
 
-from flagkit._evaluation.result import FlagResult
+from flagkit._events.encoding import PendingExposure
 from flagkit._events.exposures import (
     BATCH_PATH,
     CLOSED_BEFORE_DELIVERY,
@@ -45,33 +47,31 @@ from flagkit._events.exposures import (
     DEFAULT_QUEUE_SIZE,
     Backoff,
     DeliveryQueue,
-    FingerprintSet,
     PostResult,
+    Queued,
     Send,
+    Wait,
     batch_body,
-    exposure_fingerprint,
     post_exception,
     post_result,
 )
-from flagkit._events.flag_events import (
-    experiment_exposure_event,
-    flag_called_event,
-    local_attribution,
-    reportable,
-)
+from flagkit._net.fork import restart_in_child
+from flagkit._events.reporter import EventSink, ExposureReporter, SinkT
 from flagkit._net.abort import SocketAborter
 from flagkit._net.drive import drive
 from flagkit._net.http import build_http_client
-from flagkit._remote.fallback import Resolved
-from flagkit._remote.records import RuleAttribution
 from flagkit._remote.sync_fallback import RemoteFallback
 from flagkit._status import Counters
 
 logger = logging.getLogger("flagkit.client")
-_STOP_GRACE = 0.2  # how long close() waits for the thread once past its deadline
-_RECENT_LIMIT = 4096  # exposures an ExposureReporter recalls without hashing
 
-# The defaults and PostResult are defined in _events.exposures; the clients import them here.
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+; only the type checker needs it
+    from typing_extensions import NotRequired, Unpack
+
+_STOP_GRACE = 0.2  # how long close() waits for the thread once past its deadline
+
+# The defaults and PostResult are defined in _events.exposures, the reporter in
+# _events.reporter; the clients import them here.
 __all__ = [
     "CLOSED_POST",
     "DEFAULT_BATCH_SIZE",
@@ -79,6 +79,7 @@ __all__ = [
     "DEFAULT_QUEUE_SIZE",
     "JSON_HEADERS",
     "BatchPoster",
+    "DeliveryQueue",
     "EventOptions",
     "EventSender",
     "EventSink",
@@ -87,8 +88,13 @@ __all__ = [
     "Outbound",
     "PostResult",
     "PosterBase",
+    "Queued",
+    "Wiring",
     "build_outbound",
+    "delivery_queue",
     "remote_counter",
+    "remote_fallback",
+    "reporter_for",
 ]
 
 
@@ -228,7 +234,7 @@ class EventSender:
         self._abort = abort  # cuts a request in flight short (see SocketAborter)
         self._init_sync()
         core.counters.pending = self.pending
-        _FORK_AWARE.add(self)
+        restart_in_child(self)
 
     def _init_sync(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -250,12 +256,15 @@ class EventSender:
         """Queue ``event`` without blocking; False (and nothing queued) once closing, or when
         it cannot be encoded (counted as dropped)."""
         data = self._core.encode_one(event)  # outside the lock: the caller's own work
-        if data is None:
-            return False
+        return data is not None and self.put_exposure(data)
+
+    def put_exposure(self, exposure: PendingExposure | bytes) -> bool:
+        """Queue a new exposure (or an encoded event) without blocking; False (and nothing
+        queued) once closing. This thread encodes exposures later, in bulk."""
         with self._cond:
             if self._core.closing:
                 return False
-            wake = self._core.add(data)
+            wake = self._core.add(exposure)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="flagkit-events", daemon=True
@@ -263,6 +272,13 @@ class EventSender:
                 self._thread.start()
             elif wake:
                 self._cond.notify_all()  # the thread starts its interval, or sends now
+            crowded = self._core.crowded()
+        if crowded:
+            # Reading threads that never wait keep the GIL until the switch interval takes
+            # it (5 ms), and the sender waits that long after each of its socket reads:
+            # in a burst it falls behind. Past half the queue, let it (and anything it
+            # talks to in this process) run now. Not a wait for the sender: one yield.
+            time.sleep(0)
         return True
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -306,200 +322,26 @@ class EventSender:
     # -- the thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                return
+        while (batch := self._next_batch()) is not None:
             try:
-                self._deliver(batch)
+                drive(self._core.delivery(batch), self._perform)
             except Exception:  # the thread must survive any bug in a delivery
-                # The delivery machine has counted the batch as dropped.
-                logger.exception("flagkit: unexpected error delivering events")
+                self._core.crashed()
             finally:
                 with self._cond:
                     self._core.settle()
                     self._cond.notify_all()
 
-    def _next_batch(self) -> list[Mapping[str, Any] | bytes] | None:
-        core = self._core
+    def _next_batch(self) -> list[Queued] | None:
         with self._cond:
-            while True:
-                if self._stop.is_set():
-                    return None
-                wait = core.due_in()
-                if wait is None:
-                    if core.closing:
-                        return None
-                    self._cond.wait()
-                elif wait > 0:
-                    self._cond.wait(wait)
-                else:
-                    return core.take()
-
-    def _deliver(self, batch: list[Mapping[str, Any] | bytes]) -> None:
-        drive(self._core.delivery(batch), self._perform)
+            while isinstance(step := self._core.next_step(self._stop.is_set()), Wait):
+                self._cond.wait(step.seconds)
+            return step
 
     def _perform(self, command: Send | Backoff) -> PostResult | bool:
         if isinstance(command, Backoff):
             return self._stop.wait(command.delay)
         return self._post(command.encoded)
-
-
-class EventSink(Protocol):
-    """Where an :class:`ExposureReporter` puts events: a non-blocking ``put``."""
-
-    def put(self, event: Mapping[str, Any]) -> bool: ...
-
-
-SinkT = TypeVar("SinkT", bound=EventSink)
-
-
-class ExposureReporter(Generic[SinkT]):
-    """Sends one ``$feature_flag_called`` event per new exposure to ``sender`` (the thread
-    sender here, or the asyncio one). Never raises."""
-
-    def __init__(
-        self,
-        sender: SinkT,
-        *,
-        lib_version: str | None = None,
-        dedupe_capacity: int = DEFAULT_DEDUPE_CAPACITY,
-    ) -> None:
-        if lib_version is None:
-            # Imported late: flagkit/__init__.py imports the client, which imports this.
-            from flagkit._version import __version__
-
-            lib_version = __version__
-        self.sender = sender
-        # key -> (minimal-events gate, has_experiment) of the served definitions, for
-        # local reads; set by the client (events cannot see the definitions store).
-        self.local_meta: Callable[[str], tuple[bool, bool | None]] | None = None
-        self._lib_version: str = lib_version
-        self._seen = FingerprintSet(dedupe_capacity)
-        self._recent: dict[tuple[Any, ...], None] = {}
-        self._lock = threading.Lock()
-        _FORK_AWARE.add(self)
-
-    def _after_fork_in_child(self) -> None:
-        self._lock = threading.Lock()  # the table itself is kept: it is still true
-
-    def report_local(
-        self,
-        result: FlagResult,
-        distinct_id: Any,
-        groups: Mapping[str, Any] | None,
-        disable_geoip: bool = True,
-    ) -> None:
-        """:meth:`report` for an answer from the local definitions, the hot path: an
-        exposure reported a moment ago costs one dict lookup; an older one a fingerprint and
-        a look at the table; nothing is built and no lock is taken for either."""
-        recent = self._recent
-        try:
-            # Recently reported exposures without groups (the usual read), by identity (the
-            # rule too: a rules v2 answer is reported per rule). A subset of the table,
-            # dropped whole when full: it only saves work.
-            memo = (distinct_id, result.key, result.value, result.rule)
-            if not groups and memo in recent:
-                return
-            if not reportable(result, distinct_id):
-                return
-            attribution = local_attribution(result)
-            fingerprint = exposure_fingerprint(
-                distinct_id, result.key, result.value, groups, rule_parts(attribution)
-            )
-            if fingerprint in self._seen:  # a racy peek: report() decides under the lock
-                if not groups:
-                    self._remember(recent, memo)
-                return
-        except Exception:
-            logger.debug("flagkit: could not record a flag event", exc_info=True)
-            return
-        resolved = Resolved(result, attribution=attribution)
-        self.report(resolved, distinct_id, groups, disable_geoip, fingerprint)
-
-    @staticmethod
-    def _remember(recent: dict[tuple[Any, ...], None], key: tuple[Any, ...]) -> None:
-        if len(recent) >= _RECENT_LIMIT:
-            recent.clear()  # cheaper than an LRU, and the table still holds everything
-        recent[key] = None
-
-    def report(
-        self,
-        resolved: Resolved,
-        distinct_id: Any,
-        groups: Mapping[str, Any] | None,
-        disable_geoip: bool = True,
-        fingerprint: int | None = None,
-    ) -> None:
-        """Queue the events of this flag read unless the same exposure was reported before:
-        ``$feature_flag_called`` and, for a complete experiment split, ``$experiment_exposure``
-        (de-duplicated apart, per rule and variant)."""
-        try:
-            result = resolved.result
-            attribution = resolved.attribution
-            if fingerprint is None:  # (report_local passes one, for a reportable read)
-                if not reportable(result, distinct_id):
-                    return
-                fingerprint = exposure_fingerprint(
-                    distinct_id, result.key, result.value, groups, rule_parts(attribution)
-                )
-            with self._lock:
-                if not self._seen.add(fingerprint):
-                    return
-            if not resolved.remote and self.local_meta is not None:
-                minimal, has_experiment = self.local_meta(result.key)
-                resolved = Resolved(  # as attrs.evolve would, without its introspection
-                    result,
-                    resolved.error,
-                    resolved.request_id,
-                    resolved.evaluated_at,
-                    attribution,
-                    has_experiment,
-                    minimal,
-                )
-            event = flag_called_event(
-                resolved,
-                distinct_id,
-                groups=groups,
-                lib_version=self._lib_version,
-                disable_geoip=disable_geoip,
-            )
-            self.sender.put(event)
-            exposure = experiment_exposure_event(event, resolved)
-            if exposure is not None and attribution is not None:
-                split = ("$experiment_exposure", attribution.rule_id, attribution.variant_key)
-                exposure_key = exposure_fingerprint(
-                    distinct_id, result.key, None, groups, tuple(map(str, split))
-                )
-                with self._lock:
-                    new = self._seen.add(exposure_key)
-                if new:
-                    self.sender.put(exposure)
-        except Exception:  # reporting is best effort; the flag read must succeed
-            logger.debug("flagkit: could not record a flag event", exc_info=True)
-
-
-def rule_parts(attribution: RuleAttribution | None) -> tuple[str, ...] | None:
-    """What a rules v2 answer adds to its exposure's identity (``None`` for legacy)."""
-    if attribution is None:
-        return None
-    return ("2", *map(str, attrs.astuple(attribution)))
-
-
-# Senders and reporters to reset in a forked child (weak: never keeps one alive).
-_FORK_AWARE: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _reset_in_child() -> None:
-    for item in list(_FORK_AWARE):
-        try:
-            item._after_fork_in_child()
-        except Exception:
-            logger.exception("flagkit: could not reset event delivery after fork")
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_in_child)
 
 
 @attrs.frozen(slots=True)
@@ -549,39 +391,59 @@ class Outbound:
             self.http.close()
 
 
-def build_outbound(
-    host: str,
-    token: str,
-    *,
-    secrets: Iterable[str | None],
-    remote_timeout: float,
-    events_timeout: float,
-    send_events: bool,
-    options: EventOptions,
-    counters: Counters,
-    rng: random.Random | None = None,
-) -> Outbound:
-    """Wire the remote fallback and (if ``send_events``) the event pipeline for a client."""
-    secrets = tuple(secrets)
-    http = HttpHolder(lambda: build_http_client(host, timeout=remote_timeout))
-    remote = RemoteFallback(
-        http.get,
+class Wiring(TypedDict):
+    """The settings both clients wire their remote fallback and events with."""
+
+    secrets: Iterable[str | None]
+    remote_timeout: float
+    events_timeout: float
+    send_events: bool
+    options: EventOptions
+    counters: Counters
+    rng: NotRequired[random.Random | None]
+
+
+FallbackT = TypeVar("FallbackT")
+
+
+def remote_fallback(
+    kind: Callable[..., FallbackT], http: Callable[[], Any], token: str, wiring: Wiring
+) -> FallbackT:
+    """The client's remote fallback (``RemoteFallback`` or ``AsyncRemoteFallback``), counting
+    its requests in the client's counters."""
+    return kind(
+        http,
         token,
-        timeout=remote_timeout,
-        secrets=secrets,
-        on_request=remote_counter(counters),
+        timeout=wiring["remote_timeout"],
+        secrets=tuple(wiring["secrets"]),
+        on_request=remote_counter(wiring["counters"]),
     )
-    if not send_events:
+
+
+def build_outbound(host: str, token: str, **wiring: Unpack[Wiring]) -> Outbound:
+    """Wire the remote fallback and (if ``send_events``) the event pipeline for a client."""
+    http = HttpHolder(lambda: build_http_client(host, timeout=wiring["remote_timeout"]))
+    remote = remote_fallback(RemoteFallback, http.get, token, wiring)
+    if not wiring["send_events"]:
         return Outbound(http, remote, None)
+    timeout = wiring["events_timeout"]
     # A pool of their own: close() may shut down every socket of it (SocketAborter).
-    events_http = HttpHolder(lambda: build_http_client(host, timeout=events_timeout))
+    events_http = HttpHolder(lambda: build_http_client(host, timeout=timeout))
     aborter = SocketAborter()
-    poster = BatchPoster(
-        events_http.get, token, timeout=events_timeout, secrets=secrets, aborter=aborter
-    )
-    sender = EventSender(poster.post, options.delivery_queue(counters, rng), abort=aborter.abort)
-    reporter = ExposureReporter(sender, dedupe_capacity=options.dedupe_capacity)
-    return Outbound(http, remote, reporter, events_http)
+    secrets = tuple(wiring["secrets"])
+    poster = BatchPoster(events_http.get, token, timeout=timeout, secrets=secrets, aborter=aborter)
+    sender = EventSender(poster.post, delivery_queue(wiring), abort=aborter.abort)
+    return Outbound(http, remote, reporter_for(sender, wiring), events_http)
+
+
+def delivery_queue(wiring: Wiring) -> DeliveryQueue:
+    """The queue and delivery policy of a client's sender."""
+    return wiring["options"].delivery_queue(wiring["counters"], wiring.get("rng"))
+
+
+def reporter_for(sender: SinkT, wiring: Wiring) -> ExposureReporter[SinkT]:
+    """The reporter that feeds ``sender``."""
+    return ExposureReporter(sender, dedupe_capacity=wiring["options"].dedupe_capacity)
 
 
 def remote_counter(counters: Counters) -> Callable[[bool], None]:
