@@ -55,10 +55,10 @@ from flagkit._events.exposures import (
     post_exception,
     post_result,
 )
-from flagkit._net.fork import restart_in_child
 from flagkit._events.reporter import EventSink, ExposureReporter, SinkT
 from flagkit._net.abort import SocketAborter
 from flagkit._net.drive import drive
+from flagkit._net.fork import restart_in_child
 from flagkit._net.http import build_http_client
 from flagkit._remote.sync_fallback import RemoteFallback
 from flagkit._status import Counters
