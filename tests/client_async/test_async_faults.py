@@ -226,6 +226,12 @@ async def test_large_body_is_compiled_off_the_loop() -> None:
         async with AsyncClient(big.project_api_key, **options) as client:
             async with LoopLag() as lag:
                 assert await client.wait_until_ready(timeout=30)
+                # The first load is served before it is compiled; the poller's thread then
+                # compiles the rest: watch the loop until it has.
+                snapshot = client.snapshot
+                assert snapshot is not None
+                while len(snapshot._compiled) < 2000:
+                    await asyncio.sleep(0.01)
             assert client.status.flag_count == 2000
             props = {"email": "user7x@example.com", "plan": "a"}
             result = await client.evaluate("flag-7", "u", person_properties=props)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from flagkit._evaluation.evaluator import Evaluator
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit._sources.disk_cache import DiskCache
 from flagkit._sources.fetch import FailureKind, Fetched, FetchFailed, FetchOutcome, NotModified
@@ -187,6 +188,66 @@ def test_listeners_receive_changed_keys_and_a_raising_listener_is_contained(
     script.outcomes.append(Fetched(body("z"), None))
     syncer.step()
     assert len(seen) == 3
+
+
+def _compiled_when_published(store: Store) -> list[tuple[int, int]]:
+    """(flags compiled, flags defined) of each snapshot as its listeners hear of it."""
+    seen: list[tuple[int, int]] = []
+
+    def listener(_: frozenset[str]) -> None:
+        assert store.current is not None
+        snapshot = store.current.snapshot
+        seen.append((len(snapshot._compiled), len(snapshot)))
+
+    store.add_listener(listener, include_first_load=True)
+    return seen
+
+
+def test_first_load_is_served_before_it_is_compiled_and_compiled_by_the_step() -> None:
+    keys = [f"f{n}" for n in range(50)]
+    script = Script(Fetched(body(*keys, rollout=40), None))
+    syncer, store, tracker, _ = make_syncer(script)
+    seen = _compiled_when_published(store)
+    syncer.step()
+    assert seen == [(0, 50)]
+    assert tracker.status().ready
+    assert store.current is not None
+    snapshot = store.current.snapshot
+    # By the time the step returns, the poller's thread has compiled every flag.
+    assert len(snapshot._compiled) == 50
+    eager = Snapshot.from_json(body(*keys, rollout=40), compile_all=True)
+    assert snapshot.fingerprint == eager.fingerprint
+
+
+def test_reads_before_the_first_load_is_compiled_answer_as_compiled_ones() -> None:
+    keys = [f"f{n}" for n in range(40)]
+    script = Script(Fetched(body(*keys, rollout=30), None))
+    syncer, store, _, _ = make_syncer(script)
+    answers: list[dict[str, Any]] = []
+
+    def read_at_once(_: frozenset[str]) -> None:
+        assert store.current is not None
+        evaluator = store.current.evaluator
+        one = {key: evaluator.evaluate(key, "user-7").value for key in keys[:20]}
+        everything = evaluator.evaluate_all("user-7")
+        answers.append({**one, **{key: everything[key].value for key in keys}})
+
+    store.add_listener(read_at_once, include_first_load=True)
+    syncer.step()
+    expected = Snapshot.from_json(body(*keys, rollout=30), compile_all=True)
+    eager = Evaluator(expected).evaluate_all("user-7")
+    assert answers == [{key: eager[key].value for key in keys}]
+    assert set(answers[0].values()) == {True, False}  # the rollout splits these users
+
+
+def test_a_reload_is_compiled_before_it_is_published() -> None:
+    script = Script(Fetched(body("a", "b"), None), Fetched(body("a", "b", "c"), None))
+    syncer, store, _, _ = make_syncer(script)
+    seen = _compiled_when_published(store)
+    syncer.step()
+    syncer.step()
+    # The second snapshot replaced one being served: it was compiled first.
+    assert seen == [(0, 2), (3, 3)]
 
 
 @pytest.mark.parametrize(

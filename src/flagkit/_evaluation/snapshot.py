@@ -111,8 +111,9 @@ class Snapshot:
     (or the undecidable outcome PostHog's SDK reaches for it), while every other flag works.
 
     Loading parses the body and indexes it; each flag is compiled once, on first use or
-    by :meth:`compile_all` (the :class:`~flagkit.Client` compiles everything in its
-    background thread before it publishes a snapshot, so requests never pay for it).
+    by :meth:`compile_all` (the :class:`~flagkit.Client` serves its first load at once and
+    compiles it in its background thread right after; later loads are compiled there
+    before they are published, so steady-state requests never pay for it).
     """
 
     definitions: Mapping[str, Mapping[str, Any]]

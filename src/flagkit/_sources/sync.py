@@ -50,13 +50,17 @@ class SyncPolicy:
     clear_on_quota_limited: bool = True
 
 
-def compile_definitions(body: bytes, previous: Snapshot | None = None) -> Snapshot:
+def compile_definitions(
+    body: bytes, previous: Snapshot | None = None, *, compile_now: bool = True
+) -> Snapshot:
     """Compile a 200 body, refusing bodies that must not replace good definitions.
 
     A body without a ``flags`` list, or one flagged ``quotaLimited``, is an error (the last
     good definitions stay), not "zero flags". With ``previous`` (the snapshot being
     served), flags it already compiled whose definition and shared inputs are unchanged
-    are reused, so a reload costs what changed.
+    are reused, so a reload costs what changed. With ``compile_now=False`` the body is only
+    parsed, indexed and fingerprinted; flags compile on first use or by
+    :meth:`Snapshot.compile_all`.
     """
     # Decoding, indexing, fingerprinting and compiling allocate many objects and create no
     # cycles: with a large heap (the definitions being served), the cyclic GC would rescan
@@ -65,7 +69,7 @@ def compile_definitions(body: bytes, previous: Snapshot | None = None) -> Snapsh
     if paused:
         gc.disable()
     try:
-        return _compile_definitions(body, previous)
+        return _compile_definitions(body, previous, compile_now)
     finally:
         if paused:
             gc.enable()
@@ -74,7 +78,7 @@ def compile_definitions(body: bytes, previous: Snapshot | None = None) -> Snapsh
 _PAUSE_GC_BYTES = 64 * 1024
 
 
-def _compile_definitions(body: bytes, previous: Snapshot | None) -> Snapshot:
+def _compile_definitions(body: bytes, previous: Snapshot | None, compile_now: bool) -> Snapshot:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -86,10 +90,18 @@ def _compile_definitions(body: bytes, previous: Snapshot | None) -> Snapshot:
         raise DefinitionsError("the server reports the feature flag quota as exceeded")
     if not isinstance(data.get("flags"), list):
         raise DefinitionsError("definitions have no 'flags' list")
-    # Compile here, in the poller thread, so no request ever pays for it.
-    snapshot = Snapshot._index(data, True, decoded_json=True, previous=previous, owned=True)
+    snapshot = Snapshot._index(data, compile_now, decoded_json=True, previous=previous, owned=True)
     snapshot.fingerprint  # noqa: B018 - computed now, with the GC paused (memoized)
     return snapshot
+
+
+def _compile_rest(snapshot: Snapshot) -> None:
+    """Compile the flags of a newly published snapshot that are not compiled yet: all of
+    them on a first load, none after a reload. Requests that run meanwhile compile the flags
+    they read themselves (the two results are equivalent)."""
+    snapshot.compile_all()
+    if snapshot.problems:
+        logger.debug("flagkit: definitions have %d problems", len(snapshot.problems))
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -189,9 +201,10 @@ class Syncer:
             served = None
             if current is not None and current.source != SOURCE_CLEARED:
                 served = current.snapshot
-            snapshot = compile_definitions(body, served)
-        if snapshot.problems:
-            logger.debug("flagkit: definitions have %d problems", len(snapshot.problems))
+            # Nothing served yet: publish as soon as the body is indexed, and compile after
+            # (see _compile_rest). A reload compiles first, in this thread, while the
+            # previous definitions keep answering, so requests never pay for it.
+            snapshot = compile_definitions(body, served, compile_now=served is not None)
         if (
             current is not None
             and current.source != SOURCE_CLEARED
@@ -237,7 +250,8 @@ class Syncer:
         with self.write_lock:
             if self.closed:
                 return self.policy.poll_interval
-            if published is not self.store.current:
+            fresh = published is not self.store.current
+            if fresh:
                 changed = self.store.publish(published)
             now = self.clock()
             snapshot = published.snapshot
@@ -254,6 +268,8 @@ class Syncer:
             self.cache.save(body, etag, saved_at=self.clock())
         if changed:
             self.store.notify(changed)
+        if fresh:
+            _compile_rest(published.snapshot)
         return jittered(self.policy.poll_interval, self.policy.poll_jitter, self.rng)
 
     def _mark_valid(self, now: float, **progress: Any) -> None:
