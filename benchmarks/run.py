@@ -302,7 +302,9 @@ def exposures(scale: int) -> None:
     too large to come due while timing, nothing reachable to send to), and posthog builds
     its events but does not queue them (``send=False``), so neither side does network work.
     """
-    rollout = body([rollout_flag("on") | {"filters": {"groups": [{"rollout_percentage": 100}]}}])
+    # "on" is rolled out to everyone (no hash to compute); "half" to 50% (a SHA-1 per read).
+    everyone = {"filters": {"groups": [{"rollout_percentage": 100}]}}
+    rollout = body([rollout_flag("on") | everyone, rollout_flag("half") | {"id": 2}])
     client = Client(
         "phc_bench",
         host="http://127.0.0.1:9",  # never reached: nothing comes due while timing
@@ -316,6 +318,7 @@ def exposures(scale: int) -> None:
     theirs_ids = (f"user-{n}" for n in itertools.count())
     theirs_new: Callable[[], object] | None = None
     theirs_seen: Callable[[], object] | None = None
+    theirs_seen_half: Callable[[], object] | None = None
     if posthog is not None:
         ph = PosthogClient("phc_bench", personal_api_key="phx_bench", send=False)
         ph._update_flag_state(rollout)
@@ -327,6 +330,11 @@ def exposures(scale: int) -> None:
         def theirs_seen() -> object:
             return ph.feature_enabled("on", "seen", only_evaluate_locally=True)
 
+        def theirs_seen_half() -> object:
+            return ph.feature_enabled("half", "seen", only_evaluate_locally=True)
+
+        theirs_seen_half()
+
     print()
     ours, theirs = compare(
         lambda: client.is_enabled("on", next(ours_ids)), theirs_new, 20_000 // scale, 2_000 // scale
@@ -337,6 +345,14 @@ def exposures(scale: int) -> None:
         lambda: client.is_enabled("on", "seen"), theirs_seen, 200_000 // scale, 20_000 // scale
     )
     row("   ... an already-reported exposure", ours, theirs)
+    client.is_enabled("half", "seen")
+    ours, theirs = compare(
+        lambda: client.is_enabled("half", "seen"),
+        theirs_seen_half,
+        200_000 // scale,
+        20_000 // scale,
+    )
+    row("   ... already reported, 50% rollout", ours, theirs)
     client.close(0.1)
 
 

@@ -55,7 +55,7 @@ conditions = st.fixed_dictionaries(
     # A malformed filter now and then; mostly real ones.
     {"properties": st.lists(st.one_of(*[filters] * 6, st.just("broken")), min_size=0, max_size=3)},
     optional={
-        "rollout_percentage": st.sampled_from([0, 10, 50, 99.5, 100]),
+        "rollout_percentage": st.sampled_from([0, 10, 50, 99.5, 100, 100.0, 150]),
         "variant": st.just("b"),
     },
 )

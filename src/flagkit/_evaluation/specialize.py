@@ -481,6 +481,13 @@ def _runners(shape: Shape, early_exit: bool) -> tuple[Runner, SharedRunner] | No
     return runners
 
 
+def _can_miss(threshold: float | None) -> bool:
+    """Whether a rollout threshold can put a caller out of rollout. The rollout hash is at
+    most 1.0 and a caller is out when it is above the threshold, so at 100% (or more) no
+    caller is: the code skips the hash, as a condition without a rollout does."""
+    return threshold is not None and not threshold >= 1.0
+
+
 def specializable(flag: CompiledFlag) -> bool:
     """Whether :func:`specialize` applies to this flag."""
     return (
@@ -541,7 +548,7 @@ def specialize(
         (
             bool(tests),
             text is not None,
-            threshold is not None,
+            _can_miss(threshold),
             _match_kind(flag, condition.override_slot),
         )
         for (condition, _, tests, threshold), text in zip(flag.plan, texts, strict=True)
