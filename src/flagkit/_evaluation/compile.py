@@ -554,11 +554,21 @@ def _condition(fields: tuple[Any, ...]) -> Condition:
     return Condition(*fields)
 
 
+# The match and out-of-rollout specs of a condition depend on its index alone: one copy
+# of each per index, shared by every flag (two tuples per condition otherwise).
+_MATCH_SPECS = tuple((True, Reason.CONDITION_MATCH, i, DESCRIBE_MATCH) for i in range(64))
+_OUT_SPECS = tuple((False, Reason.OUT_OF_ROLLOUT, i, DESCRIBE_OUT_OF_ROLLOUT) for i in range(64))
+
+
 def _match_spec(index: int) -> ResultSpec:
+    if index < 64:
+        return _MATCH_SPECS[index]
     return (True, Reason.CONDITION_MATCH, index, DESCRIBE_MATCH)
 
 
 def _out_spec(index: int) -> ResultSpec:
+    if index < 64:
+        return _OUT_SPECS[index]
     return (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
 
 
