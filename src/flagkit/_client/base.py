@@ -201,10 +201,9 @@ def watch_definitions_for_events(reporter: ExposureReporter[Any] | None, store: 
         if published is None:
             return False, None
         snapshot = published.snapshot
-        raw = snapshot.definitions.get(key)
-        has_experiment = None if raw is None else raw.get("has_experiment")
+        flag = snapshot.compiled(key)
         gate = snapshot.body.get("minimal_flag_called_events") is True
-        return gate, has_experiment if isinstance(has_experiment, bool) else None
+        return gate, None if flag is None else flag.has_experiment
 
     reporter.local_meta = local_meta
 

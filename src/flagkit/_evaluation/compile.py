@@ -15,8 +15,6 @@ from flagkit._evaluation.formats import is_legacy_format, is_rules_v2
 from flagkit._evaluation.hashing import key_hasher
 from flagkit._evaluation.model import (
     CONTINUITY,
-    DESCRIBE_MATCH,
-    DESCRIBE_OUT_OF_ROLLOUT,
     DESCRIBE_OVERRIDE,
     DESCRIBE_VARIANT,
     DISABLED,
@@ -36,6 +34,8 @@ from flagkit._evaluation.model import (
     FilterTest,
     ResultBook,
     ResultSpec,
+    match_spec,
+    out_of_rollout_spec,
 )
 from flagkit._evaluation.outcome import Cause
 from flagkit._evaluation.result import Reason
@@ -331,7 +331,7 @@ class _FlagCompiler:
         )
         return CompiledFlag(
             key=self.key,
-            raw=raw,
+            has_experiment=_bool_or_none(raw.get("has_experiment")),
             hasher=key_hasher(self.key),
             simple=simple,
             plain=local and not is_group_flag and not by_device,
@@ -509,7 +509,7 @@ class _FlagCompiler:
         match = Reason.CONDITION_MATCH
         specs = self.specs
         true_slot = len(specs)
-        specs.append(_match_spec(index))
+        specs.append(match_spec(index))
         override = raw.get("variant")
         override_slot = -1
         if override and override in variant_keys:
@@ -517,9 +517,9 @@ class _FlagCompiler:
         variant_slot = len(specs)
         for key in variant_keys:
             # PostHog answers True for a matched falsy variant key ("" or null).
-            specs.append((key, match, index, DESCRIBE_VARIANT) if key else _match_spec(index))
+            specs.append((key, match, index, DESCRIBE_VARIANT) if key else match_spec(index))
         out_slot = len(specs)
-        specs.append(_out_spec(index))
+        specs.append(out_of_rollout_spec(index))
         percentage = rollout if threshold is not None else None
         fields = (
             index,
@@ -550,26 +550,12 @@ class _FlagCompiler:
         return condition
 
 
+def _bool_or_none(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 def _condition(fields: tuple[Any, ...]) -> Condition:
     return Condition(*fields)
-
-
-# The match and out-of-rollout specs of a condition depend on its index alone: one copy
-# of each per index, shared by every flag (two tuples per condition otherwise).
-_MATCH_SPECS = tuple((True, Reason.CONDITION_MATCH, i, DESCRIBE_MATCH) for i in range(64))
-_OUT_SPECS = tuple((False, Reason.OUT_OF_ROLLOUT, i, DESCRIBE_OUT_OF_ROLLOUT) for i in range(64))
-
-
-def _match_spec(index: int) -> ResultSpec:
-    if index < 64:
-        return _MATCH_SPECS[index]
-    return (True, Reason.CONDITION_MATCH, index, DESCRIBE_MATCH)
-
-
-def _out_spec(index: int) -> ResultSpec:
-    if index < 64:
-        return _OUT_SPECS[index]
-    return (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
 
 
 def compile_flag(

@@ -461,13 +461,19 @@ class Evaluator:
     def _missing_device_result(self, flag: CompiledFlag) -> FlagResult:
         # No condition is reached, so a problem in the definition outranks the missing id.
         snapshot = self._snapshot
-        unsupported = definition_unsupported(
-            flag.raw,
-            self._definitions,
-            snapshot.body.get("cohorts") or {},
-            snapshot.group_type_mapping,
-            snapshot.property_matching_version,
-        )
+        # Depends on the definitions alone (which may be kept compact): worked out once.
+        known: dict[str, bool] = snapshot._memo.setdefault("unsupported", {})
+        unsupported = known.get(flag.key)
+        if unsupported is None:
+            unsupported = known[flag.key] = bool(
+                definition_unsupported(
+                    self._definitions.get(flag.key) or {},
+                    self._definitions,
+                    snapshot.body.get("cohorts") or {},
+                    snapshot.group_type_mapping,
+                    snapshot.property_matching_version,
+                )
+            )
         if unsupported:
             return flag.book.get(undecided_slot(Cause.UNSUPPORTED_DEFINITION))
         result = flag.book.get(undecided_slot(Cause.MISSING_CONTEXT))

@@ -49,6 +49,25 @@ DESCRIBE_OUT_OF_ROLLOUT = 3
 # (value, reason, condition_index, description or a DESCRIBE_* code)
 ResultSpec = tuple[Any, Reason, "int | None", "str | int"]
 
+# A condition's match and out-of-rollout specs depend on its index alone: one copy of each
+# per index, shared by every flag (two tuples per condition otherwise).
+_MATCH_SPECS = tuple((True, Reason.CONDITION_MATCH, i, DESCRIBE_MATCH) for i in range(64))
+_OUT_SPECS = tuple((False, Reason.OUT_OF_ROLLOUT, i, DESCRIBE_OUT_OF_ROLLOUT) for i in range(64))
+
+
+def match_spec(index: int) -> ResultSpec:
+    """The spec of condition ``index`` matching (no variant)."""
+    if index < 64:
+        return _MATCH_SPECS[index]
+    return (True, Reason.CONDITION_MATCH, index, DESCRIBE_MATCH)
+
+
+def out_of_rollout_spec(index: int) -> ResultSpec:
+    """The spec of condition ``index`` matching outside its rollout."""
+    if index < 64:
+        return _OUT_SPECS[index]
+    return (False, Reason.OUT_OF_ROLLOUT, index, DESCRIBE_OUT_OF_ROLLOUT)
+
 
 def percent_text(value: float) -> str:
     """A rollout percentage as descriptions show it."""
@@ -177,7 +196,9 @@ class CompiledFlag:
     """One flag definition, compiled. Built by :func:`flagkit._evaluation.compile.compile_flag`."""
 
     key: str
-    raw: Mapping[str, Any]
+    # The definition's "has_experiment" when it is a bool (read for every new exposure,
+    # when the definition itself may be kept compact).
+    has_experiment: bool | None
     # SHA-1 state fed with "<key>." (see flagkit._evaluation.hashing.key_hasher).
     hasher: Any
     # Person flag bucketed by distinct id, with only rollout conditions and nothing

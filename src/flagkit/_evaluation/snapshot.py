@@ -12,6 +12,7 @@ import attrs
 import mmh3
 
 from flagkit._evaluation.compile import compile_flag
+from flagkit._evaluation.definitions import Definitions
 from flagkit._evaluation.filters import CohortTest, broken_cohort, compile_cohort_group
 from flagkit._evaluation.model import CompiledFlag
 from flagkit._evaluation.specialize import SharedConditions
@@ -53,19 +54,28 @@ def _normalized(value: Any) -> Any:
     return _safe_repr(value)
 
 
+def _exact_json(value: Any) -> bytes | None:
+    """The canonical bytes of a JSON-like value (None when it cannot be written so). For
+    decoded JSON (what ``json.loads`` returns) they decode back to an equal value."""
+    try:
+        return _ENCODE(value).encode("utf-8", "surrogatepass")
+    except Exception:
+        return None
+
+
 def _canonical(value: Any) -> bytes:
     """Deterministic bytes for a JSON-like value. Never raises."""
+    exact = _exact_json(value)
+    if exact is not None:
+        return exact
+    # Keys of mixed or non-JSON types (sort_keys cannot order them), an int too long to
+    # print, or a repr() that fails: only a body built in Python holds one.
     try:
-        text = _ENCODE(value)
+        text = json.dumps(_normalized(value), separators=_SEPARATORS, ensure_ascii=False)
     except Exception:
-        # Keys of mixed or non-JSON types (sort_keys cannot order them), an int too long to
-        # print, or a repr() that fails: only a body built in Python holds one.
-        try:
-            text = json.dumps(_normalized(value), separators=_SEPARATORS, ensure_ascii=False)
-        except Exception:
-            # Nested past the recursion limit, or a cycle. Unique bytes: it differs from
-            # everything, so a change is never missed.
-            return b"\x00unrepresentable" + os.urandom(16)
+        # Nested past the recursion limit, or a cycle. Unique bytes: it differs from
+        # everything, so a change is never missed.
+        return b"\x00unrepresentable" + os.urandom(16)
     # Lone surrogates cannot be UTF-8 encoded strictly; mmh3 must only ever see bytes (it
     # crashes the interpreter on such a str).
     return text.encode("utf-8", "surrogatepass")
@@ -198,7 +208,7 @@ class Snapshot:
                 problems.append(f"cohort {cohort_id!r} is nested too deeply to evaluate")
                 cohorts[str(cohort_id)] = broken_cohort
         snapshot = cls(
-            definitions=definitions,
+            definitions=Definitions(definitions),
             cohorts=cohorts,
             group_type_mapping=dict(mapping),
             property_matching_version=version,
@@ -248,13 +258,17 @@ class Snapshot:
         self._compiled.update(reused)
         problems = previous._flag_problems
         definitions = self.definitions
-        assert isinstance(definitions, dict)
-        for key, flag in reused.items():
+        kept = previous.definitions
+        assert isinstance(definitions, Definitions)
+        assert isinstance(kept, Definitions)
+        for key in reused:
             self._flag_problems[key] = problems.get(key, ())
-            # One copy of the definition: the one the compiled flag holds.
-            definitions[key] = flag.raw
-            if raw_flags is not None:
-                raw_flags[positions[key]] = flag.raw
+            # One copy of the definition: the one the previous snapshot keeps (decoded, or
+            # compact bytes, which the body must not hold).
+            value = kept.stored(key)
+            definitions.keep(key, value)
+            if raw_flags is not None and type(value) is not bytes:
+                raw_flags[positions[key]] = value
 
     @classmethod
     def from_json(cls, text: str | bytes | bytearray, *, compile_all: bool = False) -> Snapshot:
@@ -373,8 +387,33 @@ class Snapshot:
         return self.definitions.get(key)
 
     def to_dict(self) -> dict[str, Any]:
-        """The body this snapshot was built from (usable as a bootstrap file)."""
-        return dict(self.body)
+        """The body this snapshot was built from (usable as a bootstrap file).
+
+        A client's snapshots keep their definitions compact once compiled: their body is
+        rebuilt from the loaded flags (in definition order, object keys sorted; entries
+        that were skipped as malformed, and the earlier of two flags with one key, are
+        not in it).
+        """
+        body = dict(self.body)
+        if self._memo.get("compact"):
+            body["flags"] = [self.definitions[key] for key in self.definitions]
+        return body
+
+    def _compact(self) -> None:
+        """Keep each definition as its canonical JSON bytes instead of decoded objects, and
+        drop the body's decoded flag list (see :meth:`to_dict`). For the client's own
+        snapshots only: their body is decoded JSON that nothing else holds. Call once every
+        flag is compiled and the fingerprints are computed."""
+        canonical: dict[str, bytes] | None = self._memo.pop("canonical", None)
+        definitions = self.definitions
+        body = self.body
+        if canonical is None or not isinstance(definitions, Definitions):
+            return
+        definitions.compact(canonical)
+        # Marked before the list goes, so a concurrent to_dict() rebuilds it either way.
+        self._memo["compact"] = True
+        if isinstance(body, dict):
+            body.pop("flags", None)
 
     @property
     def fingerprint(self) -> str:
@@ -406,7 +445,23 @@ class Snapshot:
         """Each flag's fingerprint, in definition order (shared: not to be modified)."""
         cached: dict[str, str] | None = self._memo.get("flags")
         if cached is None:
-            cached = {key: _fingerprint(raw) for key, raw in self.definitions.items()}
+            definitions = self.definitions
+            if not (self._shared.decoded_json and isinstance(definitions, Definitions)):
+                cached = {key: _fingerprint(raw) for key, raw in definitions.items()}
+            else:
+                # Decoded JSON serialises exactly: keep the bytes for _compact(). A value
+                # kept compact already is its own canonical form.
+                canonical: dict[str, bytes] = {}
+                cached = {}
+                for key in definitions:
+                    value = definitions.stored(key)
+                    data = value if type(value) is bytes else _exact_json(value)
+                    if data is None:
+                        data = _canonical(value)
+                    else:
+                        canonical[key] = data
+                    cached[key] = mmh3.hash_bytes(data).hex()
+                self._memo["canonical"] = canonical
             self._memo["flags"] = cached
         return cached
 

@@ -92,14 +92,17 @@ def _compile_definitions(body: bytes, previous: Snapshot | None, compile_now: bo
         raise DefinitionsError("definitions have no 'flags' list")
     snapshot = Snapshot._index(data, compile_now, decoded_json=True, previous=previous, owned=True)
     snapshot.fingerprint  # noqa: B018 - computed now, with the GC paused (memoized)
+    if compile_now:
+        snapshot._compact()
     return snapshot
 
 
 def _compile_rest(snapshot: Snapshot) -> None:
-    """Compile the flags of a newly published snapshot that are not compiled yet: all of
-    them on a first load, none after a reload. Requests that run meanwhile compile the flags
-    they read themselves (the two results are equivalent)."""
+    """Compile the flags of a newly published snapshot that are not compiled yet (all of
+    them on a first load, none after a reload), then keep its definitions compact. Requests
+    that run meanwhile compile the flags they read themselves (with the same result)."""
     snapshot.compile_all()
+    snapshot._compact()  # a no-op for a snapshot compacted before it was published
     if snapshot.problems:
         logger.debug("flagkit: definitions have %d problems", len(snapshot.problems))
 

@@ -1,0 +1,135 @@
+"""A client's snapshots keep their definitions as canonical JSON bytes once compiled: every
+read of the definitions, every answer and every fingerprint stays what it was."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from flagkit import Evaluator, Snapshot
+from flagkit._evaluation.definitions import Definitions
+from flagkit._sources.sync import compile_definitions
+
+PERSON = {"email": "a@acme.com", "plan": "pro", "age": 41}
+
+
+def definition(key: str, index: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": index,
+        "key": key,
+        "active": True,
+        "version": 3,
+        "has_experiment": index % 2 == 0,
+        "filters": {
+            "groups": [
+                {
+                    "properties": [{"key": "email", "operator": "icontains", "value": "@acme"}],
+                    "rollout_percentage": 40 + index,
+                },
+                {"properties": [], "rollout_percentage": 10, "variant": None},
+            ],
+            "multivariate": {
+                "variants": [
+                    {"key": "control", "rollout_percentage": 50},
+                    {"key": "test", "rollout_percentage": 50},
+                ]
+            },
+            "payloads": {"test": json.dumps({"n": index, "text": "ünïcode"})},
+        },
+        **extra,
+    }
+
+
+def body(*flags: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"flags": list(flags), "group_type_mapping": {"0": "company"}, "cohorts": {}, **extra}
+
+
+def stored(snapshot: Snapshot, key: str) -> Any:
+    definitions = snapshot.definitions
+    assert isinstance(definitions, Definitions)
+    return definitions.stored(key)
+
+
+def answers(snapshot: Snapshot, ids: range) -> list[Any]:
+    evaluator = Evaluator(snapshot)
+    return [
+        (result.value, result.reason, result.payload, result.condition_index)
+        for user in ids
+        for result in evaluator.evaluate_all(f"user-{user}", person_properties=PERSON).values()
+    ]
+
+
+def test_compiled_client_snapshots_keep_bytes_and_read_back_the_same() -> None:
+    flags = [definition(f"flag-{n}", n) for n in range(20)]
+    data = body(*flags)
+    raw = json.dumps(data).encode()
+    snapshot = compile_definitions(raw)
+    reference = Snapshot.from_json(raw, compile_all=True)
+    assert all(type(stored(snapshot, f["key"])) is bytes for f in flags)
+    assert "flags" not in snapshot.body  # the decoded list is dropped
+    for flag in flags:
+        assert snapshot.definition(flag["key"]) == flag
+    assert dict(snapshot.definitions) == {f["key"]: f for f in flags}
+    assert snapshot.to_dict() == data
+    assert snapshot.fingerprint == reference.fingerprint
+    assert answers(snapshot, range(60)) == answers(reference, range(60))
+    assert {snapshot.compiled(f["key"]).has_experiment for f in flags} == {True, False}
+
+
+def test_values_json_allows_survive_the_round_trip() -> None:
+    odd = definition("odd", 1, note="\ud800 lone surrogate", big=10**300, ratio=math.inf)
+    raw = json.dumps(body(odd)).encode()
+    snapshot = compile_definitions(raw)
+    assert type(stored(snapshot, "odd")) is bytes
+    again = snapshot.definition("odd")
+    assert again is not None
+    assert again["note"] == "\ud800 lone surrogate"
+    assert again["big"] == 10**300
+    assert again["ratio"] == math.inf
+    assert Snapshot.from_dict(snapshot.to_dict()).fingerprint == snapshot.fingerprint
+
+
+def test_to_dict_of_a_compact_snapshot_lists_the_loaded_flags() -> None:
+    good = definition("good", 2)
+    raw = json.dumps(
+        body(definition("twice", 1), "not a flag", {"no": "key"}, definition("twice", 3), good)
+    ).encode()
+    snapshot = compile_definitions(raw)
+    rebuilt = snapshot.to_dict()
+    assert rebuilt["flags"] == [definition("twice", 3), good]
+    assert rebuilt["group_type_mapping"] == {"0": "company"}
+    assert Snapshot.from_dict(rebuilt).fingerprint == snapshot.fingerprint
+
+
+def test_a_reload_reuses_compact_definitions_and_compiles_the_changed_one() -> None:
+    flags = [definition(f"flag-{n}", n) for n in range(10)]
+    first = compile_definitions(json.dumps(body(*flags)).encode())
+    changed = [*flags[:9], definition("flag-9", 9, version=4)]
+    changed[9]["filters"]["groups"][0]["rollout_percentage"] = 5
+    second = compile_definitions(json.dumps(body(*changed)).encode(), first)
+    for n in range(9):
+        key = f"flag-{n}"
+        assert second.compiled(key) is first.compiled(key)
+        assert stored(second, key) is stored(first, key)  # one copy of the bytes
+    assert second.compiled("flag-9") is not first.compiled("flag-9")
+    assert second.definition("flag-9") == changed[9]
+    assert second.diff(first) == frozenset({"flag-9"})
+    reference = Snapshot.from_dict(body(*changed), compile_all=True)
+    assert second.fingerprint == reference.fingerprint
+    assert answers(second, range(40)) == answers(reference, range(40))
+    # And a third load on top of the compact second one.
+    third = compile_definitions(json.dumps(body(*flags)).encode(), second)
+    assert third.fingerprint == first.fingerprint
+    assert third.compiled("flag-0") is first.compiled("flag-0")
+
+
+def test_snapshots_built_through_the_public_api_are_not_compacted() -> None:
+    data = body(definition("a", 1))
+    for snapshot in (
+        Snapshot.from_json(json.dumps(data), compile_all=True),
+        Snapshot.from_dict(data, compile_all=True),
+    ):
+        snapshot.fingerprint  # noqa: B018 - computed, as a client would
+        assert type(stored(snapshot, "a")) is dict
+        assert snapshot.to_dict()["flags"] == [definition("a", 1)]
