@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from flagkit._evaluation.call_context import CallContext, InvalidInputError, rules_options
 from flagkit._evaluation.classify import definition_unsupported
 from flagkit._evaluation.compile import undecided_slot
 from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace, explain_flag
@@ -26,8 +27,6 @@ from flagkit._evaluation.model import (
 from flagkit._evaluation.outcome import Cause, RequiresServer
 from flagkit._evaluation.result import FlagResult, Reason
 from flagkit._evaluation.rules_v2.bridge import (
-    DEFAULT_RULES_OPTIONS,
-    RulesOptions,
     evaluate_rules_v2,
     trace_rules,
     v2_context,
@@ -49,10 +48,6 @@ _log = logging.getLogger("flagkit")
 _none = type(None)  # NoneType() is None: the default of a memo dict, called in C
 _EMPTY: Mapping[str, Any] = {}
 _NO_PROPERTIES: dict[str, Any] = {}  # shared and never written to
-
-
-class InvalidInputError(Exception):
-    """Raised internally when the caller's context cannot be used."""
 
 
 def _invalid(key: Any, message: str) -> FlagResult:
@@ -114,91 +109,6 @@ def _name_missing(
     return attrs.evolve(
         result, description=f"cannot be decided locally: {noun} {names} {verb} not passed"
     )
-
-
-class _Context:
-    """The caller's context, normalised once per call and shared by every flag."""
-
-    __slots__ = (
-        "_frames",
-        "_group_props",
-        "_person",
-        "device_id",
-        "distinct_id",
-        "group_properties",
-        "groups",
-        "person_properties",
-        "rules",
-    )
-
-    def __init__(
-        self,
-        distinct_id: Any,
-        person_properties: Any,
-        groups: Any,
-        group_properties: Any,
-        device_id: Any,
-        rules: RulesOptions = DEFAULT_RULES_OPTIONS,
-    ) -> None:
-        if distinct_id is None:
-            raise InvalidInputError("distinct_id is required")
-        if person_properties is not None and not isinstance(person_properties, Mapping):
-            raise InvalidInputError("person_properties must be a mapping")
-        if groups is not None and not isinstance(groups, Mapping):
-            raise InvalidInputError("groups must be a mapping of group type to group key")
-        if group_properties is not None and not isinstance(group_properties, Mapping):
-            raise InvalidInputError(
-                "group_properties must be a mapping of group type to properties"
-            )
-        self.distinct_id = distinct_id
-        self.person_properties = person_properties
-        self.groups: Mapping[str, Any] = groups or _EMPTY
-        self.group_properties = group_properties
-        self.device_id = device_id
-        self.rules = rules
-        self._person: dict[str, Any] | None = None
-        self._group_props: Mapping[str, Mapping[str, Any]] | None = None
-        self._frames: dict[tuple[int, int], tuple[dict[Any, Any], dict[Any, Any]]] | None = None
-
-    def person(self) -> dict[str, Any]:
-        """Person properties with the implicit ``distinct_id`` property, as a ``dict``."""
-        props = self._person
-        if props is None:
-            given = self.person_properties
-            if type(given) is dict and "distinct_id" in given:
-                props = given
-            else:
-                props = dict(given) if given else {}
-                props.setdefault("distinct_id", self.distinct_id)
-            self._person = props
-        return props
-
-    def frame_state(self, dependency_id: Any, props: Any) -> tuple[dict[Any, Any], dict[Any, Any]]:
-        """The dependency cache and cohort memo shared by this call's frames that evaluate
-        with the same dependency id and properties (objects that live as long as the call,
-        so their ids are stable keys)."""
-        frames = self._frames
-        if frames is None:
-            frames = self._frames = {}
-        slot = (id(dependency_id), id(props))
-        state = frames.get(slot)
-        if state is None:
-            state = frames[slot] = ({}, {})
-        return state
-
-    def group_props(self) -> Mapping[str, Mapping[str, Any]]:
-        """Properties per passed group, each with the implicit ``$group_key``."""
-        props = self._group_props
-        if props is None:
-            given = self.group_properties or _EMPTY
-            built: dict[str, Mapping[str, Any]] = {}
-            for name, group_key in self.groups.items():
-                extra = given.get(name) or _EMPTY
-                if not isinstance(extra, Mapping):
-                    raise InvalidInputError(f"group_properties[{name!r}] must be a mapping")
-                built[name] = {"$group_key": group_key, **extra}
-            props = self._group_props = built
-        return props
 
 
 class Evaluator:
@@ -290,8 +200,8 @@ class Evaluator:
                 if outcome.__class__ is FlagResult:
                     return outcome
                 # Undecided (rare): the general path below builds the detailed result.
-            rules = _rules_options(properties_complete, timezone, now)
-            context = _Context(
+            rules = rules_options(properties_complete, timezone, now)
+            context = CallContext(
                 distinct_id, person_properties, groups, group_properties, device_id, rules
             )
             return self._run(flag, context)
@@ -342,8 +252,8 @@ class Evaluator:
                 if isinstance(key, str) and key not in positions
             ]
         try:
-            rules = _rules_options(properties_complete, timezone, now)
-            context = _Context(
+            rules = rules_options(properties_complete, timezone, now)
+            context = CallContext(
                 distinct_id, person_properties, groups, group_properties, device_id, rules
             )
         except InvalidInputError as error:
@@ -434,8 +344,8 @@ class Evaluator:
         if flag is None or result.reason is Reason.INVALID_INPUT:
             return Explanation(result)
         try:
-            rules = _rules_options(properties_complete, timezone, now)
-            context = _Context(
+            rules = rules_options(properties_complete, timezone, now)
+            context = CallContext(
                 distinct_id, person_properties, groups, group_properties, device_id, rules
             )
             if flag.rules_v2 is not None:
@@ -483,7 +393,7 @@ class Evaluator:
             "and no device_id was passed",
         )
 
-    def _rules_v2_context(self, flag: CompiledFlag, context: _Context) -> V2Context | str:
+    def _rules_v2_context(self, flag: CompiledFlag, context: CallContext) -> V2Context | str:
         """The rules v2 context of this call for ``flag`` (a string: why there is none)."""
         snapshot = self._snapshot
         group_keys: dict[int, Any] = {}
@@ -504,12 +414,12 @@ class Evaluator:
             context.rules,
         )
 
-    def _run_rules_v2(self, flag: CompiledFlag, context: _Context) -> FlagResult:
+    def _run_rules_v2(self, flag: CompiledFlag, context: CallContext) -> FlagResult:
         v2 = self._rules_v2_context(flag, context)
         return evaluate_rules_v2(flag.key, flag.rules_v2, flag.book, v2)
 
     def _explain_rules_v2(
-        self, flag: CompiledFlag, result: FlagResult, context: _Context
+        self, flag: CompiledFlag, result: FlagResult, context: CallContext
     ) -> Explanation:
         v2 = self._rules_v2_context(flag, context)
         if isinstance(v2, str):
@@ -537,7 +447,7 @@ class Evaluator:
         )
         return Explanation(result, conditions=tuple(traces), notes=(note,))
 
-    def _run(self, flag: CompiledFlag, context: _Context) -> FlagResult:
+    def _run(self, flag: CompiledFlag, context: CallContext) -> FlagResult:
         if not flag.active:
             return flag.book.get(DISABLED)
         if flag.continuity:
@@ -589,12 +499,3 @@ class Evaluator:
         if isinstance(outcome, RequiresServer):
             return flag.book.get(REQUIRES_SERVER)
         return flag.book.get(INVALID)
-
-
-def _rules_options(
-    properties_complete: bool, timezone: str | None, now: datetime | None
-) -> RulesOptions:
-    """The rules v2 options of a call (one shared object for the usual defaults)."""
-    if properties_complete is False and timezone is None and now is None:
-        return DEFAULT_RULES_OPTIONS
-    return RulesOptions(bool(properties_complete), timezone, now)
