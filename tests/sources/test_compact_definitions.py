@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import threading
+import time
 from typing import Any
 
 from flagkit import Evaluator, Snapshot
 from flagkit._evaluation.definitions import Definitions
-from flagkit._sources.sync import compile_definitions
+from flagkit._sources.fetch import Fetched
+from flagkit._sources.store import Store
+from flagkit._sources.sync import Syncer, SyncPolicy, compile_definitions
+from flagkit._status import StatusTracker
 
 PERSON = {"email": "a@acme.com", "plan": "pro", "age": 41}
 
@@ -133,3 +139,57 @@ def test_snapshots_built_through_the_public_api_are_not_compacted() -> None:
         snapshot.fingerprint  # noqa: B018 - computed, as a client would
         assert type(stored(snapshot, "a")) is dict
         assert snapshot.to_dict()["flags"] == [definition("a", 1)]
+
+
+def test_readers_during_the_first_load_see_the_same_answers_and_definitions() -> None:
+    # Readers race the poller thread while it compiles and compacts a first load they
+    # already read from: every answer and every definition read must be the final one.
+    flags = [definition(f"flag-{n}", n) for n in range(400)]
+    data = body(*flags)
+    raw = json.dumps(data).encode()
+    reference = Evaluator(Snapshot.from_json(raw, compile_all=True))
+    expected = {f["key"]: reference.evaluate(f["key"], "u-1", PERSON).value for f in flags}
+    store = Store()
+    syncer = Syncer(
+        store=store,
+        tracker=StatusTracker(time.monotonic),
+        fetch=lambda etag: Fetched(body=raw, etag=None),
+        policy=SyncPolicy(),
+        cache=None,
+        clock=time.monotonic,
+        rng=random.Random(1),
+    )
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def read(seed: int) -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            published = store.current
+            if published is None:
+                continue
+            key = f"flag-{rng.randrange(400)}"
+            value = published.evaluator.evaluate(key, "u-1", PERSON).value
+            if value != expected[key]:
+                problems.append(f"{key}: {value!r}")
+            if published.snapshot.definition(key) != flags[int(key[5:])]:
+                problems.append(f"{key}: definition")
+            if seed == 0 and len(published.snapshot.to_dict()["flags"]) != 400:
+                problems.append("to_dict")
+            everything = published.evaluator.evaluate_all("u-1", person_properties=PERSON)
+            if {k: r.value for k, r in everything.items()} != expected:
+                problems.append("evaluate_all")
+
+    readers = [threading.Thread(target=read, args=(seed,)) for seed in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        syncer.step()
+        time.sleep(0.05)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert problems == []
+    assert store.current is not None
+    assert type(stored(store.current.snapshot, "flag-0")) is bytes
