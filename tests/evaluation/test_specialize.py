@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -106,35 +108,58 @@ def _assert_one_filter_agrees(operator: str, value: Any, prop: Any) -> None:
             "groups": [{"properties": [{"key": "p", "value": value, "operator": operator}]}]
         },
     }
-    flag = Snapshot.from_dict({"flags": [raw]}).compiled("f")
-    assert flag is not None
-    assert flag.run is not None
     props = {"p": prop}
-    assert _unrolled(flag, props, "u", False) == match_conditions(flag, props, "u", None, {}, {})
+    for inline in (True, False):
+        with _fresh_shapes(inline):
+            flag = Snapshot.from_dict({"flags": [raw]}).compiled("f")
+        assert flag is not None
+        assert flag.run is not None
+        expected = match_conditions(flag, props, "u", None, {}, {})
+        assert _unrolled(flag, props, "u", False) == expected
+
+
+@contextmanager
+def _fresh_shapes(inline: bool) -> Iterator[None]:
+    """Empty shape caches (many shapes are generated here: keep the bounded caches from
+    filling up), with filter lists inlined into the flag's code or called as tests."""
+    _specialize._factories.clear()
+    _specialize._inlined_factories.clear()
+    bound = _specialize._MAX_INLINED_SHAPES
+    _specialize._MAX_INLINED_SHAPES = bound if inline else 0
+    try:
+        yield
+    finally:
+        _specialize._MAX_INLINED_SHAPES = bound
 
 
 @settings(max_examples=1500, deadline=None)
-@given(flags, people, st.sampled_from(["u1", "u2", "user-42", 7, "ü"]), st.booleans())
+@given(
+    flags, people, st.sampled_from(["u1", "u2", "user-42", 7, "ü"]), st.booleans(), st.booleans()
+)
 def test_unrolled_flags_match_the_generic_loop(
-    raw: dict[str, Any], props: dict[str, Any], distinct_id: Any, shared: bool
+    raw: dict[str, Any], props: dict[str, Any], distinct_id: Any, shared: bool, inline: bool
 ) -> None:
-    # Many shapes are generated here: keep the bounded shape cache from filling up.
-    _specialize._factories.clear()
-    flag = Snapshot.from_dict({"flags": [raw]}).compiled(raw["key"])
+    with _fresh_shapes(inline):
+        flag = Snapshot.from_dict({"flags": [raw]}).compiled(raw["key"])
     assert flag is not None
     expected = match_conditions(flag, props, distinct_id, None, {}, {})
     assert _unrolled(flag, props, distinct_id, shared) == expected
 
 
 @settings(max_examples=800, deadline=None)
-@given(st.lists(flags, min_size=1, max_size=4), people, st.sampled_from(["u1", "user-42", 7]))
+@given(
+    st.lists(flags, min_size=1, max_size=4),
+    people,
+    st.sampled_from(["u1", "user-42", 7]),
+    st.booleans(),
+)
 def test_flags_sharing_filter_lists_in_one_call_match_the_generic_loop(
-    raws: list[dict[str, Any]], props: dict[str, Any], distinct_id: Any
+    raws: list[dict[str, Any]], props: dict[str, Any], distinct_id: Any, inline: bool
 ) -> None:
-    _specialize._factories.clear()
     # Distinct keys; conditions repeated across flags (and within one) share memo slots.
     raws = [{**raw, "key": f"flag-{index}"} for index, raw in enumerate(raws)]
-    snapshot = Snapshot.from_dict({"flags": raws}).compile_all()
+    with _fresh_shapes(inline):
+        snapshot = Snapshot.from_dict({"flags": raws}).compile_all()
     memo: list[Any] = [None] * len(snapshot._shared)
     encoded = encode_identifier(distinct_id)
     assert encoded is not None
@@ -207,6 +232,30 @@ def test_flags_with_cohorts_or_groups_are_not_unrolled() -> None:
 @pytest.mark.parametrize("prop", ["ACME.com", "acme", "pro", "PRO", "SS", "İ", 5, None])
 def test_inlined_string_operators(operator: str, value: Any, prop: Any) -> None:
     _assert_one_filter_agrees(operator, value, prop)
+
+
+def test_small_flags_run_their_filter_lists_inline_and_others_call_the_list_tests() -> None:
+    email = {"key": "email", "operator": "icontains", "value": "@acme.com"}
+    plan = {"key": "plan", "value": ["pro", "team"]}
+    raw = {"key": "f", "active": True, "filters": {"groups": [{"properties": [email, plan]}]}}
+    big = {**raw, "filters": {"groups": [{"properties": [email, plan] * 7}]}}  # 14 filters
+    props = {"email": "x@ACME.com", "plan": "pro"}
+    with _fresh_shapes(True):
+        snapshot = Snapshot.from_dict({"flags": [raw, {**big, "key": "g"}]})
+        small, large = snapshot.compiled("f"), snapshot.compiled("g")
+        assert len(_specialize._inlined_factories) == 1
+        assert len(_specialize._factories) == 1
+    assert small is not None
+    assert large is not None
+    # Inlined: no list test, the filters' (test, key, constant) after the conditions.
+    assert small.consts[_specialize._HEAD + _specialize._TEST] is None
+    assert len(small.consts) == _specialize._HEAD + _specialize._PER_CONDITION + 6
+    assert callable(large.consts[_specialize._HEAD + _specialize._TEST])
+    for flag in (small, large):
+        assert _unrolled(flag, props, "u", False) == match_conditions(
+            flag, props, "u", None, {}, {}
+        )
+        assert _unrolled(flag, props, "u", False).value is True
 
 
 def test_a_full_shape_cache_falls_back_to_the_generic_loop(monkeypatch: pytest.MonkeyPatch) -> None:

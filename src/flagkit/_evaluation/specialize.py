@@ -51,19 +51,27 @@ SharedRunner = Callable[[tuple[Any, ...], Mapping[str, Any], bytes, "bytes | Non
 # A filter list's test: test(props) -> True, False, a Cause or BROKEN.
 ListTest = Callable[[Mapping[str, Any]], Any]
 # Per condition: (has filters, its filter list's outcome is shared, has a rollout
-# threshold, how a match is valued).
-Shape = tuple[tuple[bool, bool, bool, str], ...]
+# threshold, how a match is valued, and the kinds of its filters when the list is inlined
+# into the flag's code, else None: the code calls the list's test).
+Shape = tuple[tuple[bool, bool, bool, str, "tuple[str, ...] | None"], ...]
 
 # Compiling a shape costs a millisecond or so; bodies use few of them. Bounded so that an
 # unusual body cannot grow them without limit (past it, flags use the generic loop, and
 # filter lists a loop over their tests).
 _MAX_SHAPES = 256
 _MAX_LIST_SHAPES = 512
+# Skeletons with their filter lists inlined (one call per condition less): the commonest
+# shapes of a process only, since they are many more than skeletons. Past the bound, or
+# for flags with more filters than _MAX_INLINED_FILTERS, the skeleton's code calls the
+# lists' tests.
+_MAX_INLINED_SHAPES = 128
+_MAX_INLINED_FILTERS = 12
 # Generated code grows with the flag, and compiling it grows faster (seconds for thousands
 # of conditions): past these sizes a flag keeps the generic loop. Real flags are far smaller.
 _MAX_CONDITIONS = 32
 _MAX_FILTERS = 128
 _factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
+_inlined_factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
 _list_factories: dict[tuple[str, ...], Callable[..., ListTest]] = {}
 _factories_lock = threading.Lock()
 
@@ -227,9 +235,9 @@ _STRING = "type(v) is str"
 _VERSION = "type(v) is str and (w := VERSIONS.get(v)) is not None"
 
 
-def _inline(kind: str, name: str) -> list[tuple[str, str | None]] | None:
-    """Guards and passing expressions for filter ``name`` of this kind (None: not inlined)."""
-    c = f"c{name}"
+def _inline(kind: str, key: str, c: str) -> list[tuple[str, str | None]] | None:
+    """Guards and passing expressions for a filter of this kind reading property ``key``
+    against constant ``c`` (both expressions; None: not inlined)."""
     folded = "(v.lower() if v.isascii() else fold(v))"
     if kind in ("in", "not_in"):
         return [(_STRING, f"v.lower() {kind.replace('_', ' ')} {c}")]
@@ -238,9 +246,9 @@ def _inline(kind: str, name: str) -> list[tuple[str, str | None]] | None:
     if kind == "not_contains":
         return [(_STRING, f"{c} not in {folded}")]
     if kind == "set":
-        return [(f"k{name} in props", None)]
+        return [(f"{key} in props", None)]
     if kind == "not_set":
-        return [(f"k{name} in props", "False")]
+        return [(f"{key} in props", "False")]
     if kind in _COMPARE:
         symbol = _COMPARE[kind]
         return [
@@ -262,42 +270,62 @@ def _kind(test: Any) -> str:
     kind = ("not_" if fast[3] else "") + fast[0]
     if kind == "set" and fast[2] is False:
         return "not_set"  # is_not_set: present means False
-    return kind if _inline(kind, "") is not None else "call"
+    return kind if _inline(kind, "k", "c") is not None else "call"
 
 
 def _indent(lines: list[str], levels: int) -> list[str]:
     return ["    " * levels + line for line in lines]
 
 
-def _filter_lines(position: int, kind: str) -> list[str]:
-    """Code that runs filter ``position`` of a list test: it returns the list's outcome
-    when the filter settles it, else falls through to the next filter."""
-    name = str(position)
+# Ends a filter list with an outcome: ``return`` in a list test, a value and a ``break``
+# out of the list's one-pass loop where the list is inlined into a flag's code.
+_End = Callable[[str], list[str]]
+
+
+def _returned(value: str) -> list[str]:
+    return [f"return {value}"]
+
+
+def _settled(value: str) -> list[str]:
+    return [f"g = {value}", "break"]
+
+
+def _filter_lines(position: int, kind: str, names: tuple[str, str, str], end: _End) -> list[str]:
+    """Code that runs filter ``position`` of a list (``names``: the expressions of its test,
+    key and constant): it ends the list when the filter settles it, else falls through to
+    the next filter."""
+    test, key, const = names
     # A definite error is fatal, unless the list was already inconclusive: then the list
     # is inconclusive. A cause makes the list inconclusive; False ends it at once.
-    broken = "return BROKEN" if position == 0 else "return BROKEN if gc is None else gc"
-    fail = "        return False"
-    handle = [f"o = t{name}(props)", "if o is not True:", "    if o is False:", fail]
-    handle += ["    if o is BROKEN:", f"        {broken}", "    gc = stronger(gc, o)"]
-    guards = _inline(kind, name) if kind != "call" else None
+    broken = "BROKEN" if position == 0 else "BROKEN if gc is None else gc"
+    fail = _indent(end("False"), 2)
+    handle = [f"o = {test}(props)", "if o is not True:", "    if o is False:", *fail]
+    handle += ["    if o is BROKEN:", *_indent(end(broken), 2), "    gc = stronger(gc, o)"]
+    guards = _inline(kind, key, const) if kind != "call" else None
     if guards is None:
         return handle
     # A missing property reads None, which no guard accepts: the test then says why.
-    lines = [] if kind in ("set", "not_set") else [f"v = props.get(k{name})"]
+    lines = [] if kind in ("set", "not_set") else [f"v = props.get({key})"]
     for number, (guard, passes) in enumerate(guards):
         lines.append(f"{'if' if number == 0 else 'elif'} {guard}:")
-        lines += ["    pass"] if passes is None else [f"    if not ({passes}):", fail]
+        lines += ["    pass"] if passes is None else [f"    if not ({passes}):", *fail]
     return [*lines, "else:", *_indent(handle, 1)]
+
+
+def _list_lines(kinds: tuple[str, ...], names: list[tuple[str, str, str]], end: _End) -> list[str]:
+    """The filters of one list in order, ending it with its outcome (see _filter_lines)."""
+    body = ["gc = None"]
+    for position, kind in enumerate(kinds):
+        body += _filter_lines(position, kind, names[position], end)
+    return [*body, *end("True if gc is None else gc")]
 
 
 def _list_source(kinds: tuple[str, ...]) -> str:
     """A factory taking each filter's (test, key, constant) and returning the list test."""
-    params = [f"{p}{position}" for position in range(len(kinds)) for p in ("t", "k", "c")]
-    body = ["gc = None"]
-    for position, kind in enumerate(kinds):
-        body += _filter_lines(position, kind)
-    body.append("return True if gc is None else gc")
-    lines = ["def test(props):", *_indent(body, 1), "return test"]
+    names = [(f"t{p}", f"k{p}", f"c{p}") for p in range(len(kinds))]
+    params = [name for triple in names for name in triple]
+    lines = ["def test(props):", *_indent(_list_lines(kinds, names, _returned), 1)]
+    lines.append("return test")
     return "\n".join([f"def factory({', '.join(params)}):", *_indent(lines, 1)])
 
 
@@ -360,15 +388,27 @@ def _result(slot: str) -> str:
     return f"k[{_RESULTS}][{slot}] or k[{_BOOK}].get({slot})"
 
 
-def _condition_filters(index: int, shared: bool) -> list[str]:
-    """Code that leaves the condition unless its filter list passes."""
-    test = f"{_at(index, _TEST)}(props)"
+def _condition_filters(
+    index: int, shared: bool, kinds: tuple[str, ...] | None, first_filter: int
+) -> list[str]:
+    """Code that leaves the condition unless its filter list passes. With ``kinds``, the
+    list runs inline (its filters' test, key and constant from ``first_filter`` on in the
+    constants tuple), in a one-pass loop that a settled outcome breaks out of."""
+    if kinds is None:
+        compute = [f"g = {_at(index, _TEST)}(props)"]
+    else:
+        names = [
+            (f"k[{at}]", f"k[{at + 1}]", f"k[{at + 2}]")
+            for at in range(first_filter, first_filter + 3 * len(kinds), 3)
+        ]
+        compute = ["while True:", *_indent(_list_lines(kinds, names, _settled), 1)]
     if shared:
         # The list's outcome (True, False, a cause or BROKEN), once per call.
         number = _at(index, _NUMBER)
-        lines = [f"g = memo[{number}]", "if g is None:", f"    g = memo[{number}] = {test}"]
+        lines = [f"g = memo[{number}]", "if g is None:", *_indent(compute, 1)]
+        lines.append(f"    memo[{number}] = g")
     else:
-        lines = [f"g = {test}"]
+        lines = compute
     return [
         *lines,
         "if g is not True:",
@@ -437,8 +477,13 @@ def _ending() -> list[str]:
 def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> list[str]:
     """One evaluation function; ``with_memo`` shares filter-list outcomes through ``memo``."""
     body: list[str] = []
-    for index, (has_filters, shareable, has_threshold, how) in enumerate(shape):
-        lines = _condition_filters(index, with_memo and shareable) if has_filters else []
+    # Inlined filters' (test, key, constant) follow the per-condition entries.
+    first_filter = _HEAD + _PER_CONDITION * len(shape)
+    for index, (has_filters, shareable, has_threshold, how, kinds) in enumerate(shape):
+        lines = []
+        if has_filters:
+            lines = _condition_filters(index, with_memo and shareable, kinds, first_filter)
+            first_filter += 3 * len(kinds or ())
         if has_threshold:
             lines += [
                 "if rh < 0.0:",
@@ -462,14 +507,17 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
 
 
 def _runners(shape: Shape, early_exit: bool) -> tuple[Runner, SharedRunner] | None:
-    """The two evaluation functions of a flag skeleton (None past the bound)."""
-    runners = _factories.get((shape, early_exit))
+    """The two evaluation functions of a flag skeleton, its lists inlined or not (None
+    past the bound)."""
+    inlined = any(kinds is not None for *_, kinds in shape)
+    factories = _inlined_factories if inlined else _factories
+    runners = factories.get((shape, early_exit))
     if runners is not None:
         return runners
     with _factories_lock:
-        runners = _factories.get((shape, early_exit))
+        runners = factories.get((shape, early_exit))
         if runners is None:
-            if len(_factories) >= _MAX_SHAPES:
+            if len(factories) >= (_MAX_INLINED_SHAPES if inlined else _MAX_SHAPES):
                 return None
             lines = [
                 *_run_source("run", shape, early_exit, False),
@@ -477,7 +525,7 @@ def _runners(shape: Shape, early_exit: bool) -> tuple[Runner, SharedRunner] | No
                 "return run, run_shared",
             ]
             source = "\n".join(["def factory():", *_indent(lines, 1)])
-            runners = _factories[(shape, early_exit)] = _built(source)()
+            runners = factories[(shape, early_exit)] = _built(source)()
     return runners
 
 
@@ -544,7 +592,7 @@ def specialize(
     # outcomes are never shared with person flags (nor numbered).
     numbered = shared is not None and not flag.plain_group
     texts = [c.list_text if numbered and tests else None for c, _, tests, _ in flag.plan]
-    shape: Shape = tuple(
+    skeleton = tuple(
         (
             bool(tests),
             text is not None,
@@ -553,7 +601,15 @@ def specialize(
         )
         for (condition, _, tests, threshold), text in zip(flag.plan, texts, strict=True)
     )
-    runners = _runners(shape, flag.early_exit)
+    runners = None
+    inline = sum(len(tests) for _, _, tests, _ in flag.plan) <= _MAX_INLINED_FILTERS
+    if inline:
+        kinds = [tuple(_kind(test) for test in tests) or None for _, _, tests, _ in flag.plan]
+        shape: Shape = tuple((*head, own) for head, own in zip(skeleton, kinds, strict=True))
+        runners = _runners(shape, flag.early_exit)
+    if runners is None:
+        inline = False
+        runners = _runners(tuple((*head, None) for head in skeleton), flag.early_exit)
     if runners is None:
         return None
     book = flag.book
@@ -561,10 +617,15 @@ def specialize(
     highs = tuple(high for _, high in bounds)
     consts: list[Any] = [book._results, book, flag.hasher, bounds, highs, len(bounds)]
     numbers: list[int] = []
+    inlined: list[Any] = []
     for (condition, _, tests, threshold), text in zip(flag.plan, texts, strict=True):
         test: ListTest | None = None
         number = None
-        if tests:
+        if inline:
+            for filter_test in tests:
+                fast = FAST_PATHS.get(filter_test)
+                inlined += [filter_test, fast and fast[1], fast and fast[2]]
+        elif tests:
             test = list_test(tests) if shared is None else shared.test(condition.list_text, tests)
         if text is not None and shared is not None:
             # Numbered only now: a flag that keeps the generic loop holds no number.
@@ -579,4 +640,4 @@ def specialize(
             test,
             number,
         ]
-    return runners[0], runners[1], tuple(consts), tuple(numbers)
+    return runners[0], runners[1], (*consts, *inlined), tuple(numbers)
