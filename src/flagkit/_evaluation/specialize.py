@@ -5,17 +5,18 @@ groups, holdout or enrollment), the generic loop of
 :func:`flagkit._evaluation.runtime.match_conditions` is unrolled in two layers:
 
 * **filter lists.** Each distinct filter list of a snapshot gets one test, shared by every
-  condition that repeats it: a one-filter list is the filter's own test; a longer one is
-  one function with the common operators inlined for the property values they see most
-  (``exact``/``icontains`` on strings, ``is_set``, numeric comparisons on numbers, semver
-  comparisons on versions already parsed once). It answers what the generic loop makes of
-  the list: True, False, an inconclusive cause, or ``BROKEN``.
+  condition that repeats it (:mod:`flagkit._evaluation.list_code`): a one-filter list is
+  the filter's own test; a longer one is one function with the common operators inlined
+  for the property values they see most (``exact``/``icontains`` on strings, ``is_set``,
+  numeric comparisons on numbers, semver comparisons on versions already parsed once).
 * **the flag.** Straight-line code per flag *skeleton* (per condition: whether it has
   filters, whether their outcome is shared, whether it has a rollout, how a match is
   valued; and ``early_exit``), reading the flag's tests, slots and thresholds from a
   constants tuple. It computes the rollout and variant hashes inline from the caller's
   identifier, encoded once by the caller, and reads the matched result straight from the
-  flag's result book.
+  flag's result book. For the commonest shapes of a process (the skeleton with its
+  filters' kinds, up to ``_MAX_INLINED_FILTERS`` filters) the lists' lines are inlined
+  into the flag's code instead of called.
 
 Both layers depend on few shapes (filter kinds; condition skeletons), so the code is
 compiled once per shape and process, and building a flag is a tuple. Each flag gets two
@@ -30,17 +31,21 @@ through it.
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from flagkit._evaluation.hashing import SCALE, first_u64
+from flagkit._evaluation.list_code import (
+    ListTest,
+    compile_factory,
+    filter_kind,
+    indent,
+    list_lines,
+    list_test,
+    settled,
+)
 from flagkit._evaluation.model import NO_MATCH, CompiledFlag
 from flagkit._evaluation.operators import FAST_PATHS
-from flagkit._evaluation.outcome import BROKEN, stronger
-from flagkit._evaluation.semver import _PROPERTY_CACHE
-from flagkit._evaluation.stringify import fold_ascii
 
 _T = TypeVar("_T")
 
@@ -48,8 +53,6 @@ _T = TypeVar("_T")
 Runner = Callable[[tuple[Any, ...], Mapping[str, Any], bytes, "bytes | None"], Any]
 # The same with the call's memo of filter-list outcomes as a last argument.
 SharedRunner = Callable[[tuple[Any, ...], Mapping[str, Any], bytes, "bytes | None", list[Any]], Any]
-# A filter list's test: test(props) -> True, False, a Cause or BROKEN.
-ListTest = Callable[[Mapping[str, Any]], Any]
 # Per condition: (has filters, its filter list's outcome is shared, has a rollout
 # threshold, how a match is valued, and the kinds of its filters when the list is inlined
 # into the flag's code, else None: the code calls the list's test).
@@ -59,7 +62,6 @@ Shape = tuple[tuple[bool, bool, bool, str, "tuple[str, ...] | None"], ...]
 # unusual body cannot grow them without limit (past it, flags use the generic loop, and
 # filter lists a loop over their tests).
 _MAX_SHAPES = 256
-_MAX_LIST_SHAPES = 512
 # Skeletons with their filter lists inlined (one call per condition less): the commonest
 # shapes of a process only, since they are many more than skeletons. Past the bound, or
 # for flags with more filters than _MAX_INLINED_FILTERS, the skeleton's code calls the
@@ -72,23 +74,8 @@ _MAX_CONDITIONS = 32
 _MAX_FILTERS = 128
 _factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
 _inlined_factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
-_list_factories: dict[tuple[str, ...], Callable[..., ListTest]] = {}
 _factories_lock = threading.Lock()
 
-_HELPERS = {
-    "BROKEN": BROKEN,
-    "stronger": stronger,
-    "fold": fold_ascii,
-    # Parsed semver property values by text (None: not a version); see flagkit._evaluation.semver.
-    "VERSIONS": _PROPERTY_CACHE,
-    # PostHog's bucket, as _evaluation.hashing computes it: (first_u64(digest)[0] >> 4) / SCALE.
-    "first_u64": first_u64,
-    "SCALE": SCALE,
-    "VARIANT": b"variant",
-    # float(int) overflows from 2**1024 on; below 2**1023 it cannot.
-    "INT_LIMIT": 2**1023,
-    "bisect_right": bisect.bisect_right,
-}
 
 # The constants tuple of a flag: these first, then _PER_CONDITION entries per condition.
 _RESULTS, _BOOK, _HASHER, _BOUNDS, _HIGHS, _VARIANT_COUNT = range(6)
@@ -227,157 +214,6 @@ class SharedConditions:
         return found
 
 
-# Inlined filters: (guards, each with the expression that passes under it). The guard
-# picks the property values the expression is exact for; other values call the test.
-_COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_SEMVER = {"eq": "==", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_STRING = "type(v) is str"
-_VERSION = "type(v) is str and (w := VERSIONS.get(v)) is not None"
-
-
-def _inline(kind: str, key: str, c: str) -> list[tuple[str, str | None]] | None:
-    """Guards and passing expressions for a filter of this kind reading property ``key``
-    against constant ``c`` (both expressions; None: not inlined)."""
-    folded = "(v.lower() if v.isascii() else fold(v))"
-    if kind in ("in", "not_in"):
-        return [(_STRING, f"v.lower() {kind.replace('_', ' ')} {c}")]
-    if kind == "contains":
-        return [(_STRING, f"{c} in {folded}")]
-    if kind == "not_contains":
-        return [(_STRING, f"{c} not in {folded}")]
-    if kind == "set":
-        return [(f"{key} in props", None)]
-    if kind == "not_set":
-        return [(f"{key} in props", "False")]
-    if kind in _COMPARE:
-        symbol = _COMPARE[kind]
-        return [
-            # A finite float (x - x is NaN for infinities and NaN).
-            ("type(v) is float and v - v == 0.0", f"v {symbol} {c}"),
-            ("type(v) is int and -INT_LIMIT < v < INT_LIMIT", f"float(v) {symbol} {c}"),
-        ]
-    if kind == "semver_range":
-        return [(_VERSION, f"{c}[0] <= w < {c}[1]")]
-    if kind.startswith("semver_") and kind[7:] in _SEMVER:
-        return [(_VERSION, f"w {_SEMVER[kind[7:]]} {c}")]
-    return None
-
-
-def _kind(test: Any) -> str:
-    fast = FAST_PATHS.get(test)
-    if fast is None:
-        return "call"
-    kind = ("not_" if fast[3] else "") + fast[0]
-    if kind == "set" and fast[2] is False:
-        return "not_set"  # is_not_set: present means False
-    return kind if _inline(kind, "k", "c") is not None else "call"
-
-
-def _indent(lines: list[str], levels: int) -> list[str]:
-    return ["    " * levels + line for line in lines]
-
-
-# Ends a filter list with an outcome: ``return`` in a list test, a value and a ``break``
-# out of the list's one-pass loop where the list is inlined into a flag's code.
-_End = Callable[[str], list[str]]
-
-
-def _returned(value: str) -> list[str]:
-    return [f"return {value}"]
-
-
-def _settled(value: str) -> list[str]:
-    return [f"g = {value}", "break"]
-
-
-def _filter_lines(position: int, kind: str, names: tuple[str, str, str], end: _End) -> list[str]:
-    """Code that runs filter ``position`` of a list (``names``: the expressions of its test,
-    key and constant): it ends the list when the filter settles it, else falls through to
-    the next filter."""
-    test, key, const = names
-    # A definite error is fatal, unless the list was already inconclusive: then the list
-    # is inconclusive. A cause makes the list inconclusive; False ends it at once.
-    broken = "BROKEN" if position == 0 else "BROKEN if gc is None else gc"
-    fail = _indent(end("False"), 2)
-    handle = [f"o = {test}(props)", "if o is not True:", "    if o is False:", *fail]
-    handle += ["    if o is BROKEN:", *_indent(end(broken), 2), "    gc = stronger(gc, o)"]
-    guards = _inline(kind, key, const) if kind != "call" else None
-    if guards is None:
-        return handle
-    # A missing property reads None, which no guard accepts: the test then says why.
-    lines = [] if kind in ("set", "not_set") else [f"v = props.get({key})"]
-    for number, (guard, passes) in enumerate(guards):
-        lines.append(f"{'if' if number == 0 else 'elif'} {guard}:")
-        lines += ["    pass"] if passes is None else [f"    if not ({passes}):", *fail]
-    return [*lines, "else:", *_indent(handle, 1)]
-
-
-def _list_lines(kinds: tuple[str, ...], names: list[tuple[str, str, str]], end: _End) -> list[str]:
-    """The filters of one list in order, ending it with its outcome (see _filter_lines)."""
-    body = ["gc = None"]
-    for position, kind in enumerate(kinds):
-        body += _filter_lines(position, kind, names[position], end)
-    return [*body, *end("True if gc is None else gc")]
-
-
-def _list_source(kinds: tuple[str, ...]) -> str:
-    """A factory taking each filter's (test, key, constant) and returning the list test."""
-    names = [(f"t{p}", f"k{p}", f"c{p}") for p in range(len(kinds))]
-    params = [name for triple in names for name in triple]
-    lines = ["def test(props):", *_indent(_list_lines(kinds, names, _returned), 1)]
-    lines.append("return test")
-    return "\n".join([f"def factory({', '.join(params)}):", *_indent(lines, 1)])
-
-
-def _loop_test(tests: tuple[Callable[..., Any], ...]) -> ListTest:
-    """The list test as a loop over the tests (for list shapes past the cache bound)."""
-
-    def test(props: Mapping[str, Any]) -> Any:
-        cause = None
-        for filter_test in tests:
-            outcome = filter_test(props)
-            if outcome is True:
-                continue
-            if outcome is False:
-                return False
-            if outcome is BROKEN:
-                return BROKEN if cause is None else cause
-            cause = stronger(cause, outcome)
-        return True if cause is None else cause
-
-    return test
-
-
-def list_test(tests: tuple[Callable[..., Any], ...]) -> ListTest:
-    """One test for a condition's filter list (``tests``: property tests, at least one).
-
-    It answers True (every filter passes), False (one fails), an inconclusive cause, or
-    ``BROKEN``, exactly as the generic condition loop decides the list."""
-    if len(tests) == 1:
-        return tests[0]  # its own outcome is the list's
-    kinds = tuple(_kind(test) for test in tests)
-    factory = _list_factories.get(kinds)
-    if factory is None:
-        with _factories_lock:
-            factory = _list_factories.get(kinds)
-            if factory is None:
-                if len(_list_factories) >= _MAX_LIST_SHAPES:
-                    return _loop_test(tests)
-                factory = _list_factories[kinds] = _built(_list_source(kinds))
-    args: list[Any] = []
-    for test in tests:
-        fast = FAST_PATHS.get(test)
-        args += [test, fast[1] if fast else None, fast[2] if fast else None]
-    built: ListTest = factory(*args)
-    return built
-
-
-def _built(source: str) -> Any:
-    space: dict[str, Any] = dict(_HELPERS)
-    exec(compile(source, "<flagkit specialized flag>", "exec"), space)
-    return space["factory"]
-
-
 def _at(index: int, field: int) -> str:
     """The constants-tuple entry ``field`` of condition ``index``."""
     return f"k[{_HEAD + _PER_CONDITION * index + field}]"
@@ -401,11 +237,11 @@ def _condition_filters(
             (f"k[{at}]", f"k[{at + 1}]", f"k[{at + 2}]")
             for at in range(first_filter, first_filter + 3 * len(kinds), 3)
         ]
-        compute = ["while True:", *_indent(_list_lines(kinds, names, _settled), 1)]
+        compute = ["while True:", *indent(list_lines(kinds, names, settled), 1)]
     if shared:
         # The list's outcome (True, False, a cause or BROKEN), once per call.
         number = _at(index, _NUMBER)
-        lines = [f"g = memo[{number}]", "if g is None:", *_indent(compute, 1)]
+        lines = [f"g = memo[{number}]", "if g is None:", *indent(compute, 1)]
         lines.append(f"    memo[{number}] = g")
     else:
         lines = compute
@@ -495,14 +331,14 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
                 f"        fo = {_at(index, _OUT)}",
             ]
             # early_exit: the first rollout miss ends the evaluation.
-            lines += _indent(_ending(), 1) if early_exit else ["    break"]
+            lines += indent(_ending(), 1) if early_exit else ["    break"]
         lines += _match_lines(index, how)
         # A one-pass loop: "break" leaves the condition like "continue" in the generic loop.
-        body += ["while True:", *_indent(lines, 1)]
+        body += ["while True:", *indent(lines, 1)]
     params = "k, props, idb, idv, memo" if with_memo else "k, props, idb, idv"
     return [
         f"def {name}({params}):",
-        *_indent(["inc = None", "fo = -1", "rh = -1.0", *body, *_ending()], 1),
+        *indent(["inc = None", "fo = -1", "rh = -1.0", *body, *_ending()], 1),
     ]
 
 
@@ -524,8 +360,8 @@ def _runners(shape: Shape, early_exit: bool) -> tuple[Runner, SharedRunner] | No
                 *_run_source("run_shared", shape, early_exit, True),
                 "return run, run_shared",
             ]
-            source = "\n".join(["def factory():", *_indent(lines, 1)])
-            runners = factories[(shape, early_exit)] = _built(source)()
+            source = "\n".join(["def factory():", *indent(lines, 1)])
+            runners = factories[(shape, early_exit)] = compile_factory(source)()
     return runners
 
 
@@ -548,7 +384,7 @@ def specializable(flag: CompiledFlag) -> bool:
     )
 
 
-def _match_kind(flag: CompiledFlag, override_slot: int) -> str:
+def _matchfilter_kind(flag: CompiledFlag, override_slot: int) -> str:
     # The order of matched_value's checks.
     if override_slot >= 0:
         return "override"
@@ -597,14 +433,14 @@ def specialize(
             bool(tests),
             text is not None,
             _can_miss(threshold),
-            _match_kind(flag, condition.override_slot),
+            _matchfilter_kind(flag, condition.override_slot),
         )
         for (condition, _, tests, threshold), text in zip(flag.plan, texts, strict=True)
     )
     runners = None
     inline = sum(len(tests) for _, _, tests, _ in flag.plan) <= _MAX_INLINED_FILTERS
     if inline:
-        kinds = [tuple(_kind(test) for test in tests) or None for _, _, tests, _ in flag.plan]
+        kinds = [tuple(filter_kind(test) for test in tests) or None for _, _, tests, _ in flag.plan]
         shape: Shape = tuple((*head, own) for head, own in zip(skeleton, kinds, strict=True))
         runners = _runners(shape, flag.early_exit)
     if runners is None:
