@@ -397,6 +397,11 @@ class FlagkitProvider(AbstractProvider):
 
     def _is_multivariate(self, flag_key: str) -> bool:
         snapshot = self._client.snapshot
+        flag = snapshot.compiled(flag_key) if snapshot is not None else None
+        if flag is not None and flag.rules_v2 is None:
+            # From the compiled flag: a client keeps its definitions compact, and decoding
+            # one per call would cost more than the evaluation.
+            return flag.has_variants or flag.variant_keys_broken
         definition = snapshot.definition(flag_key) if snapshot is not None else None
         if definition is None:
             return True  # unknown here: give the benefit of the doubt (no error)
