@@ -107,6 +107,13 @@ def settled(value: str) -> list[str]:
     return [f"g = {value}", "break"]
 
 
+# The outcomes a list ends with, as the expressions an _End receives.
+FAILED = "False"
+BROKEN_FIRST = "BROKEN"  # a definite error with nothing inconclusive before it
+BROKEN_LATER = "BROKEN if gc is None else gc"
+PASSED = "True if gc is None else gc"  # every filter ran: passed or inconclusive
+
+
 def _filter_lines(position: int, kind: str, names: tuple[str, str, str], end: _End) -> list[str]:
     """Code that runs filter ``position`` of a list (``names``: the expressions of its test,
     key and constant): it ends the list when the filter settles it, else falls through to
@@ -114,8 +121,8 @@ def _filter_lines(position: int, kind: str, names: tuple[str, str, str], end: _E
     test, key, const = names
     # A definite error is fatal, unless the list was already inconclusive: then the list
     # is inconclusive. A cause makes the list inconclusive; False ends it at once.
-    broken = "BROKEN" if position == 0 else "BROKEN if gc is None else gc"
-    fail = indent(end("False"), 2)
+    broken = BROKEN_FIRST if position == 0 else BROKEN_LATER
+    fail = indent(end(FAILED), 2)
     handle = [f"o = {test}(props)", "if o is not True:", "    if o is False:", *fail]
     handle += ["    if o is BROKEN:", *indent(end(broken), 2), "    gc = stronger(gc, o)"]
     guards = _inline(kind, key, const) if kind != "call" else None
@@ -134,7 +141,7 @@ def list_lines(kinds: tuple[str, ...], names: list[tuple[str, str, str]], end: _
     body = ["gc = None"]
     for position, kind in enumerate(kinds):
         body += _filter_lines(position, kind, names[position], end)
-    return [*body, *end("True if gc is None else gc")]
+    return [*body, *end(PASSED)]
 
 
 def _list_source(kinds: tuple[str, ...]) -> str:

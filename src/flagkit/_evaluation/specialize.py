@@ -36,6 +36,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flagkit._evaluation.list_code import (
+    BROKEN_FIRST,
+    BROKEN_LATER,
+    FAILED,
+    PASSED,
     ListTest,
     compile_factory,
     filter_kind,
@@ -224,6 +228,20 @@ def _result(slot: str) -> str:
     return f"k[{_RESULTS}][{slot}] or k[{_BOOK}].get({slot})"
 
 
+def _on_condition(outcome: str) -> list[str]:
+    """What an inlined list's outcome does to its condition, as the lines after a computed
+    outcome do (a failed list leaves the condition; an inconclusive one counts, then leaves;
+    a passed one falls through to the rollout)."""
+    if outcome == FAILED:
+        return ["break"]
+    if outcome == BROKEN_FIRST:
+        return ["return BROKEN"]
+    if outcome == BROKEN_LATER:
+        return ["if gc is None:", "    return BROKEN", "inc = stronger(inc, gc)", "break"]
+    assert outcome == PASSED
+    return ["if gc is not None:", "    inc = stronger(inc, gc)", "    break"]
+
+
 def _condition_filters(
     index: int, shared: bool, kinds: tuple[str, ...] | None, first_filter: int
 ) -> list[str]:
@@ -237,6 +255,9 @@ def _condition_filters(
             (f"k[{at}]", f"k[{at + 1}]", f"k[{at + 2}]")
             for at in range(first_filter, first_filter + 3 * len(kinds), 3)
         ]
+        if not shared:
+            # Straight in the condition's loop: each outcome acts on the condition at once.
+            return list_lines(kinds, names, _on_condition)
         compute = ["while True:", *indent(list_lines(kinds, names, settled), 1)]
     if shared:
         # The list's outcome (True, False, a cause or BROKEN), once per call.
