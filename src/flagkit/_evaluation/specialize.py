@@ -247,7 +247,8 @@ def _condition_filters(
 ) -> list[str]:
     """Code that leaves the condition unless its filter list passes. With ``kinds``, the
     list runs inline (its filters' test, key and constant from ``first_filter`` on in the
-    constants tuple), in a one-pass loop that a settled outcome breaks out of."""
+    constants tuple): straight in the condition's code, or, when its outcome is kept in the
+    call's memo, in a one-pass loop that a settled outcome breaks out of."""
     if kinds is None:
         compute = [f"g = {_at(index, _TEST)}(props)"]
     else:
