@@ -92,11 +92,11 @@ people = st.one_of(
 
 
 def _unrolled(flag: Any, props: dict[str, Any], distinct_id: Any, shared: bool) -> Any:
-    assert flag.run is not None  # every generated flag is eligible
+    assert flag.run_code is not None  # every generated flag is eligible
     encoded = encode_identifier(distinct_id)
     assert encoded is not None
     # evaluate() lets the code add "variant" itself; evaluate_all() passes it in.
-    return flag.run(props, encoded, encoded + b"variant" if shared else None)
+    return flag.run_code(flag.consts, props, encoded, encoded + b"variant" if shared else None)
 
 
 def _assert_one_filter_agrees(operator: str, value: Any, prop: Any) -> None:
@@ -113,7 +113,7 @@ def _assert_one_filter_agrees(operator: str, value: Any, prop: Any) -> None:
         with _fresh_shapes(inline):
             flag = Snapshot.from_dict({"flags": [raw]}).compiled("f")
         assert flag is not None
-        assert flag.run is not None
+        assert flag.run_code is not None
         expected = match_conditions(flag, props, "u", None, {}, {})
         assert _unrolled(flag, props, "u", False) == expected
 
@@ -166,9 +166,10 @@ def test_flags_sharing_filter_lists_in_one_call_match_the_generic_loop(
     for raw in raws:
         flag = snapshot.compiled(raw["key"])
         assert flag is not None
-        assert flag.run_shared is not None
+        assert flag.shared_code is not None
         expected = match_conditions(flag, props, distinct_id, None, {}, {})
-        assert flag.run_shared(props, encoded, encoded + b"variant", memo) == expected
+        outcome = flag.shared_code(flag.consts, props, encoded, encoded + b"variant", memo)
+        assert outcome == expected
 
 
 def test_repeated_filter_lists_share_one_number() -> None:
@@ -224,7 +225,7 @@ def test_flags_with_cohorts_or_groups_are_not_unrolled() -> None:
     for key in ("c", "g"):
         flag = snapshot.compiled(key)
         assert flag is not None
-        assert flag.run is None
+        assert flag.run_code is None
 
 
 @pytest.mark.parametrize("operator", ["exact", "is_not", "icontains", "not_icontains"])
@@ -265,7 +266,7 @@ def test_a_full_shape_cache_falls_back_to_the_generic_loop(monkeypatch: pytest.M
     snapshot = Snapshot.from_dict({"flags": [raw]})
     flag = snapshot.compiled("f")
     assert flag is not None
-    assert flag.run is None
+    assert flag.run_code is None
     assert Evaluator(snapshot).evaluate("f", "u").value is True
 
 
@@ -447,7 +448,7 @@ def test_very_large_flags_keep_the_generic_loop(conditions: int, filters: int) -
     snapshot = Snapshot.from_dict({"flags": [raw]})
     flag = snapshot.compiled("big")
     assert flag is not None
-    assert flag.run is None
+    assert flag.run_code is None
     assert Evaluator(snapshot).evaluate("big", "u", person_properties={"plan": "p1-0"}).value is (
         filters == 1
     )

@@ -188,12 +188,17 @@ def list_test(tests: tuple[Callable[..., Any], ...]) -> ListTest:
                 if len(_list_factories) >= _MAX_LIST_SHAPES:
                     return _loop_test(tests)
                 factory = _list_factories[kinds] = compile_factory(_list_source(kinds))
-    args: list[Any] = []
+    built: ListTest = factory(*filter_constants(tests))
+    return built
+
+
+def filter_constants(tests: tuple[Callable[..., Any], ...]) -> list[Any]:
+    """Each filter's (test, key, constant), in order, as generated list code reads them."""
+    constants: list[Any] = []
     for test in tests:
         fast = FAST_PATHS.get(test)
-        args += [test, fast[1] if fast else None, fast[2] if fast else None]
-    built: ListTest = factory(*args)
-    return built
+        constants += [test, fast[1] if fast else None, fast[2] if fast else None]
+    return constants
 
 
 def compile_factory(source: str) -> Any:

@@ -8,7 +8,6 @@ evaluating allocates nothing and loading stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import attrs
@@ -259,18 +258,3 @@ class CompiledFlag:
     consts: tuple[Any, ...] = ()
     # The numbers of this flag's filter lists (see flagkit._evaluation.specialize.SharedConditions).
     shared_numbers: tuple[int, ...] = ()
-
-    @property
-    def run(self) -> Callable[[Mapping[str, Any], bytes, bytes | None], Any] | None:
-        """The unrolled evaluation, ``run(props, idb, idv)``, or None (see specialize)."""
-        code = self.run_code
-        return None if code is None else partial(code, self.consts)
-
-    @property
-    def run_shared(
-        self,
-    ) -> Callable[[Mapping[str, Any], bytes, bytes | None, list[Any]], Any] | None:
-        """``run`` with the call's memo of filter-list outcomes: ``run_shared(props, idb,
-        idv, memo)``, or None."""
-        code = self.shared_code
-        return None if code is None else partial(code, self.consts)

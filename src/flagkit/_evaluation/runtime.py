@@ -111,7 +111,7 @@ def match_flag(
 
 
 def match_plain(flag: CompiledFlag, props: Mapping[str, Any], distinct_id: Any) -> MatchOutcome:
-    """A plain flag (``flag.plain``) by the generic loop (callers try ``flag.run`` first)."""
+    """A plain flag (``flag.plain``) by the generic loop (callers try ``flag.run_code`` first)."""
     if flag.has_preamble:
         return match_flag(flag, props, distinct_id, None, _EMPTY, _EMPTY)
     return match_conditions(flag, props, distinct_id, None, _EMPTY, _EMPTY)

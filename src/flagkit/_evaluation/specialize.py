@@ -42,6 +42,7 @@ from flagkit._evaluation.list_code import (
     PASSED,
     ListTest,
     compile_factory,
+    filter_constants,
     filter_kind,
     indent,
     list_lines,
@@ -49,7 +50,6 @@ from flagkit._evaluation.list_code import (
     settled,
 )
 from flagkit._evaluation.model import NO_MATCH, CompiledFlag
-from flagkit._evaluation.operators import FAST_PATHS
 
 _T = TypeVar("_T")
 
@@ -228,18 +228,15 @@ def _result(slot: str) -> str:
     return f"k[{_RESULTS}][{slot}] or k[{_BOOK}].get({slot})"
 
 
-def _on_condition(outcome: str) -> list[str]:
-    """What an inlined list's outcome does to its condition, as the lines after a computed
-    outcome do (a failed list leaves the condition; an inconclusive one counts, then leaves;
-    a passed one falls through to the rollout)."""
-    if outcome == FAILED:
-        return ["break"]
-    if outcome == BROKEN_FIRST:
-        return ["return BROKEN"]
-    if outcome == BROKEN_LATER:
-        return ["if gc is None:", "    return BROKEN", "inc = stronger(inc, gc)", "break"]
-    assert outcome == PASSED
-    return ["if gc is not None:", "    inc = stronger(inc, gc)", "    break"]
+# What an inlined list's outcome does to its condition, as the lines after a computed
+# outcome do: a failed list leaves the condition, an inconclusive one counts and then
+# leaves, a passed one falls through to the rollout.
+_ON_CONDITION = {
+    FAILED: ["break"],
+    BROKEN_FIRST: ["return BROKEN"],
+    BROKEN_LATER: ["if gc is None:", "    return BROKEN", "inc = stronger(inc, gc)", "break"],
+    PASSED: ["if gc is not None:", "    inc = stronger(inc, gc)", "    break"],
+}
 
 
 def _condition_filters(
@@ -258,7 +255,7 @@ def _condition_filters(
         ]
         if not shared:
             # Straight in the condition's loop: each outcome acts on the condition at once.
-            return list_lines(kinds, names, _on_condition)
+            return list_lines(kinds, names, _ON_CONDITION.__getitem__)
         compute = ["while True:", *indent(list_lines(kinds, names, settled), 1)]
     if shared:
         # The list's outcome (True, False, a cause or BROKEN), once per call.
@@ -406,7 +403,7 @@ def specializable(flag: CompiledFlag) -> bool:
     )
 
 
-def _matchfilter_kind(flag: CompiledFlag, override_slot: int) -> str:
+def _match_kind(flag: CompiledFlag, override_slot: int) -> str:
     # The order of matched_value's checks.
     if override_slot >= 0:
         return "override"
@@ -455,7 +452,7 @@ def specialize(
             bool(tests),
             text is not None,
             _can_miss(threshold),
-            _matchfilter_kind(flag, condition.override_slot),
+            _match_kind(flag, condition.override_slot),
         )
         for (condition, _, tests, threshold), text in zip(flag.plan, texts, strict=True)
     )
@@ -480,9 +477,7 @@ def specialize(
         test: ListTest | None = None
         number = None
         if inline:
-            for filter_test in tests:
-                fast = FAST_PATHS.get(filter_test)
-                inlined += [filter_test, fast and fast[1], fast and fast[2]]
+            inlined += filter_constants(tests)
         elif tests:
             test = list_test(tests) if shared is None else shared.test(condition.list_text, tests)
         if text is not None and shared is not None:
