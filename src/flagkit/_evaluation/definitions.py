@@ -60,8 +60,7 @@ class Definitions(Mapping[str, Mapping[str, Any]]):
         """Replace each decoded definition with its canonical JSON bytes from ``canonical``
         (which must be exactly what the decoded value serialises to)."""
         values = self._values
-        for key, value in list(values.items()):
-            if type(value) is not bytes:
-                data = canonical.get(key)
-                if data is not None:
-                    values[key] = data
+        for key, data in canonical.items():
+            # Only replacing existing entries: the mapping's size never changes.
+            if key in values and type(values[key]) is not bytes:
+                values[key] = data

@@ -20,7 +20,8 @@ groups, holdout or enrollment), the generic loop of
 
 Both layers depend on few shapes (filter kinds; condition skeletons), so the code is
 compiled once per shape and process, and building a flag is a tuple. Each flag gets two
-functions: ``run`` for one evaluation, and ``run_shared`` for ``evaluate_all``, which keeps
+functions (``CompiledFlag.run_code`` and ``shared_code``, called with its ``consts``):
+``run`` for one evaluation, and ``run_shared`` for ``evaluate_all``, which keeps
 the outcome of each filter list numbered by :class:`SharedConditions` for the rest of the
 call, so that flags repeating a list test it once. Very large flags keep the generic loop.
 
