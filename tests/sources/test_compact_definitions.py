@@ -1,4 +1,4 @@
-"""A client's snapshots keep their definitions as canonical JSON bytes once compiled: every
+"""A client's snapshots keep their definitions as packed canonical JSON once compiled: every
 read of the definitions, every answer and every fingerprint stays what it was."""
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ def stored(snapshot: Snapshot, key: str) -> Any:
     return definitions.stored(key)
 
 
+def packed(snapshot: Snapshot, key: str) -> bool:
+    """Whether ``key`` is kept compact (canonical bytes, compressed), not decoded."""
+    definitions = snapshot.definitions
+    assert isinstance(definitions, Definitions)
+    return definitions.canonical(key) is not None and type(stored(snapshot, key)) is not dict
+
+
 def answers(snapshot: Snapshot, ids: range) -> list[Any]:
     evaluator = Evaluator(snapshot)
     return [
@@ -72,7 +79,7 @@ def test_compiled_client_snapshots_keep_bytes_and_read_back_the_same() -> None:
     raw = json.dumps(data).encode()
     snapshot = compile_definitions(raw)
     reference = Snapshot.from_json(raw, compile_all=True)
-    assert all(type(stored(snapshot, f["key"])) is bytes for f in flags)
+    assert all(packed(snapshot, f["key"]) for f in flags)
     assert "flags" not in snapshot.body  # the decoded list is dropped
     for flag in flags:
         assert snapshot.definition(flag["key"]) == flag
@@ -87,7 +94,7 @@ def test_values_json_allows_survive_the_round_trip() -> None:
     odd = definition("odd", 1, note="\ud800 lone surrogate", big=10**300, ratio=math.inf)
     raw = json.dumps(body(odd)).encode()
     snapshot = compile_definitions(raw)
-    assert type(stored(snapshot, "odd")) is bytes
+    assert packed(snapshot, "odd")
     again = snapshot.definition("odd")
     assert again is not None
     assert again["note"] == "\ud800 lone surrogate"
@@ -192,4 +199,56 @@ def test_readers_during_the_first_load_see_the_same_answers_and_definitions() ->
             reader.join()
     assert problems == []
     assert store.current is not None
-    assert type(stored(store.current.snapshot, "flag-0")) is bytes
+    assert packed(store.current.snapshot, "flag-0")
+
+
+def _packs(snapshot: Snapshot) -> list[Any]:
+    """The distinct packs a snapshot's definitions are kept in."""
+    unique = {id(value): value for key in snapshot.definitions if (value := stored(snapshot, key))}
+    return [value for value in unique.values() if type(value) is not dict]
+
+
+def test_many_definitions_are_packed_together_and_read_back_one_by_one_or_all() -> None:
+    flags = [definition(f"flag-{n}", n) for n in range(100)]
+    snapshot = compile_definitions(json.dumps(body(*flags)).encode())
+    packs = _packs(snapshot)
+    assert 1 < len(packs) < 100  # several flags share a pack
+    assert sum(len(pack.keys) for pack in packs) == 100
+    assert [snapshot.definition(f["key"]) for f in reversed(flags)] == flags[::-1]
+    assert snapshot.to_dict()["flags"] == flags
+    assert dict(snapshot.definitions.items()) == {f["key"]: f for f in flags}
+
+
+def test_a_definition_that_cannot_be_serialised_exactly_stays_decoded() -> None:
+    definitions = Definitions({"a": {"key": "a"}, "b": {"key": "b"}})
+    definitions.compact({"a": b'{"key":"a"}'})
+    assert definitions.canonical("a") == b'{"key":"a"}'
+    assert definitions.canonical("b") is None
+    assert definitions.stored("b") == {"key": "b"}
+    assert definitions.decoded() == [{"key": "a"}, {"key": "b"}]
+    assert definitions.get("missing", 7) == 7
+
+
+def test_reloads_share_packs_while_most_of_their_flags_live_and_repack_the_rest() -> None:
+    flags = [definition(f"flag-{n}", n) for n in range(96)]
+    first = compile_definitions(json.dumps(body(*flags)).encode())
+    # Change 20 of the first pack's 32 flags: it holds too few live flags to keep.
+    changed = [definition(f["key"], n, version=9) if n < 20 else f for n, f in enumerate(flags)]
+    second = compile_definitions(json.dumps(body(*changed)).encode(), first)
+    assert stored(second, "flag-40") is stored(first, "flag-40")  # an untouched pack: shared
+    assert stored(second, "flag-25") is not stored(first, "flag-25")  # repacked
+    assert [second.definition(f["key"]) for f in changed] == changed
+    assert second.to_dict()["flags"] == changed
+    # However many reloads change flags, no more than twice the flags' bytes are held.
+    current = second
+    rng = random.Random(5)
+    for round_number in range(30):
+        picked = set(rng.sample(range(96), 7))
+        changed = [
+            definition(f["key"], n, version=10 + round_number) if n in picked else f
+            for n, f in enumerate(changed)
+        ]
+        current = compile_definitions(json.dumps(body(*changed)).encode(), current)
+        held = sum(len(pack.keys) for pack in _packs(current))
+        assert held <= 2 * 96
+        assert current.to_dict()["flags"] == changed

@@ -8,57 +8,36 @@ outcome at the same point, and described in ``problems``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
+from flagkit._evaluation.fixed_specs import FIXED_SPECS
 from flagkit._evaluation.formats import is_legacy_format, is_rules_v2
 from flagkit._evaluation.hashing import key_hasher
 from flagkit._evaluation.model import (
-    CONTINUITY,
     DESCRIBE_OVERRIDE,
     DESCRIBE_VARIANT,
-    DISABLED,
-    ENROLLED,
     FIRST_CONDITION_SLOT,
     GROUP_NOT_PROVIDED,
     HOLDOUT,
     INVALID,
-    NO_MATCH,
-    NOT_ENROLLED,
-    REQUIRES_SERVER,
     TARGET_FLAG,
     TARGET_GROUP,
-    UNDECIDED,
     CompiledFlag,
     Condition,
     FilterTest,
+    PlanStep,
     ResultBook,
     ResultSpec,
     match_spec,
     out_of_rollout_spec,
 )
-from flagkit._evaluation.outcome import Cause
 from flagkit._evaluation.result import Reason
 from flagkit._evaluation.rules_v2 import V2Config, parse_config
 from flagkit._evaluation.specialize import SharedConditions, specialize
 
-_CAUSE_REASONS = {
-    Cause.EXPERIENCE_CONTINUITY: Reason.REQUIRES_SERVER,
-    Cause.UNSUPPORTED_DEFINITION: Reason.UNSUPPORTED_DEFINITION,
-    Cause.UNRESOLVED_DEPENDENCY: Reason.UNRESOLVED_DEPENDENCY,
-    Cause.MISSING_CONTEXT: Reason.MISSING_CONTEXT,
-}
-
-_CAUSE_TEXT = {
-    Cause.EXPERIENCE_CONTINUITY: "experience continuity needs PostHog's servers",
-    Cause.UNSUPPORTED_DEFINITION: (
-        "a filter cannot be evaluated locally (operator, value or group type unsupported)"
-    ),
-    Cause.UNRESOLVED_DEPENDENCY: "a flag it depends on could not be decided locally",
-    Cause.MISSING_CONTEXT: "a property, group or device id it needs was not passed",
-}
-
 _NUMBER = (int, float)
+_Item = TypeVar("_Item")
 
 # A condition's filter list, compiled: (tests, their texts, the property each reads, the
 # condition's text).
@@ -69,66 +48,11 @@ _MALFORMED = "malformed filters"
 _MALFORMED_FILTERS: _CompiledList = ((BROKEN_FILTER,), (_MALFORMED,), (), _MALFORMED)
 
 
-def _fixed_specs() -> tuple[ResultSpec, ...]:
-    """The fixed slots' specs for a flag that names no holdout, group type or format."""
-    fixed: dict[int, ResultSpec] = {
-        DISABLED: (False, Reason.DISABLED, None, "the flag is disabled"),
-        NO_MATCH: (False, Reason.NO_CONDITION_MATCH, None, "no condition matched"),
-        HOLDOUT: (None, Reason.HOLDOUT, None, "held out of the experiment (None% holdout)"),
-        ENROLLED: (True, Reason.FEATURE_ENROLLMENT, None, "enrolled in the early-access feature"),
-        NOT_ENROLLED: (
-            False,
-            Reason.FEATURE_ENROLLMENT,
-            None,
-            "not enrolled in the early-access feature",
-        ),
-        GROUP_NOT_PROVIDED: (
-            False,
-            Reason.GROUP_NOT_PROVIDED,
-            None,
-            "group flag: no None group was passed",
-        ),
-        REQUIRES_SERVER: (
-            None,
-            Reason.REQUIRES_SERVER,
-            None,
-            "needs PostHog's servers: it uses a cohort that is not sent for local "
-            "evaluation (static, behavioural or unknown)",
-        ),
-        CONTINUITY: (
-            None,
-            Reason.REQUIRES_SERVER,
-            None,
-            "needs PostHog's servers: experience continuity is on",
-        ),
-        INVALID: (
-            None,
-            Reason.INVALID_DEFINITION,
-            None,
-            "the definition is malformed; see Snapshot.problems",
-        ),
-    }
-    for cause in Cause:
-        fixed[UNDECIDED + cause.value] = (
-            None,
-            _CAUSE_REASONS[cause],
-            None,
-            f"cannot be decided locally: {_CAUSE_TEXT[cause]}",
-        )
-    return tuple(fixed[slot] for slot in range(FIRST_CONDITION_SLOT))
+def _filter_compiler(matching_version: int) -> Callable[[Any], tuple[FilterTest, str]]:
+    def build(raw: Any) -> tuple[FilterTest, str]:
+        return compile_filter(raw, matching_version)
 
-
-_FIXED_SPECS = _fixed_specs()
-
-
-def reason_for(cause: Cause) -> Reason:
-    """The public reason of an inconclusive cause."""
-    return _CAUSE_REASONS[cause]
-
-
-def undecided_slot(cause: Cause) -> int:
-    """The result slot of an inconclusive cause."""
-    return UNDECIDED + cause.value
+    return build
 
 
 def _is_mapping(value: Any) -> bool:
@@ -159,6 +83,20 @@ def _plan_tests(
     if not needs_frame:
         return tuple(test for _, test in filters)
     return tuple(test if framed else _with_frame(test) for framed, test in filters)
+
+
+def _same(value: _Item) -> _Item:
+    return value
+
+
+def _plan_step(source: tuple[Condition, bool]) -> PlanStep:
+    condition, needs_frame = source
+    return (
+        condition,
+        condition.target == TARGET_FLAG and not condition.broken,
+        _plan_tests(condition.filters, needs_frame),
+        condition.threshold,
+    )
 
 
 def _property_key(raw: Any) -> Any:
@@ -326,7 +264,8 @@ class _FlagCompiler:
             _as_int(raw.get("id")),
             _as_int(raw.get("version")),
             payloads,
-            tuple(self.specs),  # exactly sized: no spare list capacity kept per flag
+            self.head_specs(),
+            self.shared_specs(tuple(self.specs[FIRST_CONDITION_SLOT:])),
             conditions,
         )
         return CompiledFlag(
@@ -347,15 +286,7 @@ class _FlagCompiler:
             enrollment=enrollment,
             holdout_percentage=holdout_percentage,
             conditions=conditions,
-            plan=tuple(
-                (
-                    c,
-                    c.target == TARGET_FLAG and not c.broken,
-                    _plan_tests(c.filters, needs_frame),
-                    c.threshold,
-                )
-                for c in conditions
-            ),
+            plan=self.shared_tuple([self.plan_entry(c, needs_frame) for c in conditions]),
             early_exit=bool(filters.get("early_exit")),
             variant_bounds=bounds,
             has_variants=bool(variants),
@@ -370,10 +301,46 @@ class _FlagCompiler:
             variant_table_broken=variant_table_broken,
         )
 
+    def shared_tuple(self, items: list[_Item]) -> tuple[_Item, ...]:
+        """``tuple(items)``, one tuple for every flag of the snapshot with these very
+        objects (conditions and plan steps are themselves shared)."""
+        if self.shared is None or not items:
+            return tuple(items)
+        # The tuple holds its items: their ids name them as long as it is kept.
+        key = ("tuple", *map(id, items))
+        return self.shared.compiled(key, tuple, items)
+
+    def shared_specs(self, specs: tuple[ResultSpec, ...]) -> tuple[ResultSpec, ...]:
+        """``specs``, or an equal tuple already held by another flag of the snapshot (most
+        flags of one shape have the same condition specs)."""
+        if self.shared is None:
+            return specs
+        try:
+            # With the values' types: 1, 1.0 and True are equal but answer differently.
+            key = ("specs", specs, tuple(type(spec[0]) for spec in specs))
+            return self.shared.compiled(key, _same, specs)
+        except TypeError:  # an unhashable variant key
+            return specs
+
+    def plan_entry(self, condition: Condition, needs_frame: bool) -> PlanStep:
+        """A condition as the generic loop reads it; one per condition shared by flags."""
+        shared = self.shared
+        if shared is None:
+            return _plan_step((condition, needs_frame))
+        # The entry holds the condition: its id names it as long as the entry is kept.
+        key = ("plan", id(condition), needs_frame)
+        return shared.compiled(key, _plan_step, (condition, needs_frame))
+
+    def head_specs(self) -> tuple[ResultSpec, ...]:
+        """The fixed slots' specs: the one tuple every flag shares when none names
+        anything of this flag (most flags), else this flag's own."""
+        head = tuple(self.specs[:FIRST_CONDITION_SLOT])
+        return FIXED_SPECS if head == FIXED_SPECS else head
+
     def fixed_specs(self, group_name: Any, holdout_percentage: float | None) -> None:
         filters: Any = self.raw.get("filters")
         holdout = filters.get("holdout") if _is_mapping(filters) else None
-        specs = list(_FIXED_SPECS)
+        specs = list(FIXED_SPECS)
         # Only the slots that name something of this flag get specs of their own; the
         # others are shared by every flag.
         if _is_mapping(holdout) or holdout_percentage is not None:
@@ -435,13 +402,32 @@ class _FlagCompiler:
         if not isinstance(raw_groups, list):
             self.problem("'filters.groups' is not a list")
             raw_groups = [None] if raw_groups else []
-        return tuple(
-            self.condition(index, raw_group, aggregation, variant_keys)
-            for index, raw_group in enumerate(raw_groups)
+        return self.shared_tuple(
+            [
+                self.condition(index, raw_group, aggregation, variant_keys)
+                for index, raw_group in enumerate(raw_groups)
+            ]
         )
 
     def compile_list(self, raw_filters: list[Any]) -> _CompiledList:
         pairs = [compile_filter(item, self.matching_version) for item in raw_filters]
+        return self.listed(raw_filters, pairs)
+
+    def compile_shared_list(self, raw_filters: list[Any]) -> _CompiledList:
+        """:meth:`compile_list` of a list that :class:`SharedConditions` can number: each
+        filter repeated elsewhere in the snapshot (in other lists) is compiled once, and
+        its test shared."""
+        shared = self.shared
+        assert shared is not None
+        version = self.matching_version
+        pairs = [
+            shared.compiled(("filter", repr(item)), _filter_compiler(version), item)
+            for item in raw_filters
+        ]
+        return self.listed(raw_filters, pairs)
+
+    @staticmethod
+    def listed(raw_filters: list[Any], pairs: list[tuple[FilterTest, str]]) -> _CompiledList:
         texts = tuple(text for _, text in pairs)
         return (
             tuple(test for test, _ in pairs),
@@ -472,7 +458,7 @@ class _FlagCompiler:
             )
         raw_filters = raw.get("properties")
         compiled: _CompiledList = _NO_FILTERS
-        list_text: str | None = None
+        list_text: bytes | None = None
         if raw_filters:
             if isinstance(raw_filters, list):
                 shared = self.shared
@@ -481,7 +467,7 @@ class _FlagCompiler:
                     compiled = self.compile_list(raw_filters)
                 else:
                     # A list repeated by other flags of the snapshot is compiled once.
-                    compiled = shared.compiled(list_text, self.compile_list, raw_filters)
+                    compiled = shared.compiled(list_text, self.compile_shared_list, raw_filters)
             else:
                 self.problem(f"condition {number}: 'properties' is not a list")
                 # PostHog fails on reaching the filters, after choosing the condition's target.

@@ -12,8 +12,8 @@ import attrs
 
 from flagkit._evaluation.call_context import CallContext, InvalidInputError, rules_options
 from flagkit._evaluation.classify import definition_unsupported
-from flagkit._evaluation.compile import undecided_slot
 from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace, explain_flag
+from flagkit._evaluation.fixed_specs import undecided_slot
 from flagkit._evaluation.hashing import encode_identifier
 from flagkit._evaluation.model import (
     CONTINUITY,

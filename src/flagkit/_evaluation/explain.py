@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from flagkit._evaluation.compile import reason_for
+from flagkit._evaluation.fixed_specs import reason_for
 from flagkit._evaluation.hashing import bucket_with, holdout_bucket
 from flagkit._evaluation.model import TARGET_FLAG, CompiledFlag
 from flagkit._evaluation.outcome import Cause, FilterOutcome, RequiresServer

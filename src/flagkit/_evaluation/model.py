@@ -99,6 +99,7 @@ class ResultBook:
     __slots__ = (
         "_conditions",
         "_decoded",
+        "_head",
         "_payloads",
         "_results",
         "_specs",
@@ -113,6 +114,7 @@ class ResultBook:
         flag_id: int | None,
         version: int | None,
         payloads: Mapping[Any, Any],
+        head: Sequence[ResultSpec],
         specs: Sequence[ResultSpec],
         conditions: tuple[Condition, ...] = (),
     ) -> None:
@@ -122,15 +124,20 @@ class ResultBook:
         self._payloads = payloads
         # Decoded payloads by value text, made on first use (most flags never need one).
         self._decoded: dict[str, Any] | None = None
+        # The specs of the slots before the conditions' (often shared by many flags), and
+        # of the rest.
+        self._head = head
         self._specs = specs
         self._conditions = conditions
-        self._results: list[FlagResult | None] = [None] * len(specs)
+        self._results: list[FlagResult | None] = [None] * (len(head) + len(specs))
 
     def get(self, slot: int) -> FlagResult:
         """The shared result of one slot."""
         result = self._results[slot]
         if result is None:
-            result = self._results[slot] = self._build(self._specs[slot])
+            head = self._head
+            spec = head[slot] if slot < len(head) else self._specs[slot - len(head)]
+            result = self._results[slot] = self._build(spec)
         return result
 
     def payload_for(self, value: Any) -> Any:
@@ -185,9 +192,14 @@ class Condition:
     # The property each filter reads (None for cohorts and dependencies), for messages.
     filter_keys: tuple[Any, ...] = ()
     rollout_percentage: float | None = None
-    # The text that names the filter list within a snapshot (SharedConditions.text), or
-    # None when it cannot be shared.
-    list_text: str | None = None
+    # What names the filter list within a snapshot (SharedConditions.text: a digest of
+    # its text), or None when it cannot be shared.
+    list_text: bytes | None = None
+
+
+# A condition as the generic loop reads it: (condition, targets the flag's own properties
+# and is not broken, its tests as the loop calls them, threshold).
+PlanStep = tuple[Condition, bool, tuple[Callable[..., FilterOutcome], ...], float | None]
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -229,7 +241,7 @@ class CompiledFlag:
     # broken, filters, threshold). A broken condition is never "own target", so the loop
     # reaches its broken check.
     # The tests are called test(props) when the flag needs no frame, else test(props, frame).
-    plan: tuple[tuple[Condition, bool, tuple[Callable[..., FilterOutcome], ...], float | None], ...]
+    plan: tuple[PlanStep, ...]
     early_exit: bool
     # (low, high) bucket bounds per variant, in table order.
     variant_bounds: tuple[tuple[float, float], ...]

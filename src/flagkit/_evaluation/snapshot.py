@@ -241,7 +241,7 @@ class Snapshot:
                 return
         except Exception:  # values whose comparison fails: compile afresh
             return
-        theirs: dict[str, str] | None = previous._memo.get("flags")
+        theirs: dict[str, bytes] | None = previous._memo.get("flags")
         if theirs is None:
             return  # never fingerprinted: nothing cheap to compare against
         mine = self._flag_fingerprint_memo()
@@ -264,10 +264,10 @@ class Snapshot:
         for key in reused:
             self._flag_problems[key] = problems.get(key, ())
             # One copy of the definition: the one the previous snapshot keeps (decoded, or
-            # compact bytes, which the body must not hold).
+            # packed, which the body must not hold).
             value = kept.stored(key)
             definitions.keep(key, value)
-            if raw_flags is not None and type(value) is not bytes:
+            if raw_flags is not None and type(value) is dict:
                 raw_flags[positions[key]] = value
 
     @classmethod
@@ -396,7 +396,9 @@ class Snapshot:
         """
         body = dict(self.body)
         if self._memo.get("compact"):
-            body["flags"] = [self.definitions[key] for key in self.definitions]
+            definitions = self.definitions
+            assert isinstance(definitions, Definitions)
+            body["flags"] = definitions.decoded()
         return body
 
     def _compact(self) -> None:
@@ -423,8 +425,8 @@ class Snapshot:
             # From the per-flag fingerprints (in definition order), which diff() and
             # reload reuse need anyway: each definition is serialised once.
             flags = self._flag_fingerprint_memo()
-            text = "".join(flags.values()) + "|" + self._shared_fingerprint()
-            cached = mmh3.hash_bytes(text.encode("ascii")).hex()
+            joined = b"".join(flags.values()) + b"|" + self._shared_fingerprint().encode()
+            cached = mmh3.hash_bytes(joined).hex()
             self._memo["fingerprint"] = cached
         return str(cached)
 
@@ -441,32 +443,32 @@ class Snapshot:
             "property_matching_version": self.property_matching_version,
         }
 
-    def _flag_fingerprint_memo(self) -> dict[str, str]:
-        """Each flag's fingerprint, in definition order (shared: not to be modified)."""
-        cached: dict[str, str] | None = self._memo.get("flags")
+    def _flag_fingerprint_memo(self) -> dict[str, bytes]:
+        """Each flag's fingerprint (16 bytes: kept for every flag), in definition order
+        (shared: not to be modified)."""
+        cached: dict[str, bytes] | None = self._memo.get("flags")
         if cached is None:
             definitions = self.definitions
             if not (self._shared.decoded_json and isinstance(definitions, Definitions)):
-                cached = {key: _fingerprint(raw) for key, raw in definitions.items()}
+                cached = {key: mmh3.hash_bytes(_canonical(raw)) for key, raw in definitions.items()}
             else:
                 # Decoded JSON serialises exactly: keep the bytes for _compact(). A value
                 # kept compact already is its own canonical form.
                 canonical: dict[str, bytes] = {}
                 cached = {}
                 for key in definitions:
-                    value = definitions.stored(key)
-                    data = value if type(value) is bytes else _exact_json(value)
+                    data = definitions.canonical(key)
                     if data is None:
-                        data = _canonical(value)
-                    else:
-                        canonical[key] = data
-                    cached[key] = mmh3.hash_bytes(data).hex()
+                        value = definitions.stored(key)
+                        data = _exact_json(value)
+                        if data is None:
+                            data = _canonical(value)
+                        else:
+                            canonical[key] = data
+                    cached[key] = mmh3.hash_bytes(data)
                 self._memo["canonical"] = canonical
             self._memo["flags"] = cached
         return cached
-
-    def _flag_fingerprints(self) -> dict[str, str]:
-        return dict(self._flag_fingerprint_memo())
 
     def diff(self, other: Snapshot) -> frozenset[str]:
         """Keys of flags added, removed or changed between ``other`` and this snapshot.

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from hashlib import blake2b
 from typing import Any, TypeVar
 
 from flagkit._evaluation.list_code import (
@@ -126,12 +127,12 @@ class SharedConditions:
     def __init__(self, decoded_json: bool = False) -> None:
         self._decoded_json = decoded_json
         self._lock = threading.Lock()
-        self._numbers: dict[str, int] = {}
+        self._numbers: dict[bytes, int] = {}
         # Conditions numbered so far, per number.
         self._uses: list[int] = []
         # What compile.py makes of a filter list (by its text) or a condition; list tests.
         self._compiled: dict[Any, Any] = {}
-        self._tests: dict[str, ListTest] = {}
+        self._tests: dict[bytes, ListTest] = {}
 
     def __len__(self) -> int:
         return len(self._numbers)
@@ -172,8 +173,9 @@ class SharedConditions:
         text = self.text(filters)
         return None if text is None else self.assign(text)
 
-    def text(self, filters: Any) -> str | None:
-        """What numbers a condition's raw filter list, or None when it cannot be shared."""
+    def text(self, filters: Any) -> bytes | None:
+        """What numbers a condition's raw filter list (a digest of its text), or None when
+        it cannot be shared."""
         # Same text, same tests: compiling a filter reads nothing but the filter and the
         # snapshot's matching version. repr() tells all plain JSON values apart (1, 1.0,
         # True and "1"; lists and tuples); other values, which could print alike but
@@ -181,11 +183,14 @@ class SharedConditions:
         if not self._decoded_json and not _plain_json(filters, 0):
             return None
         try:
-            return repr(filters)
+            text = repr(filters)
         except (ValueError, RecursionError):  # an int too long to print, deep nesting
             return None
+        # Kept for every list (numbering survives reloads): a 128-bit BLAKE2 digest of the
+        # text instead of the text, which is often a few hundred bytes.
+        return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
-    def assign(self, text: str) -> int:
+    def assign(self, text: bytes) -> int:
         """The number of a filter list's text (see :meth:`text`), counting one more use."""
         with self._lock:
             number = self._numbers.setdefault(text, len(self._numbers))
@@ -209,7 +214,7 @@ class SharedConditions:
         self._compiled = {}
         self._tests = {}
 
-    def test(self, text: str | None, tests: tuple[Callable[..., Any], ...]) -> ListTest:
+    def test(self, text: bytes | None, tests: tuple[Callable[..., Any], ...]) -> ListTest:
         """The list test of a filter list (built once per text; ``None``: not shared)."""
         if text is None:
             return list_test(tests)

@@ -126,14 +126,18 @@ class SharedSync:
 
     def _lead(self, now: float) -> float:
         syncer = self.syncer
+        became_leader = self._role is not Role.LEADER
+        if became_leader:
+            # Reported before serving what the store has: whoever sees the client ready
+            # sees its role too.
+            self._set_role(Role.LEADER)
         state = self.store.peek()
         if state is not None and syncer.store.current is None and not self._in_sync(state):
             # Nothing to serve yet (a fresh start): what the store has beats nothing even
             # if PostHog cannot be reached, and makes the first fetch a conditional one.
             self._adopt(state.version)
         in_sync = self._in_sync(state)
-        if self._role is not Role.LEADER:
-            self._set_role(Role.LEADER)
+        if became_leader:
             if not in_sync:
                 self._next_fetch = now  # fill or repair the store now
             elif state is not None:
