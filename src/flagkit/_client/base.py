@@ -20,7 +20,7 @@ from flagkit._client.getters import Context as Context
 from flagkit._client.getters import OneFinish, Read
 from flagkit._client.getters import Properties as Properties
 from flagkit._client.options import check_options
-from flagkit._evaluation.result import FlagResult, Reason
+from flagkit._evaluation.result import VALUE_OF, FlagResult, Reason
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit._events.posthog_sink import PosthogEventsSink
 from flagkit._events.queue import EventOptions, ExposureReporter
@@ -387,8 +387,15 @@ class ClientCore:
             and not self._closed
             and (not self._LOOP_BOUND or self._on_own_loop())
         ):
-            geoip = self._disable_geoip if context[4] is None else context[4]
-            reporter.report_local(result, distinct_id, context[1], geoip)
+            # An exposure reported a moment ago (the usual repeated read) is found here
+            # without a call; report_local() decides the rest.
+            groups = context[1]
+            if (
+                groups
+                or (distinct_id, result.key, result.value, result.rule) not in reporter.recent
+            ):
+                geoip = self._disable_geoip if context[4] is None else context[4]
+                reporter.report_local(result, distinct_id, groups, geoip)
         return finish(result, default)
 
     def _undecided(self, read: Read, result: FlagResult) -> FlagResult:
@@ -436,6 +443,9 @@ class ClientCore:
         except Exception:
             self._log_internal_error()
             return {}, {}
+        # Scanned in C first: a result without a value (undecided, say) is the exception.
+        if None not in map(VALUE_OF, results.values()):
+            return results, {}
         return results, {key: r for key, r in results.items() if needs_remote(r)}
 
     def _all_steps(

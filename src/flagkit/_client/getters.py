@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from flagkit._evaluation.result import FlagResult, FlagValue
+from flagkit._evaluation.result import VALUE_OF, FlagResult, FlagValue
 from flagkit._remote.fallback import Resolved
 
 Properties = Mapping[str, Any]
@@ -58,7 +58,8 @@ def value_of(result: FlagResult, default: Any) -> Any:
 
 def enabled_of(result: FlagResult, default: bool) -> bool:
     """``is_enabled``: on for ``True`` and any variant, ``default`` when undecided."""
-    return default if result.value is None else result.enabled
+    value = result.value  # FlagResult.enabled, inline: this is every is_enabled()
+    return default if value is None else value is not False
 
 
 def payload_of(result: FlagResult, default: Any) -> Any:
@@ -68,7 +69,11 @@ def payload_of(result: FlagResult, default: Any) -> Any:
 
 def values_of(results: dict[str, FlagResult], default: Any) -> dict[str, FlagValue]:
     """``get_all_flags``: every decided flag's value."""
-    return {key: r.value for key, r in results.items() if r.value is not None}
+    # Built in C; then the undecided (rare) are dropped.
+    values: dict[str, Any] = dict(zip(results, map(VALUE_OF, results.values()), strict=True))
+    if None in values.values():
+        return {key: value for key, value in values.items() if value is not None}
+    return values
 
 
 def results_of(results: dict[str, FlagResult], default: Any) -> dict[str, FlagResult]:

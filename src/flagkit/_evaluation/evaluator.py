@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from flagkit._evaluation.batch import Batch, batch_of, run_batch
 from flagkit._evaluation.call_context import CallContext, InvalidInputError, rules_options
 from flagkit._evaluation.classify import definition_unsupported
 from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace, explain_flag
@@ -109,6 +110,25 @@ def _name_missing(
     return attrs.evolve(
         result, description=f"cannot be decided locally: {noun} {names} {verb} not passed"
     )
+
+
+class _AllCall:
+    """What the flags of one ``evaluate_all`` call share."""
+
+    __slots__ = ("context", "encoded", "group_keys", "memo", "person", "variant")
+
+    def __init__(
+        self, context: CallContext, encoded: bytes | None, memo: list[Any] | defaultdict[int, Any]
+    ) -> None:
+        self.context = context
+        # Every flag hashes the same identifier: encoded once.
+        self.encoded = encoded
+        self.variant = None if encoded is None else encoded + b"variant"
+        self.memo = memo
+        # Encoded group keys by group type, for the group flags of this call.
+        self.group_keys: dict[str, bytes | None] = {}
+        # The person properties flags read (with distinct_id), built once.
+        self.person = context.person
 
 
 class Evaluator:
@@ -258,58 +278,76 @@ class Evaluator:
             )
         except InvalidInputError as error:
             return {entry[0]: _invalid(entry[0], str(error)) for entry in plan}
-        results: dict[str, FlagResult] = {}
         # Outcomes of the filter lists flags share (see SharedConditions), for this call: a
         # slot per number (sized after compiling, so every number the flags use exists),
         # or for a few keys a dict that reads None for numbers not seen yet.
         memo: list[Any] | defaultdict[int, Any] = []
         if shares:
             memo = [None] * len(snapshot._shared) if keys is None else defaultdict(_none)
-        person: dict[str, Any] | None = None
-        # Encoded group keys by group type, for the group flags of this call.
-        group_keys: dict[str, bytes | None] = {}
-        # Every flag hashes the same identifier: encode it once.
-        encoded = encode_identifier(distinct_id)
-        variant_encoded = None if encoded is None else encoded + b"variant"
-        for key, flag, mode, runner, consts in plan:
-            if flag is None:
-                results[key] = not_found(key)
-                continue
-            try:
-                # The same short paths as evaluate(), with the person properties built once.
-                if mode and encoded is not None:
-                    if mode == RUN_UNROLLED:
-                        if person is None:
-                            person = context.person()
-                        outcome = runner(consts, person, encoded, variant_encoded)
-                    elif mode == RUN_SHARED:
-                        if person is None:
-                            person = context.person()
-                        outcome = runner(consts, person, encoded, variant_encoded, memo)
-                    elif mode == RUN_GROUP:
-                        outcome = match_group(
-                            flag, runner, consts, context.groups, context.group_props, group_keys
-                        )
-                    else:  # RUN_DISABLED
-                        outcome = flag.book.get(DISABLED)
-                elif flag.simple:
-                    outcome = match_simple(flag, distinct_id)
-                elif flag.plain:
-                    if person is None:
-                        person = context.person()
-                    outcome = match_plain(flag, person, distinct_id)
-                else:
-                    outcome = None
-                if outcome.__class__ is FlagResult:
-                    results[key] = outcome
-                    continue
-                results[key] = self._run(flag, context)
-            except InvalidInputError as error:
-                results[key] = _invalid(key, str(error))
-            except Exception:
-                _log.debug("flagkit: unexpected error evaluating %r", key, exc_info=True)
-                results[key] = flag.book.get(INVALID)
-        return results
+        call = _AllCall(context, encode_identifier(distinct_id), memo)
+        if keys is None and type(memo) is list:
+            answers = self._every_flag(call, memo)
+            if answers is not None:
+                return answers
+        return {entry[0]: self._entry(entry, call) for entry in plan}
+
+    def _every_flag(self, call: _AllCall, memo: list[Any]) -> dict[str, FlagResult] | None:
+        """:meth:`evaluate_all` of every flag: most in one pass (see
+        :mod:`flagkit._evaluation.batch`), the rest after, one by one; None when the pass
+        cannot run (the per-flag loop then runs every flag)."""
+        encoded, variant = call.encoded, call.variant
+        if encoded is None or variant is None:
+            return None
+        snapshot = self._snapshot
+        plan, _ = snapshot._evaluation_plan()
+        batch: Batch | None = snapshot._memo.get("batch")
+        if batch is None:
+            batch = snapshot._memo["batch"] = batch_of(plan)
+        passed = run_batch(batch, call.person(), encoded, variant, memo or None)
+        if passed is None:
+            return None
+        answers, later = passed
+        for position in later:
+            answers[batch.keys[position]] = self._entry(plan[position], call)
+        return answers
+
+    def _entry(
+        self, entry: PlanEntry | tuple[str, None, int, Runner, tuple[Any, ...]], call: _AllCall
+    ) -> FlagResult:
+        """One flag of :meth:`evaluate_all` by its plan entry: the short paths of
+        :meth:`evaluate`, with what the call shares (person properties, encoded keys)."""
+        key, flag, mode, runner, consts = entry
+        if flag is None:
+            return not_found(key)
+        try:
+            encoded = call.encoded
+            if mode and encoded is not None:
+                if mode == RUN_UNROLLED:
+                    outcome = runner(consts, call.person(), encoded, call.variant)
+                elif mode == RUN_SHARED:
+                    outcome = runner(consts, call.person(), encoded, call.variant, call.memo)
+                elif mode == RUN_GROUP:
+                    context = call.context
+                    outcome = match_group(
+                        flag, runner, consts, context.groups, context.group_props, call.group_keys
+                    )
+                else:  # RUN_DISABLED
+                    outcome = flag.book.get(DISABLED)
+            elif flag.simple:
+                outcome = match_simple(flag, call.context.distinct_id)
+            elif flag.plain:
+                outcome = match_plain(flag, call.person(), call.context.distinct_id)
+            else:
+                outcome = None
+            if outcome.__class__ is FlagResult:
+                result: FlagResult = outcome
+                return result
+            return self._run(flag, call.context)
+        except InvalidInputError as error:
+            return _invalid(key, str(error))
+        except Exception:
+            _log.debug("flagkit: unexpected error evaluating %r", key, exc_info=True)
+            return flag.book.get(INVALID)
 
     def explain(
         self,

@@ -6,6 +6,7 @@ divided by ``float(0xFFFFFFFFFFFFFFF)`` (which rounds to 2**60). The result is i
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from hashlib import sha1
@@ -72,3 +73,45 @@ def bucket(flag_key: str, identifier: Any, salt: str = "") -> float:
 def holdout_bucket(identifier: Any) -> float:
     """The bucket used for experiment holdouts: ``"holdout-" + identifier``."""
     return hash_text(f"holdout-{identifier}")
+
+
+# Greater than every 20-byte digest: a bound no caller reaches.
+_UNREACHED = b"\xff" * 21
+
+
+def _first_bucket(passes: Callable[[float], bool]) -> int | None:
+    """The smallest 60-bit hash value whose bucket passes ``passes`` (monotone: once a
+    value passes, every larger one does), or None when none does."""
+    top = (1 << 60) - 1
+    if not passes(top / SCALE):
+        return None
+    low, high = 0, top
+    while low < high:
+        middle = (low + high) // 2
+        if passes(middle / SCALE):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _bound(first: int | None) -> bytes:
+    # A digest is at or above this bound exactly when its top 60 bits are >= first: the
+    # bytes compare as the big-endian integer does, and the zero tail is below any tail.
+    return _UNREACHED if first is None else (first << 4).to_bytes(8, "big") + bytes(12)
+
+
+@functools.lru_cache(maxsize=4096)
+def above_digest(threshold: float) -> bytes:
+    """The digest bound of a rollout threshold: ``state.digest() >= above_digest(t)``
+    exactly when the digest's bucket is ``> t`` (out of rollout), without converting the
+    digest to a float. Bucketing is monotone in the digest, so the bound is found once, by
+    bisection with the bucket's own arithmetic."""
+    return _bound(_first_bucket(lambda bucket: bucket > threshold))
+
+
+@functools.lru_cache(maxsize=4096)
+def reached_digest(high: float) -> bytes:
+    """The digest bound of a variant's upper edge: ``digest >= reached_digest(h)`` exactly
+    when the digest's bucket is ``>= h`` (past that variant)."""
+    return _bound(_first_bucket(lambda bucket: bucket >= high))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -124,3 +126,7 @@ class FlagResult:
             f"FlagResult(key={self.key!r}, value={self.value!r}, reason={self.reason.value}, "
             f"condition_index={self.condition_index!r}, description={self.description!r})"
         )
+
+
+# A result's value, read in C (for passes over every flag's result).
+VALUE_OF: Callable[[FlagResult], FlagValue | None] = operator.attrgetter("value")

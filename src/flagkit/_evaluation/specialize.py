@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from hashlib import blake2b
 from typing import Any, TypeVar
 
+from flagkit._evaluation.hashing import above_digest, reached_digest
 from flagkit._evaluation.list_code import (
     BROKEN_FIRST,
     BROKEN_LATER,
@@ -293,22 +294,23 @@ def _match_lines(index: int, how: str) -> list[str]:
     lines = [
         # The variant hash text extends the rollout's ("<key>.<id>" + "variant"): when
         # the rollout state exists, feed it the suffix instead of hashing from the start.
-        "if rh >= 0.0:",
+        "if rd is not None:",
         "    rs.update(VARIANT)",
-        "    vh = (first_u64(rs.digest())[0] >> 4) / SCALE",
+        "    vd = rs.digest()",
         "else:",
         "    if idv is None:",
         "        idv = idb + VARIANT",
         f"    s = k[{_HASHER}].copy()",
         "    s.update(idv)",
-        "    vh = (first_u64(s.digest())[0] >> 4) / SCALE",
+        "    vd = s.digest()",
     ]
     first = _at(index, _VARIANT)
     if how == "variants_sorted":
-        # Contiguous bounds from 0 with non-decreasing highs: the first high above vh.
+        # Contiguous bounds from 0 with non-decreasing highs: the first high above the
+        # bucket, found among the highs' digest bounds (see hashing.reached_digest).
         return [
             *lines,
-            f"slot = bisect_right(k[{_HIGHS}], vh)",
+            f"slot = bisect_right(k[{_HIGHS}], vd)",
             f"if slot < k[{_VARIANT_COUNT}]:",
             f"    slot += {first}",
             f"    return {_result('slot')}",
@@ -316,6 +318,7 @@ def _match_lines(index: int, how: str) -> list[str]:
         ]
     return [
         *lines,
+        "vh = (first_u64(vd)[0] >> 4) / SCALE",
         f"slot = {first}",
         f"for low, high in k[{_BOUNDS}]:",
         "    if low <= vh < high:",
@@ -347,11 +350,13 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
             first_filter += 3 * len(kinds or ())
         if has_threshold:
             lines += [
-                "if rh < 0.0:",
+                # Out of rollout: the bucket above the threshold, compared as digests
+                # (see hashing.above_digest).
+                "if rd is None:",
                 f"    rs = k[{_HASHER}].copy()",
                 "    rs.update(idb)",
-                "    rh = (first_u64(rs.digest())[0] >> 4) / SCALE",
-                f"if rh > {_at(index, _THRESHOLD)}:",
+                "    rd = rs.digest()",
+                f"if rd >= {_at(index, _THRESHOLD)}:",
                 "    if fo < 0:",
                 f"        fo = {_at(index, _OUT)}",
             ]
@@ -360,10 +365,11 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
         lines += _match_lines(index, how)
         # A one-pass loop: "break" leaves the condition like "continue" in the generic loop.
         body += ["while True:", *indent(lines, 1)]
-    params = "k, props, idb, idv, memo" if with_memo else "k, props, idb, idv"
+    # run() takes a memo too and ignores it, so that a batch calls both alike.
+    params = "k, props, idb, idv, memo" if with_memo else "k, props, idb, idv, memo=None"
     return [
         f"def {name}({params}):",
-        *indent(["inc = None", "fo = -1", "rh = -1.0", *body, *_ending()], 1),
+        *indent(["inc = None", "fo = -1", "rd = None", *body, *_ending()], 1),
     ]
 
 
@@ -475,7 +481,7 @@ def specialize(
         return None
     book = flag.book
     bounds = flag.variant_bounds
-    highs = tuple(high for _, high in bounds)
+    highs = tuple(reached_digest(high) for _, high in bounds)
     consts: list[Any] = [book._results, book, flag.hasher, bounds, highs, len(bounds)]
     numbers: list[int] = []
     inlined: list[Any] = []
@@ -492,7 +498,7 @@ def specialize(
             numbers.append(number)
         consts += [
             condition.out_of_rollout_slot,
-            threshold,
+            None if threshold is None else above_digest(threshold),
             condition.override_slot,
             condition.true_slot,
             condition.variant_slot,

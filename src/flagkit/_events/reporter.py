@@ -67,7 +67,9 @@ class ExposureReporter(Generic[SinkT]):
         self.local_meta: Callable[[str], tuple[bool, bool | None]] | None = None
         self._lib_version: str = lib_version
         self._seen = FingerprintSet(dedupe_capacity)
-        self._recent: dict[tuple[Any, ...], None] = {}
+        # Recently reported exposures without groups, by (distinct id, key, value, rule): a
+        # subset of the table that a read may look up before calling report_local().
+        self.recent: dict[tuple[Any, ...], None] = {}
         self._lock = threading.Lock()
         restart_in_child(self)
 
@@ -80,7 +82,7 @@ class ExposureReporter(Generic[SinkT]):
         """:meth:`report` for an answer from the local definitions, the hot path: an
         exposure reported a moment ago costs one dict lookup; an older one a fingerprint and
         a look at the table; nothing is built and no lock is taken for either."""
-        recent = self._recent
+        recent = self.recent
         try:
             # Recently reported exposures without groups (the usual read), by identity (the
             # rule too: a rules v2 answer is reported per rule). A subset of the table,

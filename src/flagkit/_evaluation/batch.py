@@ -1,0 +1,88 @@
+"""Every flag of a snapshot in one pass: what ``Evaluator.evaluate_all`` runs for a call
+without ``keys``.
+
+The per-flag loop of ``evaluate_all`` decides each flag's run mode, calls its code and
+stores the answer, one flag at a time. Most flags (unrolled person flags and inactive
+ones) need nothing from the call but the person properties and the encoded identifier, so
+their code is called from one list comprehension and the answers are zipped into the
+result dict in C. Flags that need more (group flags, cohorts, dependencies...) get a
+placeholder answer there and are then run one by one, as the per-flag loop runs them, in
+place (a dict keeps the position of a key that is assigned again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from flagkit._evaluation.model import DISABLED
+from flagkit._evaluation.result import FlagResult
+from flagkit._evaluation.snapshot import RUN_DISABLED, RUN_SHARED, RUN_UNROLLED, PlanEntry, Runner
+
+
+def _later(*_: Any) -> None:
+    """The placeholder code of a flag run after the pass (its answer: None)."""
+
+
+def _fixed(result: FlagResult, *_: Any) -> FlagResult:
+    """The code of an inactive flag: its constant is its answer."""
+    return result
+
+
+@attrs.frozen(slots=True)
+class Batch:
+    """A snapshot's flags in definition order, as one pass calls them."""
+
+    keys: tuple[str, ...]
+    # Per flag: its code, called as code(constant, person, identifier, identifier +
+    # b"variant", memo), and that constant.
+    codes: tuple[Runner, ...]
+    constants: tuple[Any, ...]
+    # Positions of the flags the pass leaves to the per-flag path (their code is _later).
+    later: tuple[int, ...]
+
+
+def batch_of(plan: Sequence[PlanEntry]) -> Batch:
+    """The batch of an evaluation plan (``Snapshot._evaluation_plan``)."""
+    codes: list[Runner] = []
+    constants: list[Any] = []
+    later: list[int] = []
+    for position, (_, flag, mode, runner, consts) in enumerate(plan):
+        if mode in (RUN_UNROLLED, RUN_SHARED):
+            # run_code takes the memo too (and ignores it): one call for both.
+            codes.append(runner)
+            constants.append(consts)
+        elif mode == RUN_DISABLED:
+            codes.append(_fixed)
+            constants.append(flag.book.get(DISABLED))
+        else:
+            codes.append(_later)
+            constants.append(None)
+            later.append(position)
+    return Batch(tuple(key for key, *_ in plan), tuple(codes), tuple(constants), tuple(later))
+
+
+def run_batch(
+    batch: Batch,
+    person: dict[str, Any],
+    encoded: bytes,
+    variant_encoded: bytes,
+    memo: list[Any] | None,
+) -> tuple[dict[str, Any], Sequence[int]] | None:
+    """The answers of the pass by key, and the positions still to run one by one (the
+    batch's ``later`` ones, and any flag whose code left its answer to the general path);
+    None when some flag's code raised (the per-flag loop then says which)."""
+    try:
+        outcomes = [
+            code(constant, person, encoded, variant_encoded, memo)
+            for code, constant in zip(batch.codes, batch.constants, strict=True)
+        ]
+    except Exception:
+        return None
+    later: Sequence[int] = batch.later
+    # Counted in C: anything but a FlagResult from the flags' own code is rare.
+    if list(map(type, outcomes)).count(FlagResult) + len(later) != len(outcomes):
+        later = [n for n, outcome in enumerate(outcomes) if outcome.__class__ is not FlagResult]
+    return dict(zip(batch.keys, outcomes, strict=True)), later
