@@ -107,8 +107,11 @@ def test_run_batch_reports_what_it_could_not_answer() -> None:
 
     evaluator = Evaluator(Snapshot.from_dict(_body()))
     fixed = evaluator.evaluate("off-0", "u1")
-    batch = Batch(("a", "b"), (lambda c, *_: c, undecided), (fixed, None), ())
-    answers, later = run_batch(batch, {}, b"u1", b"u1variant", None) or ({}, ())
+    batch = Batch(("a", "b"), (lambda c, *_: c, undecided), (fixed, None), (), False)
+    answers, later = run_batch(batch, {}, b"u1", b"u1variant", None) or ({}, None)
     assert answers == {"a": fixed, "b": None}
-    assert list(later) == [1]  # the undecided flag, though the batch did not plan it
-    assert run_batch(Batch(("a",), (boom,), (None,), ()), {}, b"u", b"uvariant", None) is None
+    assert later == [1]  # the undecided flag, though the batch did not plan it
+    settled = Batch(("a",), (lambda c, *_: c,), (fixed,), (), False)
+    assert run_batch(settled, {}, b"u1", b"u1variant", None) == ({"a": fixed}, None)
+    failing = Batch(("a",), (boom,), (None,), (), False)
+    assert run_batch(failing, {}, b"u", b"uvariant", None) is None

@@ -71,3 +71,34 @@ def test_specs_equal_in_value_but_not_in_type_are_not_shared() -> None:
         assert values == {type(one["filters"]["multivariate"]["variants"][0]["key"])} or (
             values == {type(None)}  # a key PostHog's SDK cannot use: undecided
         )
+
+
+def test_results_keep_nothing_for_payloads_they_do_not_have_and_share_descriptions() -> None:
+    # Two flags (two snapshots, even) whose results read the same description share one
+    # string; a flag without payloads keeps no payload memo once it has answered.
+    rollout = [{"properties": [PLAN], "rollout_percentage": 40}]
+    first = snapshot(flag("a", rollout), flag("b", rollout))
+    again = snapshot(flag("c", rollout))
+    people = [(f"user-{number}", {"plan": "pro"}) for number in range(8)]
+    seen: dict[str, list[str]] = {}
+    for snap, key in ((first, "a"), (first, "b"), (again, "c")):
+        evaluator = Evaluator(snap)
+        for user, props in people:
+            result = evaluator.evaluate(key, user, props)
+            seen.setdefault(result.description, []).append(result.description)
+        assert snap.compiled(key).book._decoded is None
+    for texts in seen.values():
+        assert all(text is texts[0] for text in texts)
+    assert len(seen) == 2  # matched inside the rollout, or outside it
+    assert all(len(texts) >= 3 for texts in seen.values())
+
+
+def test_payloads_are_decoded_once_per_value() -> None:
+    snap = snapshot(
+        flag("p", [{"properties": []}], payloads={"true": '{"color": "blue"}'}),
+    )
+    evaluator = Evaluator(snap)
+    first = evaluator.evaluate("p", "u1").payload
+    assert first == {"color": "blue"}
+    assert snap.compiled("p").book.payload_for(True) is first
+    assert snap.compiled("p").book.payload_for(False) is None

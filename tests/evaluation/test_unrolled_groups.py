@@ -94,7 +94,7 @@ def test_the_plan_runs_group_and_inactive_flags_without_the_general_path() -> No
         "group_type_mapping": {"0": "company"},
     }
     snapshot = Snapshot.from_dict(body)
-    plan, _ = snapshot._evaluation_plan()
+    plan = snapshot._evaluation_plan()
     assert [entry[2] for entry in plan] == [RUN_GROUP, RUN_DISABLED]
     results = Evaluator(snapshot).evaluate_all(
         "u", groups={"company": "acme"}, group_properties={"company": {"seats": 11}}

@@ -40,16 +40,20 @@ class Batch:
     # b"variant", memo), and that constant.
     codes: tuple[Runner, ...]
     constants: tuple[Any, ...]
-    # Positions of the flags the pass leaves to the per-flag path (their code is _later).
-    later: tuple[int, ...]
+    # The flags the pass leaves to the per-flag path (their code is _later): position and
+    # plan entry.
+    later: tuple[tuple[int, PlanEntry], ...]
+    # Whether some flag shares filter-list outcomes (then a call needs a memo).
+    shares: bool
 
 
 def batch_of(plan: Sequence[PlanEntry]) -> Batch:
     """The batch of an evaluation plan (``Snapshot._evaluation_plan``)."""
     codes: list[Runner] = []
     constants: list[Any] = []
-    later: list[int] = []
-    for position, (_, flag, mode, runner, consts) in enumerate(plan):
+    later: list[tuple[int, PlanEntry]] = []
+    for position, entry in enumerate(plan):
+        _, flag, mode, runner, consts = entry
         if mode in (RUN_UNROLLED, RUN_SHARED):
             # run_code takes the memo too (and ignores it): one call for both.
             codes.append(runner)
@@ -60,8 +64,10 @@ def batch_of(plan: Sequence[PlanEntry]) -> Batch:
         else:
             codes.append(_later)
             constants.append(None)
-            later.append(position)
-    return Batch(tuple(key for key, *_ in plan), tuple(codes), tuple(constants), tuple(later))
+            later.append((position, entry))
+    keys = tuple(key for key, *_ in plan)
+    shares = any(entry[2] == RUN_SHARED for entry in plan)
+    return Batch(keys, tuple(codes), tuple(constants), tuple(later), shares)
 
 
 def run_batch(
@@ -70,10 +76,10 @@ def run_batch(
     encoded: bytes,
     variant_encoded: bytes,
     memo: list[Any] | None,
-) -> tuple[dict[str, Any], Sequence[int]] | None:
-    """The answers of the pass by key, and the positions still to run one by one (the
-    batch's ``later`` ones, and any flag whose code left its answer to the general path);
-    None when some flag's code raised (the per-flag loop then says which)."""
+) -> tuple[dict[str, Any], Sequence[int] | None] | None:
+    """The answers of the pass by key, and the positions still to run one by one (None:
+    the batch's ``later`` ones; else those and any flag whose code left its answer to the
+    general path); None when some flag's code raised (the per-flag loop then says which)."""
     try:
         outcomes = [
             code(constant, person, encoded, variant_encoded, memo)
@@ -81,8 +87,8 @@ def run_batch(
         ]
     except Exception:
         return None
-    later: Sequence[int] = batch.later
+    later: Sequence[int] | None = None
     # Counted in C: anything but a FlagResult from the flags' own code is rare.
-    if list(map(type, outcomes)).count(FlagResult) + len(later) != len(outcomes):
+    if list(map(type, outcomes)).count(FlagResult) + len(batch.later) != len(outcomes):
         later = [n for n, outcome in enumerate(outcomes) if outcome.__class__ is not FlagResult]
     return dict(zip(batch.keys, outcomes, strict=True)), later

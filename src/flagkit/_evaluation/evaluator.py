@@ -250,8 +250,12 @@ class Evaluator:
         """
         snapshot = self._snapshot
         plan: Iterable[PlanEntry | tuple[str, None, int, Runner, tuple[Any, ...]]]
+        batch: Batch | None = None
         if keys is None:
-            plan, shares = snapshot._evaluation_plan()
+            batch = snapshot._memo.get("batch")
+            if batch is None:
+                batch = snapshot._memo["batch"] = batch_of(snapshot._evaluation_plan())
+            plan, shares = (), batch.shares
         else:
             try:
                 wanted = set(keys)
@@ -277,7 +281,9 @@ class Evaluator:
                 distinct_id, person_properties, groups, group_properties, device_id, rules
             )
         except InvalidInputError as error:
-            return {entry[0]: _invalid(entry[0], str(error)) for entry in plan}
+            wrong = str(error)
+            every = batch.keys if batch is not None else [entry[0] for entry in plan]
+            return {key: _invalid(key, wrong) for key in every}
         # Outcomes of the filter lists flags share (see SharedConditions), for this call: a
         # slot per number (sized after compiling, so every number the flags use exists),
         # or for a few keys a dict that reads None for numbers not seen yet.
@@ -285,30 +291,35 @@ class Evaluator:
         if shares:
             memo = [None] * len(snapshot._shared) if keys is None else defaultdict(_none)
         call = _AllCall(context, encode_identifier(distinct_id), memo)
-        if keys is None and type(memo) is list:
-            answers = self._every_flag(call, memo)
+        if batch is not None and type(memo) is list:
+            answers = self._every_flag(batch, call, memo)
             if answers is not None:
                 return answers
+            plan = snapshot._evaluation_plan()
         return {entry[0]: self._entry(entry, call) for entry in plan}
 
-    def _every_flag(self, call: _AllCall, memo: list[Any]) -> dict[str, FlagResult] | None:
+    def _every_flag(
+        self, batch: Batch, call: _AllCall, memo: list[Any]
+    ) -> dict[str, FlagResult] | None:
         """:meth:`evaluate_all` of every flag: most in one pass (see
         :mod:`flagkit._evaluation.batch`), the rest after, one by one; None when the pass
         cannot run (the per-flag loop then runs every flag)."""
         encoded, variant = call.encoded, call.variant
         if encoded is None or variant is None:
             return None
-        snapshot = self._snapshot
-        plan, _ = snapshot._evaluation_plan()
-        batch: Batch | None = snapshot._memo.get("batch")
-        if batch is None:
-            batch = snapshot._memo["batch"] = batch_of(plan)
         passed = run_batch(batch, call.person(), encoded, variant, memo or None)
         if passed is None:
             return None
-        answers, later = passed
-        for position in later:
-            answers[batch.keys[position]] = self._entry(plan[position], call)
+        answers, stragglers = passed
+        if stragglers is None:
+            for _, entry in batch.later:
+                answers[entry[0]] = self._entry(entry, call)
+        else:  # some flag's code left its answer to the general path (rare)
+            snapshot = self._snapshot
+            compiled = snapshot._compiled
+            for position in stragglers:
+                key = batch.keys[position]
+                answers[key] = self._entry(snapshot._plan_entry(key, compiled[key]), call)
         return answers
 
     def _entry(

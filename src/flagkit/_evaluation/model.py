@@ -89,6 +89,21 @@ def describe_condition(condition: Condition, how: int, value: Any) -> str:
     return matched
 
 
+# Descriptions repeat across flags (a rollout of "everyone", a shared filter list): one
+# string per distinct text, bounded (dropped whole when full: sharing only saves memory).
+_TEXTS: dict[str, str] = {}
+_TEXTS_LIMIT = 8192
+
+
+def _shared_text(text: str) -> str:
+    shared = _TEXTS.get(text)
+    if shared is None:
+        if len(_TEXTS) >= _TEXTS_LIMIT:
+            _TEXTS.clear()
+        shared = _TEXTS[text] = text
+    return shared
+
+
 class ResultBook:
     """The answers of one flag: specs made at compile time, results made on first use.
 
@@ -142,19 +157,26 @@ class ResultBook:
 
     def payload_for(self, value: Any) -> Any:
         """The decoded payload configured for a value (``"true"``/``"false"`` for bools)."""
+        payloads = self._payloads
+        if not payloads:
+            return None  # most flags: nothing to decode, nothing to keep
         lookup = str(value).lower() if isinstance(value, bool) else str(value)
+        raw = payloads.get(lookup)
+        if raw is None:
+            return None
         decoded = self._decoded
         if decoded is None:
             decoded = self._decoded = {}
         if lookup not in decoded:
-            decoded[lookup] = decode_payload(self._payloads.get(lookup))
+            decoded[lookup] = decode_payload(raw)
         return decoded[lookup]
 
     def _build(self, spec: ResultSpec) -> FlagResult:
         value, reason, condition_index, description = spec
         if not isinstance(description, str):
             assert condition_index is not None
-            description = describe_condition(self._conditions[condition_index], description, value)
+            text = describe_condition(self._conditions[condition_index], description, value)
+            description = _shared_text(text)
         return FlagResult(
             key=self.key,
             value=value,

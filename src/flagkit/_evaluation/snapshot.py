@@ -325,18 +325,13 @@ class Snapshot:
                 gc.enable()
         return self
 
-    def _evaluation_plan(self) -> tuple[tuple[PlanEntry, ...], bool]:
-        """Every flag, compiled, in definition order, with how evaluate_all runs it; and
-        whether any entry is RUN_SHARED (else a call needs no memo)."""
-        plan: tuple[tuple[PlanEntry, ...], bool] | None = self._memo.get("plan")
-        if plan is None:
-            self.compile_all()
-            compiled = self._compiled
-            entries = tuple(self._plan_entry(key, compiled[key]) for key in self.definitions)
-            # Built after every flag is compiled, so the repeat counts are final.
-            plan = entries, any(entry[2] == RUN_SHARED for entry in entries)
-            self._memo["plan"] = plan
-        return plan
+    def _evaluation_plan(self) -> list[PlanEntry]:
+        """Every flag, compiled, in definition order, with how evaluate_all runs it (not
+        kept: evaluate_all keeps its batch, see flagkit._evaluation.batch)."""
+        self.compile_all()
+        compiled = self._compiled
+        # Built after every flag is compiled, so the repeat counts are final.
+        return [self._plan_entry(key, compiled[key]) for key in self.definitions]
 
     def _positions(self) -> dict[str, int]:
         """Each flag key's position in definition order."""
