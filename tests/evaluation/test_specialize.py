@@ -199,7 +199,9 @@ def test_repeated_filter_lists_share_one_number() -> None:
     assert len(shared) == 2
 
 
-def test_flags_with_cohorts_or_groups_are_not_unrolled() -> None:
+def test_flags_with_nested_cohorts_or_groups_are_not_unrolled() -> None:
+    # Cohort 1 references cohort 2: it needs the evaluation's frame. (A cohort of
+    # properties only is compiled into the flag: see tests/evaluation/test_inline_cohorts.py.)
     body = {
         "flags": [
             {
@@ -218,7 +220,10 @@ def test_flags_with_cohorts_or_groups_are_not_unrolled() -> None:
                 },
             },
         ],
-        "cohorts": {"1": {"type": "AND", "values": []}},
+        "cohorts": {
+            "1": {"type": "AND", "values": [{"key": "id", "value": 2, "type": "cohort"}]},
+            "2": {"type": "AND", "values": []},
+        },
         "group_type_mapping": {"0": "company"},
     }
     snapshot = Snapshot.from_dict(body)

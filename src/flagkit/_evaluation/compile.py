@@ -14,6 +14,7 @@ from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
 from flagkit._evaluation.fixed_specs import FIXED_SPECS
 from flagkit._evaluation.formats import is_legacy_format, is_rules_v2
 from flagkit._evaluation.hashing import key_hasher
+from flagkit._evaluation.inline_cohorts import InlineCohorts, cohort_ids
 from flagkit._evaluation.model import (
     DESCRIBE_OVERRIDE,
     DESCRIBE_VARIANT,
@@ -46,13 +47,6 @@ _NO_PAYLOADS: Mapping[str, Any] = {}  # shared and never written to
 _NO_FILTERS: _CompiledList = ((), (), (), "everyone")
 _MALFORMED = "malformed filters"
 _MALFORMED_FILTERS: _CompiledList = ((BROKEN_FILTER,), (_MALFORMED,), (), _MALFORMED)
-
-
-def _filter_compiler(matching_version: int) -> Callable[[Any], tuple[FilterTest, str]]:
-    def build(raw: Any) -> tuple[FilterTest, str]:
-        return compile_filter(raw, matching_version)
-
-    return build
 
 
 def _is_mapping(value: Any) -> bool:
@@ -140,9 +134,13 @@ class _FlagCompiler:
         matching_version: int,
         problems: list[str],
         shared: SharedConditions | None = None,
+        cohorts: InlineCohorts | None = None,
     ) -> None:
         self.raw = raw
         self.shared = shared
+        self.cohorts = cohorts
+        # Cohorts the conditions reference (their filters may be compiled in).
+        self.cohort_ids: frozenset[str] = frozenset()
         self.key: str = raw["key"]
         self.mapping = group_type_mapping
         self.matching_version = matching_version
@@ -293,6 +291,7 @@ class _FlagCompiler:
             needs_frame=needs_frame,
             needs_properties=needs_properties or enrollment,
             uses_groups=is_group_flag or mixed,
+            cohort_ids=self.cohort_ids,
             filters_broken=filters_broken,
             unsupported_format=unsupported_format,
             rules_v2=rules_v2,
@@ -409,8 +408,16 @@ class _FlagCompiler:
             ]
         )
 
+    def filter_pair(self, raw: Any) -> tuple[FilterTest, str]:
+        """compile_filter, with cohorts that read properties only compiled in."""
+        if self.cohorts is not None and type(raw) is dict and raw.get("type") == "cohort":
+            inlined = self.cohorts.reference(raw)
+            if inlined is not None:
+                return inlined
+        return compile_filter(raw, self.matching_version)
+
     def compile_list(self, raw_filters: list[Any]) -> _CompiledList:
-        pairs = [compile_filter(item, self.matching_version) for item in raw_filters]
+        pairs = [self.filter_pair(item) for item in raw_filters]
         return self.listed(raw_filters, pairs)
 
     def compile_shared_list(self, raw_filters: list[Any]) -> _CompiledList:
@@ -419,10 +426,8 @@ class _FlagCompiler:
         its test shared."""
         shared = self.shared
         assert shared is not None
-        version = self.matching_version
         pairs = [
-            shared.compiled(("filter", repr(item)), _filter_compiler(version), item)
-            for item in raw_filters
+            shared.compiled(("filter", repr(item)), self.filter_pair, item) for item in raw_filters
         ]
         return self.listed(raw_filters, pairs)
 
@@ -461,6 +466,8 @@ class _FlagCompiler:
         list_text: bytes | None = None
         if raw_filters:
             if isinstance(raw_filters, list):
+                if self.cohorts is not None:
+                    self.cohort_ids |= cohort_ids(raw_filters)
                 shared = self.shared
                 list_text = None if shared is None else shared.text(raw_filters)
                 if shared is None or list_text is None:
@@ -550,13 +557,17 @@ def compile_flag(
     matching_version: int,
     problems: list[str],
     shared: SharedConditions | None = None,
+    cohorts: InlineCohorts | None = None,
 ) -> CompiledFlag:
     """Compile one flag definition (which must be a mapping with a string ``key``).
 
     ``shared`` numbers filter lists across the flags of one snapshot (see
-    :class:`flagkit._evaluation.specialize.SharedConditions`).
+    :class:`flagkit._evaluation.specialize.SharedConditions`); with ``cohorts``, filters
+    on cohorts that read properties only are compiled in (see
+    :mod:`flagkit._evaluation.inline_cohorts`).
     """
-    flag = _FlagCompiler(raw, group_type_mapping, matching_version, problems, shared).compile()
+    compiler = _FlagCompiler(raw, group_type_mapping, matching_version, problems, shared, cohorts)
+    flag = compiler.compile()
     unrolled = specialize(flag, shared)
     if unrolled is None:
         return flag

@@ -18,7 +18,7 @@ from flagkit._evaluation.outcome import (
 from flagkit._evaluation.runtime import Frame, evaluate_dependency
 
 CohortTest = Callable[[Mapping[str, Any], Frame], FilterOutcome]
-_COHORT_OPERATORS = frozenset({"exact", "in", "not_in"})
+COHORT_OPERATORS = frozenset({"exact", "in", "not_in"})
 
 
 def _constant(outcome: FilterOutcome) -> FilterTest:
@@ -38,8 +38,7 @@ def compile_filter(raw: Any, matching_version: int) -> tuple[FilterTest, str]:
         return _constant(BROKEN), "malformed filter"
     kind = raw.get("type")
     if kind == "cohort":
-        operator = "not in" if raw.get("operator") == "not_in" else "in"
-        return (True, _compile_cohort_reference(raw)), f"{operator} cohort {raw.get('value')}"
+        return (True, _compile_cohort_reference(raw)), cohort_phrase(raw)
     if kind == "flag":
         text = f"flag {raw.get('key')} is {raw.get('value')!r}"
         return _compile_dependency(raw), text
@@ -47,10 +46,16 @@ def compile_filter(raw: Any, matching_version: int) -> tuple[FilterTest, str]:
     return (False, compiled.test), compiled.text
 
 
+def cohort_phrase(raw: Mapping[str, Any]) -> str:
+    """How descriptions name a cohort filter."""
+    operator = "not in" if raw.get("operator") == "not_in" else "in"
+    return f"{operator} cohort {raw.get('value')}"
+
+
 def _compile_cohort_reference(raw: Mapping[str, Any]) -> CohortTest:
     cohort_id = str(raw.get("value"))
     operator = raw.get("operator") or "exact"
-    supported = isinstance(operator, str) and operator in _COHORT_OPERATORS
+    supported = isinstance(operator, str) and operator in COHORT_OPERATORS
     negate = operator == "not_in"
 
     def test(props: Mapping[str, Any], frame: Frame) -> FilterOutcome:
@@ -80,7 +85,7 @@ def _compile_cohort_reference(raw: Mapping[str, Any]) -> CohortTest:
     return test
 
 
-def _is_nested_group(entry: Mapping[str, Any]) -> bool:
+def is_nested_group(entry: Mapping[str, Any]) -> bool:
     return len(entry) == 0 or "values" in entry or entry.get("type") in ("AND", "OR")
 
 
@@ -99,7 +104,7 @@ def compile_cohort_group(group: Any, matching_version: int) -> CohortTest:
     for entry in group["values"]:
         if not isinstance(entry, Mapping):
             return _requires_server
-        if _is_nested_group(entry):
+        if is_nested_group(entry):
             entries.append((False, True, compile_cohort_group(entry, matching_version)))
             continue
         (needs_frame, test), _ = compile_filter(entry, matching_version)
@@ -211,9 +216,12 @@ def _compile_dependency(raw: Mapping[str, Any]) -> FilterTest:
 
 
 __all__ = [
+    "COHORT_OPERATORS",
     "CohortTest",
     "RequiresServer",
     "broken_cohort",
+    "cohort_phrase",
     "compile_cohort_group",
     "compile_filter",
+    "is_nested_group",
 ]

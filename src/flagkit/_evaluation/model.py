@@ -272,6 +272,9 @@ class CompiledFlag:
     needs_properties: bool
     # Whether evaluation reads the caller's groups (group flag or mixed targeting).
     uses_groups: bool
+    # Cohorts the conditions reference, when their filters may be compiled in (see
+    # flagkit._evaluation.inline_cohorts): a change to one of them recompiles the flag.
+    cohort_ids: frozenset[str] = frozenset()
     # Pieces that make PostHog's SDK raise when reached (see Condition.broken).
     filters_broken: bool = False
     # ``filters.version`` names a format other than the legacy one: never evaluated as legacy

@@ -14,6 +14,7 @@ import mmh3
 from flagkit._evaluation.compile import compile_flag
 from flagkit._evaluation.definitions import Definitions
 from flagkit._evaluation.filters import CohortTest, broken_cohort, compile_cohort_group
+from flagkit._evaluation.inline_cohorts import InlineCohorts
 from flagkit._evaluation.model import CompiledFlag
 from flagkit._evaluation.specialize import SharedConditions
 from flagkit.errors import DefinitionsError
@@ -228,9 +229,10 @@ class Snapshot:
         """Take over ``previous``'s compiled flags whose definition is unchanged.
 
         A compiled flag reads nothing but its definition, the group types and the matching
-        version (cohorts and the flags it depends on are looked up when it runs), and the
-        numbers of its filter lists in the snapshot's SharedConditions: so reuse needs those
-        inputs unchanged and this snapshot's numbering seeded from ``previous``'s.
+        version, the cohorts compiled into it (``cohort_ids``: other cohorts and the flags
+        it depends on are looked up when it runs), and the numbers of its filter lists in
+        the snapshot's SharedConditions: so reuse needs those inputs unchanged and this
+        snapshot's numbering seeded from ``previous``'s.
         """
         try:
             if (
@@ -244,12 +246,17 @@ class Snapshot:
         theirs: dict[str, bytes] | None = previous._memo.get("flags")
         if theirs is None:
             return  # never fingerprinted: nothing cheap to compare against
+        changed = self._inline_cohorts().changed_since(previous._inline_cohorts())
         mine = self._flag_fingerprint_memo()
         compiled = previous._compiled
         reused = {
             key: flag
             for key, fingerprint in mine.items()
-            if theirs.get(key) == fingerprint and (flag := compiled.get(key)) is not None
+            if theirs.get(key) == fingerprint
+            and (flag := compiled.get(key)) is not None
+            and (
+                not flag.cohort_ids or (changed is not None and changed.isdisjoint(flag.cohort_ids))
+            )
         }
         if not reused or not self._shared.seed(
             previous._shared, [flag.shared_numbers for flag in reused.values()]
@@ -300,12 +307,26 @@ class Snapshot:
                 return None
             problems: list[str] = []
             flag = compile_flag(
-                raw, self.group_type_mapping, self.property_matching_version, problems, self._shared
+                raw,
+                self.group_type_mapping,
+                self.property_matching_version,
+                problems,
+                self._shared,
+                self._inline_cohorts(),
             )
             # Two threads may race here; both results are equivalent and either may stay.
             self._flag_problems[key] = tuple(problems)
             self._compiled[key] = flag
         return flag
+
+    def _inline_cohorts(self) -> InlineCohorts:
+        """The cohorts, as compiling cohort filters into flags needs them."""
+        inline: InlineCohorts | None = self._memo.get("inline_cohorts")
+        if inline is None:
+            raw = self.body.get("cohorts")
+            inline = InlineCohorts(raw if isinstance(raw, Mapping) else {}, self.cohorts)
+            self._memo["inline_cohorts"] = inline
+        return inline
 
     def compile_all(self) -> Snapshot:
         """Compile every flag now (idempotent); returns the snapshot itself."""
