@@ -102,3 +102,29 @@ def test_payloads_are_decoded_once_per_value() -> None:
     assert first == {"color": "blue"}
     assert snap.compiled("p").book.payload_for(True) is first
     assert snap.compiled("p").book.payload_for(False) is None
+
+
+def test_a_book_keeps_the_results_evaluation_reaches_apart_from_the_rare_ones() -> None:
+    variants = {"variants": [{"key": k, "rollout_percentage": 50} for k in "ab"]}
+    snap = snapshot(
+        flag("v", [{"properties": [PLAN], "rollout_percentage": 50}], multivariate=variants)
+    )
+    compiled = snap.compiled("v")
+    book = compiled.book
+    assert book._fixed is None
+    evaluator = Evaluator(snap)
+    reasons = {
+        evaluator.evaluate("v", f"user-{n}", {"plan": plan}).reason
+        for n in range(30)
+        for plan in ("pro", "free")
+    }
+    assert len(reasons) == 3  # matched, out of rollout, no match
+    assert book._fixed is None  # none of them is kept with the rare fixed slots
+    condition = compiled.conditions[0]
+    for slot in (1, condition.true_slot, condition.variant_slot, condition.out_of_rollout_slot):
+        assert book.at(book.position(slot)) is book.get(slot)
+        assert book._results[book.position(slot)] is book.get(slot)
+    disabled = book.get(0)
+    assert book._fixed is not None
+    assert book._fixed[0] is disabled
+    assert disabled not in book._results

@@ -14,7 +14,7 @@ from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
 from flagkit._evaluation.fixed_specs import FIXED_SPECS
 from flagkit._evaluation.formats import is_legacy_format, is_rules_v2
 from flagkit._evaluation.hashing import key_hasher
-from flagkit._evaluation.inline_cohorts import InlineCohorts, cohort_ids
+from flagkit._evaluation.inline_cohorts import NO_COHORTS, InlineCohorts, cohort_ids
 from flagkit._evaluation.model import (
     DESCRIBE_OVERRIDE,
     DESCRIBE_VARIANT,
@@ -140,7 +140,7 @@ class _FlagCompiler:
         self.shared = shared
         self.cohorts = cohorts
         # Cohorts the conditions reference (their filters may be compiled in).
-        self.cohort_ids: frozenset[str] = frozenset()
+        self.cohort_ids = NO_COHORTS
         self.key: str = raw["key"]
         self.mapping = group_type_mapping
         self.matching_version = matching_version
@@ -467,7 +467,10 @@ class _FlagCompiler:
         if raw_filters:
             if isinstance(raw_filters, list):
                 if self.cohorts is not None:
-                    self.cohort_ids |= cohort_ids(raw_filters)
+                    referenced = cohort_ids(raw_filters)
+                    if referenced:
+                        merged = self.cohort_ids | referenced
+                        self.cohort_ids = self.cohorts.shared_ids(merged)
                 shared = self.shared
                 list_text = None if shared is None else shared.text(raw_filters)
                 if shared is None or list_text is None:

@@ -86,13 +86,18 @@ def _member_test(group: CohortTest, negate: bool) -> Any:
 class InlineCohorts:
     """The cohorts of one snapshot, for compiling cohort filters without the frame."""
 
-    __slots__ = ("_compiled", "_inlinable", "_raw")
+    __slots__ = ("_compiled", "_id_sets", "_inlinable", "_raw")
 
     def __init__(self, raw: Mapping[Any, Any], compiled: Mapping[str, CohortTest]) -> None:
         # By id as text, as the compiled cohorts are (a body from a dict may use ints).
         self._raw = {str(cohort_id): group for cohort_id, group in raw.items()}
         self._compiled = compiled
         self._inlinable: dict[str, bool] = {}
+        self._id_sets: dict[frozenset[str], frozenset[str]] = {}
+
+    def shared_ids(self, ids: frozenset[str]) -> frozenset[str]:
+        """One set object per distinct set of cohort ids (flags often share them)."""
+        return self._id_sets.setdefault(ids, ids)
 
     def reference(self, raw_filter: Mapping[str, Any]) -> tuple[FilterTest, str] | None:
         """The frame-free (test, phrase) of a cohort filter, as compile_filter returns
@@ -132,12 +137,16 @@ class InlineCohorts:
             return None
 
 
+NO_COHORTS: frozenset[str] = frozenset()  # shared by every flag without cohort filters
+
+
 def cohort_ids(raw_filters: Any) -> frozenset[str]:
     """The ids of the cohorts a raw filter list references directly."""
     if not isinstance(raw_filters, list):
-        return frozenset()
-    return frozenset(
+        return NO_COHORTS
+    ids = [
         str(item.get("value"))
         for item in raw_filters
         if isinstance(item, Mapping) and item.get("type") == "cohort"
-    )
+    ]
+    return frozenset(ids) if ids else NO_COHORTS

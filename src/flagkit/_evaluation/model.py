@@ -104,6 +104,11 @@ def _shared_text(text: str) -> str:
     return shared
 
 
+# Condition slot s is kept at position s - _SHIFT of a book's results (position 0 holds
+# no match).
+_SHIFT = FIRST_CONDITION_SLOT - 1
+
+
 class ResultBook:
     """The answers of one flag: specs made at compile time, results made on first use.
 
@@ -114,6 +119,7 @@ class ResultBook:
     __slots__ = (
         "_conditions",
         "_decoded",
+        "_fixed",
         "_head",
         "_payloads",
         "_results",
@@ -144,15 +150,39 @@ class ResultBook:
         self._head = head
         self._specs = specs
         self._conditions = conditions
-        self._results: list[FlagResult | None] = [None] * (len(head) + len(specs))
+        # The results evaluation reaches most, by position (see position()): no match,
+        # then the conditions' slots. The other fixed slots (disabled, holdout...) are
+        # kept apart, in a list made on first use: most flags never reach one.
+        self._results: list[FlagResult | None] = [None] * (1 + len(specs))
+        self._fixed: list[FlagResult | None] | None = None
+
+    @staticmethod
+    def position(slot: int) -> int:
+        """Where a no-match or condition slot's result is kept in ``_results`` (what the
+        generated code reads: ``_results[position] or book.at(position)``)."""
+        return 0 if slot == NO_MATCH else slot - _SHIFT
+
+    def at(self, position: int) -> FlagResult:
+        """The shared result kept at ``position`` (see :meth:`position`)."""
+        return self.get(_SHIFT + position if position else NO_MATCH)
 
     def get(self, slot: int) -> FlagResult:
         """The shared result of one slot."""
-        result = self._results[slot]
+        results: list[FlagResult | None]
+        if slot >= FIRST_CONDITION_SLOT or slot == NO_MATCH:
+            results = self._results
+            position = 0 if slot == NO_MATCH else slot - _SHIFT
+        else:
+            fixed = self._fixed
+            if fixed is None:
+                fixed = self._fixed = [None] * FIRST_CONDITION_SLOT
+            results = fixed
+            position = slot
+        result = results[position]
         if result is None:
             head = self._head
             spec = head[slot] if slot < len(head) else self._specs[slot - len(head)]
-            result = self._results[slot] = self._build(spec)
+            result = results[position] = self._build(spec)
         return result
 
     def payload_for(self, value: Any) -> Any:

@@ -52,7 +52,7 @@ from flagkit._evaluation.list_code import (
     list_test,
     settled,
 )
-from flagkit._evaluation.model import NO_MATCH, CompiledFlag
+from flagkit._evaluation.model import NO_MATCH, CompiledFlag, ResultBook
 
 _T = TypeVar("_T")
 
@@ -87,8 +87,9 @@ _factories_lock = threading.Lock()
 # The constants tuple of a flag: these first, then _PER_CONDITION entries per condition.
 _RESULTS, _BOOK, _HASHER, _BOUNDS, _HIGHS, _VARIANT_COUNT = range(6)
 _HEAD = 6
-# Per condition: out-of-rollout slot, threshold, override slot, true slot, first variant
-# slot, filter-list test, filter-list number.
+# Per condition: where its out-of-rollout, override, matched and first variant results
+# are kept (ResultBook.position), its threshold's digest bound (hashing.above_digest),
+# filter-list test, filter-list number.
 _OUT, _THRESHOLD, _OVERRIDE, _TRUE, _VARIANT, _TEST, _NUMBER = range(7)
 _PER_CONDITION = 7
 
@@ -230,9 +231,10 @@ def _at(index: int, field: int) -> str:
     return f"k[{_HEAD + _PER_CONDITION * index + field}]"
 
 
-def _result(slot: str) -> str:
+def _result(position: str) -> str:
     # The shared result, built by the book on first use (a FlagResult is always truthy).
-    return f"k[{_RESULTS}][{slot}] or k[{_BOOK}].get({slot})"
+    # The constants hold positions in the book's results, not slots (ResultBook.position).
+    return f"k[{_RESULTS}][{position}] or k[{_BOOK}].at({position})"
 
 
 # What an inlined list's outcome does to its condition, as the lines after a computed
@@ -333,7 +335,7 @@ def _ending() -> list[str]:
     return [
         "if inc is not None:",
         "    return inc",
-        f"slot = fo if fo >= 0 else {NO_MATCH}",
+        f"slot = fo if fo >= 0 else {ResultBook.position(NO_MATCH)}",
         f"return {_result('slot')}",
     ]
 
@@ -483,6 +485,7 @@ def specialize(
     bounds = flag.variant_bounds
     highs = tuple(reached_digest(high) for _, high in bounds)
     consts: list[Any] = [book._results, book, flag.hasher, bounds, highs, len(bounds)]
+    position = ResultBook.position
     numbers: list[int] = []
     inlined: list[Any] = []
     for (condition, _, tests, threshold), text in zip(flag.plan, texts, strict=True):
@@ -496,12 +499,13 @@ def specialize(
             # Numbered only now: a flag that keeps the generic loop holds no number.
             number = shared.assign(text)
             numbers.append(number)
+        override = condition.override_slot
         consts += [
-            condition.out_of_rollout_slot,
+            position(condition.out_of_rollout_slot),
             None if threshold is None else above_digest(threshold),
-            condition.override_slot,
-            condition.true_slot,
-            condition.variant_slot,
+            position(override) if override >= 0 else override,
+            position(condition.true_slot),
+            position(condition.variant_slot),
             test,
             number,
         ]
