@@ -161,11 +161,14 @@ class Snapshot:
         decoded_json: bool,
         previous: Snapshot | None = None,
         owned: bool = False,
+        texts: list[str] | None = None,
     ) -> Snapshot:
         """Index ``body``. With ``previous``, flags whose definition and shared inputs are
         unchanged keep their compiled form from it (see :meth:`_adopt`); ``owned`` says the
         body is this snapshot's own (freshly decoded), so reused definitions may replace
-        their decoded copies in it."""
+        their decoded copies in it. ``texts``: the JSON text of each entry of the body's
+        flag list, as the server sent it (see flagkit._sources.flag_spans), which lets
+        the next reload find unchanged flags without serialising them."""
         if not isinstance(body, Mapping):
             raise DefinitionsError(f"definitions must be a JSON object, not {type(body).__name__}")
         problems: list[str] = []
@@ -217,6 +220,13 @@ class Snapshot:
             load_problems=tuple(problems),
             shared=SharedConditions(decoded_json),
         )
+        if texts is not None and len(texts) == len(raw_flags):
+            # A 16-byte digest of each flag's exact text, in definition order, in one
+            # bytes object (no object per flag): equal text, equal definition.
+            snapshot._memo["texts"] = b"".join(
+                mmh3.hash_bytes(texts[at].encode("utf-8", "surrogatepass"))
+                for at in positions.values()
+            )
         if previous is not None:
             snapshot._adopt(previous, raw_flags if owned else None, positions)
         if compile_all:
@@ -247,7 +257,7 @@ class Snapshot:
         if theirs is None:
             return  # never fingerprinted: nothing cheap to compare against
         changed = self._inline_cohorts().changed_since(previous._inline_cohorts())
-        mine = self._flag_fingerprint_memo()
+        mine = self._flag_fingerprint_memo(self._same_texts(previous, theirs))
         compiled = previous._compiled
         reused = {
             key: flag
@@ -459,12 +469,35 @@ class Snapshot:
             "property_matching_version": self.property_matching_version,
         }
 
-    def _flag_fingerprint_memo(self) -> dict[str, bytes]:
+    def _same_texts(self, previous: Snapshot, theirs: dict[str, bytes]) -> dict[str, bytes]:
+        """The fingerprints of the flags whose text is the same as in ``previous`` (taken
+        from ``theirs``), each sharing what ``previous`` stores for it."""
+        mine: bytes | None = self._memo.get("texts")
+        their: bytes | None = previous._memo.get("texts")
+        definitions, kept = self.definitions, previous.definitions
+        if not mine or not their or not isinstance(definitions, Definitions):
+            return {}
+        assert isinstance(kept, Definitions)
+        their_at = {key: 16 * at for at, key in enumerate(kept)}
+        same: dict[str, bytes] = {}
+        for at, key in enumerate(definitions):
+            fingerprint = theirs.get(key)
+            start = their_at.get(key)
+            if fingerprint is None or start is None:
+                continue
+            if their[start : start + 16] == mine[16 * at : 16 * at + 16]:
+                same[key] = fingerprint
+                definitions.keep(key, kept.stored(key))
+        return same
+
+    def _flag_fingerprint_memo(self, known: dict[str, bytes] | None = None) -> dict[str, bytes]:
         """Each flag's fingerprint (16 bytes: kept for every flag), in definition order
-        (shared: not to be modified)."""
+        (shared: not to be modified). ``known``: fingerprints already known for some flags
+        (the first call only)."""
         cached: dict[str, bytes] | None = self._memo.get("flags")
         if cached is None:
             definitions = self.definitions
+            known = known or {}
             if not (self._shared.decoded_json and isinstance(definitions, Definitions)):
                 cached = {key: mmh3.hash_bytes(_canonical(raw)) for key, raw in definitions.items()}
             else:
@@ -473,6 +506,10 @@ class Snapshot:
                 canonical: dict[str, bytes] = {}
                 cached = {}
                 for key in definitions:
+                    already = known.get(key)
+                    if already is not None:
+                        cached[key] = already
+                        continue
                     data = definitions.canonical(key)
                     if data is None:
                         value = definitions.stored(key)

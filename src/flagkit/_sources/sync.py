@@ -27,6 +27,7 @@ from flagkit._evaluation.snapshot import Snapshot
 from flagkit._net.backoff import full_jitter, jittered
 from flagkit._sources.disk_cache import DiskCache, body_hash
 from flagkit._sources.fetch import FailureKind, Fetched, FetchFailed, FetchOutcome, NotModified
+from flagkit._sources.flag_spans import decode_with_spans
 from flagkit._sources.store import NO_CHANGE, Published, Store
 from flagkit._status import Role, State, StatusTracker
 from flagkit.errors import DefinitionsError
@@ -79,10 +80,15 @@ _PAUSE_GC_BYTES = 64 * 1024
 
 
 def _compile_definitions(body: bytes, previous: Snapshot | None, compile_now: bool) -> Snapshot:
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise DefinitionsError(f"definitions are not valid JSON: {exc}") from None
+    texts: list[str] | None = None
+    walked = decode_with_spans(body)
+    if walked is not None:
+        data, texts = walked
+    else:
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise DefinitionsError(f"definitions are not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise DefinitionsError(f"definitions must be a JSON object, not {type(data).__name__}")
     quota = data.get("quotaLimited")
@@ -90,7 +96,9 @@ def _compile_definitions(body: bytes, previous: Snapshot | None, compile_now: bo
         raise DefinitionsError("the server reports the feature flag quota as exceeded")
     if not isinstance(data.get("flags"), list):
         raise DefinitionsError("definitions have no 'flags' list")
-    snapshot = Snapshot._index(data, compile_now, decoded_json=True, previous=previous, owned=True)
+    snapshot = Snapshot._index(
+        data, compile_now, decoded_json=True, previous=previous, owned=True, texts=texts
+    )
     snapshot.fingerprint  # noqa: B018 - computed now, with the GC paused (memoized)
     if compile_now:
         snapshot._compact()
