@@ -123,3 +123,28 @@ def test_a_flag_written_differently_but_equal_is_still_reused() -> None:
     assert second.fingerprint == first.fingerprint
     assert second.diff(first) == frozenset()
     assert second.compiled("other") is first.compiled("other")
+
+
+def test_a_key_defined_twice_is_compared_by_the_definition_that_wins() -> None:
+    def body(first: int, last: int) -> bytes:
+        flags = [
+            {
+                "key": "twice",
+                "active": True,
+                "filters": {"groups": [{"rollout_percentage": first}]},
+            },
+            {"key": "once", "active": True, "filters": {"groups": [{"rollout_percentage": 5}]}},
+            {"key": "twice", "active": True, "filters": {"groups": [{"rollout_percentage": last}]}},
+        ]
+        return json.dumps({"flags": flags}).encode()
+
+    first = compile_definitions(body(10, 90))
+    # Only the losing definition changed: nothing that evaluates changed.
+    second = compile_definitions(body(20, 90), first)
+    assert second.compiled("twice") is first.compiled("twice")
+    assert second.definition("twice") == first.definition("twice")
+    # The winning one changed.
+    third = compile_definitions(body(20, 30), second)
+    assert third.compiled("twice") is not first.compiled("twice")
+    assert third.definition("twice")["filters"]["groups"][0]["rollout_percentage"] == 30
+    assert third.compiled("once") is first.compiled("once")
