@@ -107,6 +107,20 @@ def test_exposures_are_deduplicated(server: Any, events_client: Any) -> None:
     assert (last["$feature_flag"], last["$feature_flag_response"]) == ("on-flag", False)
 
 
+def test_reads_with_odd_distinct_ids_never_raise_and_still_report(
+    server: Any, events_client: Any
+) -> None:
+    client = events_client()
+    # Typed str, but callers pass anything: a list cannot even be a dict key.
+    odd: Any = ["u", 1]
+    for _ in range(2):
+        assert client.is_enabled("on-flag", odd) in (True, False)
+        assert client.is_enabled("on-flag", 42) is True
+    assert client.flush(timeout=5)
+    reported = [e["distinct_id"] for e in _called(server)]
+    assert reported.count("42") + reported.count(42) == 1  # de-duplicated as before
+
+
 def test_concurrent_reads_report_each_exposure_once(server: Any, events_client: Any) -> None:
     client = events_client()
     start = threading.Barrier(8)

@@ -388,10 +388,12 @@ class ClientCore:
             and (not self._LOOP_BOUND or self._on_own_loop())
         ):
             # An exposure reported a moment ago (the usual repeated read) is found here
-            # without a call; report_local() decides the rest.
+            # without a call; report_local() decides the rest (and any id that is not a
+            # str, which might not even hash).
             groups = context[1]
             if (
                 groups
+                or type(distinct_id) is not str
                 or (distinct_id, result.key, result.value, result.rule) not in reporter.recent
             ):
                 geoip = self._disable_geoip if context[4] is None else context[4]
