@@ -21,21 +21,23 @@ CohortTest = Callable[[Mapping[str, Any], Frame], FilterOutcome]
 COHORT_OPERATORS = frozenset({"exact", "in", "not_in"})
 
 
-def _constant(outcome: FilterOutcome) -> FilterTest:
+def constant_filter(outcome: FilterOutcome) -> FilterTest:
+    """A filter whose outcome is fixed (it reads nothing)."""
+
     def test(props: Mapping[str, Any]) -> FilterOutcome:
         return outcome
 
     return (False, test)
 
 
-BROKEN_FILTER: FilterTest = _constant(BROKEN)
+BROKEN_FILTER: FilterTest = constant_filter(BROKEN)
 """A filter PostHog's SDK fails on when it reaches it."""
 
 
 def compile_filter(raw: Any, matching_version: int) -> tuple[FilterTest, str]:
     """Compile one filter of a condition group (or of a cohort): (test, human phrase)."""
     if not isinstance(raw, Mapping):
-        return _constant(BROKEN), "malformed filter"
+        return constant_filter(BROKEN), "malformed filter"
     kind = raw.get("type")
     if kind == "cohort":
         return (True, _compile_cohort_reference(raw)), cohort_phrase(raw)
@@ -173,20 +175,20 @@ def _compile_dependency(raw: Mapping[str, Any]) -> FilterTest:
     operator = raw.get("operator", "exact")
     # A malformed dependency is a definite no-match, as on PostHog's servers.
     if operator != "flag_evaluates_to" or not key or expected is None:
-        return _constant(False)
+        return constant_filter(False)
     if "dependency_chain" not in raw:
-        return _constant(Cause.UNSUPPORTED_DEFINITION)
+        return constant_filter(Cause.UNSUPPORTED_DEFINITION)
     chain = raw["dependency_chain"]
     if not isinstance(chain, list) or not chain:
         # An empty chain is how the server marks a circular dependency.
-        return _constant(Cause.UNSUPPORTED_DEFINITION)
+        return constant_filter(Cause.UNSUPPORTED_DEFINITION)
     try:
         members = tuple(chain)
         for member in members:
             hash(member)
         hash(key)
     except TypeError:
-        return _constant(BROKEN)
+        return constant_filter(BROKEN)
 
     def test(props: Mapping[str, Any], frame: Frame) -> FilterOutcome:
         cache = frame.cache
@@ -223,5 +225,6 @@ __all__ = [
     "cohort_phrase",
     "compile_cohort_group",
     "compile_filter",
+    "constant_filter",
     "is_nested_group",
 ]

@@ -24,6 +24,7 @@ from flagkit._evaluation.filters import (
     CohortTest,
     broken_cohort,
     cohort_phrase,
+    constant_filter,
     is_nested_group,
 )
 from flagkit._evaluation.model import FilterTest
@@ -57,13 +58,6 @@ def _reads_properties_only(group: Any, depth: int = 0) -> bool:
         elif entry.get("type") in ("cohort", "flag"):
             return False
     return True
-
-
-def _constant(outcome: FilterOutcome) -> Any:
-    def test(props: Mapping[str, Any]) -> FilterOutcome:
-        return outcome
-
-    return test
 
 
 def _member_test(group: CohortTest, negate: bool) -> Any:
@@ -107,16 +101,15 @@ class InlineCohorts:
         cohort_id = str(raw_filter.get("value"))
         operator = raw_filter.get("operator") or "exact"
         group = self._compiled.get(cohort_id)
-        phrase = cohort_phrase(raw_filter)
         # The frame's order of checks: unknown cohort first (it needs PostHog's servers,
         # which stops the flag: the frame's path), then the operator.
         if group is None:
             return None
         if not (isinstance(operator, str) and operator in COHORT_OPERATORS):
-            return (False, _constant(Cause.UNSUPPORTED_DEFINITION)), phrase
+            return constant_filter(Cause.UNSUPPORTED_DEFINITION), cohort_phrase(raw_filter)
         if not self._can_inline(cohort_id, group):
             return None
-        return (False, _member_test(group, operator == "not_in")), phrase
+        return (False, _member_test(group, operator == "not_in")), cohort_phrase(raw_filter)
 
     def _can_inline(self, cohort_id: str, group: CohortTest) -> bool:
         known = self._inlinable.get(cohort_id)
