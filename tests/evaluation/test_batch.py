@@ -1,12 +1,14 @@
 """evaluate_all without keys runs most flags in one pass (flagkit._evaluation.batch): it
-must answer exactly as evaluate() does, flag by flag, in definition order."""
+must answer exactly as evaluate() does, flag by flag, in definition order. get_all_flags'
+values pass must give exactly those answers' values."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flagkit import Evaluator, Reason, Snapshot
-from flagkit._evaluation.batch import Batch, run_batch
+from flagkit._evaluation.batch import Batch, run_batch, run_values
+from flagkit._evaluation.specialize import values_twin
 
 PRO = [{"key": "plan", "operator": "exact", "value": "pro", "type": "person"}]
 
@@ -115,3 +117,87 @@ def test_run_batch_reports_what_it_could_not_answer() -> None:
     assert run_batch(settled, {}, b"u1", b"u1variant", None) == ({"a": fixed}, None)
     failing = Batch(("a",), (boom,), (None,), (), False)
     assert run_batch(failing, {}, b"u", b"uvariant", None) is None
+
+
+def _values_of(results: dict[str, Any]) -> dict[str, Any]:
+    return {key: result.value for key, result in results.items()}
+
+
+def test_the_values_pass_answers_as_evaluate_all_does() -> None:
+    """get_all_flags' pass (Evaluator._all_values): each flag's value, None and its result
+    where undecided, in definition order; values of the same type (True is not 1)."""
+    evaluator = Evaluator(Snapshot.from_dict(_body()))
+    for person in ({"plan": "pro"}, {"plan": "free"}, {}):
+        for groups in (None, {"company": "acme"}):
+            for user in ("u1", "u2", "user-42"):
+                context = {"person_properties": person, "groups": groups}
+                values, undecided = evaluator._all_values(user, **context)
+                results = evaluator.evaluate_all(user, **context)
+                assert list(values) == list(results)
+                assert values == _values_of(results)
+                assert [type(v) for v in values.values()] == [
+                    type(r.value) for r in results.values()
+                ]
+                assert undecided == {k: r for k, r in results.items() if r.value is None}
+    _, undecided = evaluator._all_values("u1")
+    assert undecided["pro-0"].reason is not Reason.CONDITION_MATCH
+
+
+def test_the_values_pass_builds_no_result() -> None:
+    """The point of the values twins: the unrolled flags' results are never built."""
+    snapshot = Snapshot.from_dict(_body())
+    evaluator = Evaluator(snapshot)
+    for user in ("u1", "u2", "user-42"):
+        evaluator._all_values(user, person_properties={"plan": "pro"})
+    unrolled = [snapshot._compiled[key] for key in snapshot.flag_keys if "rollout" in key]
+    assert unrolled
+    assert all(flag.run_code is not None for flag in unrolled)
+    assert all(result is None for flag in unrolled for result in flag.book._results)
+    evaluator.evaluate_all("u1", person_properties={"plan": "pro"})
+    assert any(result is not None for flag in unrolled for result in flag.book._results)
+
+
+def test_the_values_pass_falls_back_where_the_pass_cannot_run() -> None:
+    evaluator = Evaluator(Snapshot.from_dict(_body()))
+    # A flag's code raises: every flag runs one by one, as evaluate_all runs them.
+    person = {_RaisingKey("p"): "x"}
+    values, undecided = evaluator._all_values("u1", person_properties=person)
+    results = evaluator.evaluate_all("u1", person_properties=person)
+    assert values == _values_of(results)
+    assert undecided["pro-0"].reason is Reason.INVALID_DEFINITION
+    # Invalid input: every flag says why.
+    values, undecided = evaluator._all_values("u1", person_properties=["not", "a", "dict"])  # type: ignore[arg-type]
+    assert set(values.values()) == {None}
+    assert {r.reason for r in undecided.values()} == {Reason.INVALID_INPUT}
+    assert list(undecided) == list(evaluator.snapshot.flag_keys)
+
+
+def test_run_values_leaves_anything_but_a_value_to_the_general_path() -> None:
+    def undecided(*_: Any) -> Any:
+        return None
+
+    def decided(constant: Any, *_: Any) -> Any:
+        return constant
+
+    batch = Batch(("a", "b", "c", "d"), (decided,) * 4, (True, "x", 1, None), (), False)
+    codes = batch.codes
+    answers, later = run_values(batch, codes, {}, b"u1", b"u1variant", None) or ({}, None)
+    assert answers == {"a": True, "b": "x", "c": 1, "d": None}
+    assert later == [2, 3]  # 1 is not a flag value the twins give (True is)
+    settled = Batch(("a", "b"), (decided, undecided), (False, None), ((1, None),), False)  # type: ignore[arg-type]
+    assert run_values(settled, settled.codes, {}, b"u", b"uv", None) == (
+        {"a": False, "b": None},
+        None,
+    )
+
+
+def test_values_twins_are_made_once_per_shape() -> None:
+    snapshot = Snapshot.from_dict(_body())
+    snapshot.compile_all()
+    flag = snapshot._compiled["rollout-0"]
+    twin = values_twin(flag.run_code)
+    assert twin is not None
+    assert twin is not flag.run_code
+    assert values_twin(flag.run_code) is twin
+    assert values_twin(snapshot._compiled["rollout-1"].run_code) is twin  # the same shape
+    assert values_twin(len) is None  # not an unrolled flag's function

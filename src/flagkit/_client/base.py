@@ -450,6 +450,33 @@ class ClientCore:
             return results, {}
         return results, {key: r for key, r in results.items() if needs_remote(r)}
 
+    def _local_values(
+        self, distinct_id: str, context: Context
+    ) -> tuple[dict[str, Any], dict[str, FlagResult] | None]:
+        """:meth:`_local_all` of every flag as values (None: undecided), for
+        ``get_all_flags``: what the evaluator's values pass gives (see
+        ``Evaluator._all_values``)."""
+        published = self._store.current
+        if published is None:
+            return {}, None
+        try:
+            values, undecided = published.evaluator._all_values(
+                distinct_id,
+                person_properties=context[0],
+                groups=context[1],
+                group_properties=context[2],
+                device_id=context[3],
+                properties_complete=context[5],
+                timezone=context[6],
+                now=context[7],
+            )
+        except Exception:
+            self._log_internal_error()
+            return {}, {}
+        if not undecided:
+            return values, {}
+        return values, {key: r for key, r in undecided.items() if needs_remote(r)}
+
     def _all_steps(
         self,
         distinct_id: str,
@@ -457,10 +484,18 @@ class ClientCore:
         only_local: bool | None,
         keys: Sequence[str] | None = None,
         remote_out: dict[str, Resolved] | None = None,
-    ) -> Generator[Ask, Mapping[str, Resolved], dict[str, FlagResult]]:
+        values_only: bool = False,
+    ) -> Generator[Ask, Mapping[str, Resolved], dict[str, Any]]:
         """Every flag (or only ``keys``), yielding at most one :data:`Ask` (one ``/flags``
         request) for what local evaluation could not decide; the remote answers also go to
-        ``remote_out``. The shell answers the ask (see ``_net.drive``)."""
+        ``remote_out``. The shell answers the ask (see ``_net.drive``). The answers are
+        results, or with ``values_only`` (every flag) values (None: undecided)."""
+        if values_only:
+            values, unknown = self._local_values(distinct_id, context)
+            if unknown is None or unknown:
+                answers = yield (unknown, distinct_id, context, only_local)
+                values.update((key, resolved.result.value) for key, resolved in answers.items())
+            return values
         results, undecided = self._local_all(distinct_id, context, keys)
         if undecided is None or undecided:
             answers = yield (undecided, distinct_id, context, only_local)

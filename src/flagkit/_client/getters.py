@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from flagkit._evaluation.result import VALUE_OF, FlagResult, FlagValue
+from flagkit._evaluation.result import FlagResult, FlagValue
 from flagkit._remote.fallback import Resolved
 
 Properties = Mapping[str, Any]
@@ -35,7 +35,8 @@ Context = tuple[
     datetime | None,
 ]
 OneFinish = Callable[[FlagResult, Any], Any]
-AllFinish = Callable[[dict[str, FlagResult], Any], Any]
+# Gets the read's answers: results, or values for a values-only read.
+AllFinish = Callable[[dict[str, Any], Any], Any]
 
 ResultT = TypeVar("ResultT")  # FlagResult
 ValueT = TypeVar("ValueT")  # FlagValue | None
@@ -67,13 +68,12 @@ def payload_of(result: FlagResult, default: Any) -> Any:
     return default if result.value is None or result.payload is None else result.payload
 
 
-def values_of(results: dict[str, FlagResult], default: Any) -> dict[str, FlagValue]:
-    """``get_all_flags``: every decided flag's value."""
-    # Built in C; then the undecided (rare) are dropped.
-    values: dict[str, Any] = dict(zip(results, map(VALUE_OF, results.values()), strict=True))
+def values_of(values: dict[str, FlagValue | None], default: Any) -> dict[str, FlagValue]:
+    """``get_all_flags`` (read with ``values_only``): every decided flag's value."""
+    # Scanned in C; the undecided (rare) are dropped.
     if None in values.values():
         return {key: value for key, value in values.items() if value is not None}
-    return values
+    return values  # type: ignore[return-value]  # no None in it
 
 
 def results_of(results: dict[str, FlagResult], default: Any) -> dict[str, FlagResult]:
@@ -84,8 +84,12 @@ def results_of(results: dict[str, FlagResult], default: Any) -> dict[str, FlagRe
 # One read: key, distinct id, context, only_evaluate_locally, send_events.
 Read = tuple[str, str, Context, bool | None, bool]
 # Every flag: distinct id, context, only_evaluate_locally, only these keys (``None``: all),
-# where to keep the /flags answers (``None``: nowhere).
-ReadAll = tuple[str, Context, bool | None, Sequence[str] | None, dict[str, Resolved] | None]
+# where to keep the /flags answers (``None``: nowhere), and optionally values only (every
+# flag's value, None when undecided, in place of its result).
+ReadAll = (
+    tuple[str, Context, bool | None, Sequence[str] | None, dict[str, Resolved] | None]
+    | tuple[str, Context, bool | None, None, None, bool]
+)
 
 
 class ReadShell:
@@ -263,7 +267,8 @@ class Getters(ReadShell, Generic[ResultT, ValueT, BoolT, AnyT, ValuesT, ResultsT
             timezone,
             now,
         )
-        return self._all((distinct_id, context, only_evaluate_locally, None, None), values_of)
+        read = (distinct_id, context, only_evaluate_locally, None, None, True)
+        return self._all(read, values_of)
 
     def evaluate_all(
         self,

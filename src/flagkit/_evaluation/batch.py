@@ -8,6 +8,12 @@ their code is called from one list comprehension and the answers are zipped into
 result dict in C. Flags that need more (group flags, cohorts, dependencies...) get a
 placeholder answer there and are then run one by one, as the per-flag loop runs them, in
 place (a dict keeps the position of a key that is assigned again).
+
+``get_all_flags`` needs values only: its pass (:func:`run_values`) calls each unrolled
+flag's *values twin* (``specialize.values_twin``), the same code returning the matched
+value from a table shared by the flags with the same values, so that no result is read
+or built for them. Outcomes that are not a bool or a string (undecided, say) are left to
+the per-flag path, as in the results pass.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import attrs
 from flagkit._evaluation.model import DISABLED
 from flagkit._evaluation.result import FlagResult
 from flagkit._evaluation.snapshot import RUN_DISABLED, RUN_SHARED, RUN_UNROLLED, PlanEntry, Runner
+from flagkit._evaluation.specialize import values_twin
 
 
 def _later(*_: Any) -> None:
@@ -70,6 +77,29 @@ def batch_of(plan: Sequence[PlanEntry]) -> Batch:
     return Batch(keys, tuple(codes), tuple(constants), tuple(later), shares)
 
 
+def value_codes_of(batch: Batch) -> tuple[Runner, ...] | None:
+    """The codes of a values pass over ``batch`` (see :func:`run_values`): each flag's
+    values twin (:func:`flagkit._evaluation.specialize.values_twin`); None when some flag
+    has none (then the values come from the results)."""
+    codes: list[Runner] = []
+    for code in batch.codes:
+        if code is _fixed:
+            codes.append(_fixed_value)
+        elif code is _later:
+            codes.append(_later)
+        else:
+            twin = values_twin(code)
+            if twin is None:
+                return None
+            codes.append(twin)
+    return tuple(codes)
+
+
+def _fixed_value(result: FlagResult, *_: Any) -> Any:
+    """The values twin of :func:`_fixed`."""
+    return result.value
+
+
 def run_batch(
     batch: Batch,
     person: dict[str, Any],
@@ -80,15 +110,47 @@ def run_batch(
     """The answers of the pass by key, and the positions still to run one by one (None:
     the batch's ``later`` ones; else those and any flag whose code left its answer to the
     general path); None when some flag's code raised (the per-flag loop then says which)."""
+    return _pass(batch, batch.codes, _RESULT_TYPES, person, encoded, variant_encoded, memo)
+
+
+def run_values(
+    batch: Batch,
+    codes: tuple[Runner, ...],
+    person: dict[str, Any],
+    encoded: bytes,
+    variant_encoded: bytes,
+    memo: list[Any] | None,
+) -> tuple[dict[str, Any], Sequence[int] | None] | None:
+    """:func:`run_batch` with the values twins ``codes`` (:func:`value_codes_of`): the
+    value of each flag the pass decides (a bool or a string), without touching its
+    result; the positions to run one by one are those of any other outcome."""
+    return _pass(batch, codes, _VALUE_TYPES, person, encoded, variant_encoded, memo)
+
+
+# What a pass's code answers when it decides: a result, or for the values twins a value.
+_RESULT_TYPES = (FlagResult,)
+_VALUE_TYPES = (bool, str)
+
+
+def _pass(
+    batch: Batch,
+    codes: tuple[Runner, ...],
+    decided: tuple[type, ...],
+    person: dict[str, Any],
+    encoded: bytes,
+    variant_encoded: bytes,
+    memo: list[Any] | None,
+) -> tuple[dict[str, Any], Sequence[int] | None] | None:
     try:
         outcomes = [
             code(constant, person, encoded, variant_encoded, memo)
-            for code, constant in zip(batch.codes, batch.constants, strict=True)
+            for code, constant in zip(codes, batch.constants, strict=True)
         ]
     except Exception:
         return None
     later: Sequence[int] | None = None
-    # Counted in C: anything but a FlagResult from the flags' own code is rare.
-    if list(map(type, outcomes)).count(FlagResult) + len(batch.later) != len(outcomes):
-        later = [n for n, outcome in enumerate(outcomes) if outcome.__class__ is not FlagResult]
+    # Counted in C: any other outcome from the flags' own code is rare.
+    types = list(map(type, outcomes))
+    if sum(map(types.count, decided)) + len(batch.later) != len(outcomes):
+        later = [n for n, kind in enumerate(types) if kind not in decided]
     return dict(zip(batch.keys, outcomes, strict=True)), later

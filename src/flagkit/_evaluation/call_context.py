@@ -3,10 +3,12 @@ every flag the call evaluates."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from flagkit._evaluation.hashing import encode_identifier
 from flagkit._evaluation.rules_v2.bridge import DEFAULT_RULES_OPTIONS, RulesOptions
 
 _EMPTY: Mapping[str, Any] = {}
@@ -108,3 +110,40 @@ def rules_options(
     if properties_complete is False and timezone is None and now is None:
         return DEFAULT_RULES_OPTIONS
     return RulesOptions(bool(properties_complete), timezone, now)
+
+
+class AllCall:
+    """What the flags of one ``evaluate_all`` call share."""
+
+    __slots__ = ("context", "encoded", "group_keys", "memo", "person", "variant")
+
+    def __init__(
+        self, context: CallContext, encoded: bytes | None, memo: list[Any] | defaultdict[int, Any]
+    ) -> None:
+        self.context = context
+        # Every flag hashes the same identifier: encoded once.
+        self.encoded = encoded
+        self.variant = None if encoded is None else encoded + b"variant"
+        self.memo = memo
+        # Encoded group keys by group type, for the group flags of this call.
+        self.group_keys: dict[str, bytes | None] = {}
+        # The person properties flags read (with distinct_id), built once.
+        self.person = context.person
+
+
+def all_call(
+    distinct_id: Any,
+    context: tuple[Any, Any, Any, Any],
+    properties_complete: bool,
+    timezone: str | None,
+    now: datetime | None,
+) -> AllCall | str:
+    """What the flags of one ``evaluate_all`` call share (its memo still empty: the caller
+    sizes it), or why the caller's input is invalid. ``context``: person properties,
+    groups, group properties, device id."""
+    try:
+        rules = rules_options(properties_complete, timezone, now)
+        built = CallContext(distinct_id, *context, rules)
+    except InvalidInputError as error:
+        return str(error)
+    return AllCall(built, encode_identifier(distinct_id), [])

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-from flagkit._evaluation.batch import Batch, batch_of, run_batch
-from flagkit._evaluation.call_context import CallContext, InvalidInputError, rules_options
+from flagkit._evaluation.batch import Batch, batch_of, run_batch, run_values, value_codes_of
+from flagkit._evaluation.call_context import (
+    AllCall,
+    CallContext,
+    InvalidInputError,
+    all_call,
+    rules_options,
+)
 from flagkit._evaluation.classify import definition_unsupported
 from flagkit._evaluation.explain import ConditionTrace, Explanation, FilterTrace, explain_flag
 from flagkit._evaluation.fixed_specs import undecided_slot
@@ -26,7 +32,7 @@ from flagkit._evaluation.model import (
     CompiledFlag,
 )
 from flagkit._evaluation.outcome import Cause, RequiresServer
-from flagkit._evaluation.result import FlagResult, Reason
+from flagkit._evaluation.result import VALUE_OF, FlagResult, Reason
 from flagkit._evaluation.rules_v2.bridge import (
     evaluate_rules_v2,
     trace_rules,
@@ -110,25 +116,6 @@ def _name_missing(
     return attrs.evolve(
         result, description=f"cannot be decided locally: {noun} {names} {verb} not passed"
     )
-
-
-class _AllCall:
-    """What the flags of one ``evaluate_all`` call share."""
-
-    __slots__ = ("context", "encoded", "group_keys", "memo", "person", "variant")
-
-    def __init__(
-        self, context: CallContext, encoded: bytes | None, memo: list[Any] | defaultdict[int, Any]
-    ) -> None:
-        self.context = context
-        # Every flag hashes the same identifier: encoded once.
-        self.encoded = encoded
-        self.variant = None if encoded is None else encoded + b"variant"
-        self.memo = memo
-        # Encoded group keys by group type, for the group flags of this call.
-        self.group_keys: dict[str, bytes | None] = {}
-        # The person properties flags read (with distinct_id), built once.
-        self.person = context.person
 
 
 class Evaluator:
@@ -252,9 +239,7 @@ class Evaluator:
         plan: Iterable[PlanEntry | tuple[str, None, int, Runner, tuple[Any, ...]]]
         batch: Batch | None = None
         if keys is None:
-            batch = snapshot._memo.get("batch")
-            if batch is None:
-                batch = snapshot._memo["batch"] = batch_of(snapshot._evaluation_plan())
+            batch = self._batch()
             plan, shares = (), batch.shares
         else:
             try:
@@ -275,55 +260,104 @@ class Evaluator:
                 for key in wanted
                 if isinstance(key, str) and key not in positions
             ]
-        try:
-            rules = rules_options(properties_complete, timezone, now)
-            context = CallContext(
-                distinct_id, person_properties, groups, group_properties, device_id, rules
-            )
-        except InvalidInputError as error:
-            wrong = str(error)
+        context = (person_properties, groups, group_properties, device_id)
+        call = all_call(distinct_id, context, properties_complete, timezone, now)
+        if isinstance(call, str):
             every = batch.keys if batch is not None else [entry[0] for entry in plan]
-            return {key: _invalid(key, wrong) for key in every}
+            return {key: _invalid(key, call) for key in every}
         # Outcomes of the filter lists flags share (see SharedConditions), for this call: a
         # slot per number (sized after compiling, so every number the flags use exists),
         # or for a few keys a dict that reads None for numbers not seen yet.
-        memo: list[Any] | defaultdict[int, Any] = []
-        if shares:
-            memo = [None] * len(snapshot._shared) if keys is None else defaultdict(_none)
-        call = _AllCall(context, encode_identifier(distinct_id), memo)
-        if batch is not None and type(memo) is list:
-            answers = self._every_flag(batch, call, memo)
-            if answers is not None:
-                return answers
-            plan = snapshot._evaluation_plan()
+        if batch is not None:
+            memo = call.memo = [None] * len(snapshot._shared) if shares else []
+            encoded, variant = call.encoded, call.variant
+            if encoded is not None and variant is not None:
+                passed = run_batch(batch, call.person(), encoded, variant, memo or None)
+                if passed is not None:
+                    answers, stragglers = passed
+                    answers.update(self._rest(batch, stragglers, call))
+                    return answers
+            plan = snapshot._evaluation_plan()  # the per-flag loop says which flag raised
+        elif shares:
+            call.memo = defaultdict(_none)
         return {entry[0]: self._entry(entry, call) for entry in plan}
 
-    def _every_flag(
-        self, batch: Batch, call: _AllCall, memo: list[Any]
-    ) -> dict[str, FlagResult] | None:
-        """:meth:`evaluate_all` of every flag: most in one pass (see
-        :mod:`flagkit._evaluation.batch`), the rest after, one by one; None when the pass
-        cannot run (the per-flag loop then runs every flag)."""
-        encoded, variant = call.encoded, call.variant
-        if encoded is None or variant is None:
-            return None
-        passed = run_batch(batch, call.person(), encoded, variant, memo or None)
-        if passed is None:
-            return None
-        answers, stragglers = passed
+    def _all_values(
+        self,
+        distinct_id: Any,
+        *,
+        person_properties: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        group_properties: Mapping[str, Mapping[str, Any]] | None = None,
+        device_id: Any = None,
+        properties_complete: bool = False,
+        timezone: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[dict[str, Any], dict[str, FlagResult]]:
+        """Every flag's value (None: undecided) in definition order, and the results of
+        the flags without one: :meth:`evaluate_all` for ``get_all_flags``, which reads no
+        result the values do not need (the values twins, see flagkit._evaluation.batch)."""
+        batch = self._batch()
+        snapshot = self._snapshot
+        codes = snapshot._memo.get("value_codes")
+        if codes is None:
+            codes = snapshot._memo["value_codes"] = value_codes_of(batch) or ()
+        context = (person_properties, groups, group_properties, device_id)
+        call = all_call(distinct_id, context, properties_complete, timezone, now)
+        if codes and not isinstance(call, str):
+            memo = call.memo = [None] * len(snapshot._shared) if batch.shares else []
+            encoded, variant = call.encoded, call.variant
+            passed = None
+            if encoded is not None and variant is not None:
+                passed = run_values(batch, codes, call.person(), encoded, variant, memo or None)
+            if passed is not None:
+                values, stragglers = passed
+                undecided = {}
+                for key, result in self._rest(batch, stragglers, call):
+                    values[key] = result.value
+                    if result.value is None:
+                        undecided[key] = result
+                return values, undecided
+        results = self.evaluate_all(
+            distinct_id,
+            person_properties=person_properties,
+            groups=groups,
+            group_properties=group_properties,
+            device_id=device_id,
+            properties_complete=properties_complete,
+            timezone=timezone,
+            now=now,
+        )
+        values = dict(zip(results, map(VALUE_OF, results.values()), strict=True))
+        if None not in values.values():
+            return values, {}
+        return values, {key: r for key, r in results.items() if r.value is None}
+
+    def _batch(self) -> Batch:
+        """The snapshot's flags as one pass runs them (made on first use)."""
+        memo = self._snapshot._memo
+        batch: Batch | None = memo.get("batch")
+        if batch is None:
+            batch = memo["batch"] = batch_of(self._snapshot._evaluation_plan())
+        return batch
+
+    def _rest(
+        self, batch: Batch, stragglers: Sequence[int] | None, call: AllCall
+    ) -> Iterator[tuple[str, FlagResult]]:
+        """The answers a pass left to the per-flag path (see run_batch): its ``later``
+        flags, or with ``stragglers`` the flags at those positions."""
         if stragglers is None:
             for _, entry in batch.later:
-                answers[entry[0]] = self._entry(entry, call)
+                yield entry[0], self._entry(entry, call)
         else:  # some flag's code left its answer to the general path (rare)
             snapshot = self._snapshot
             compiled = snapshot._compiled
             for position in stragglers:
                 key = batch.keys[position]
-                answers[key] = self._entry(snapshot._plan_entry(key, compiled[key]), call)
-        return answers
+                yield key, self._entry(snapshot._plan_entry(key, compiled[key]), call)
 
     def _entry(
-        self, entry: PlanEntry | tuple[str, None, int, Runner, tuple[Any, ...]], call: _AllCall
+        self, entry: PlanEntry | tuple[str, None, int, Runner, tuple[Any, ...]], call: AllCall
     ) -> FlagResult:
         """One flag of :meth:`evaluate_all` by its plan entry: the short paths of
         :meth:`evaluate`, with what the call shares (person properties, encoded keys)."""

@@ -104,6 +104,23 @@ def _shared_text(text: str) -> str:
     return shared
 
 
+# Value tables repeat too ((False, True): a one-condition boolean flag). Only tables of
+# bools and strings are shared: there, equal means the same (True == 1 would not).
+_TABLES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_TABLES_LIMIT = 4096
+
+
+def _shared_table(table: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not all(type(value) is bool or type(value) is str for value in table):
+        return table
+    shared = _TABLES.get(table)
+    if shared is None:
+        if len(_TABLES) >= _TABLES_LIMIT:
+            _TABLES.clear()
+        shared = _TABLES[table] = table
+    return shared
+
+
 # Condition slot s is kept at position s - _SHIFT of a book's results (position 0 holds
 # no match).
 _SHIFT = FIRST_CONDITION_SLOT - 1
@@ -184,6 +201,18 @@ class ResultBook:
             spec = head[slot] if slot < len(head) else self._specs[slot - len(head)]
             result = results[position] = self._build(spec)
         return result
+
+    def value_table(self) -> tuple[Any, ...]:
+        """The value of each result kept in ``_results``, by position (see
+        :meth:`position`): what code that needs only values reads instead of results.
+        Tables of bools and strings are shared between the flags that have the same."""
+        head, specs = self._head, self._specs
+
+        def value(slot: int) -> Any:
+            return (head[slot] if slot < len(head) else specs[slot - len(head)])[0]
+
+        table = (value(NO_MATCH), *(value(_SHIFT + p) for p in range(1, len(self._results))))
+        return _shared_table(table)
 
     def payload_for(self, value: Any) -> Any:
         """The decoded payload configured for a value (``"true"``/``"false"`` for bools)."""

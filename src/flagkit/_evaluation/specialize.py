@@ -81,12 +81,17 @@ _MAX_CONDITIONS = 32
 _MAX_FILTERS = 128
 _factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
 _inlined_factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
+# Each compiled function's shape, and the values twins made from it (values_twin); bounded
+# as the factories are.
+_shape_of: dict[Any, tuple[Shape, bool, tuple[Runner, SharedRunner]]] = {}
+_twins: dict[Any, Any] = {}
 _factories_lock = threading.Lock()
 
 
 # The constants tuple of a flag: these first, then _PER_CONDITION entries per condition.
-_RESULTS, _BOOK, _HASHER, _BOUNDS, _HIGHS, _VARIANT_COUNT = range(6)
-_HEAD = 6
+# _VALUES: the book's value table (ResultBook.value_table), what the values twins read.
+_RESULTS, _BOOK, _HASHER, _BOUNDS, _HIGHS, _VARIANT_COUNT, _VALUES = range(7)
+_HEAD = 7
 # Per condition: where its out-of-rollout, override, matched and first variant results
 # are kept (ResultBook.position), its threshold's digest bound (hashing.above_digest),
 # filter-list test, filter-list number.
@@ -231,9 +236,12 @@ def _at(index: int, field: int) -> str:
     return f"k[{_HEAD + _PER_CONDITION * index + field}]"
 
 
-def _result(position: str) -> str:
-    # The shared result, built by the book on first use (a FlagResult is always truthy).
-    # The constants hold positions in the book's results, not slots (ResultBook.position).
+def _result(position: str, values: bool) -> str:
+    # The shared result, built by the book on first use (a FlagResult is always truthy),
+    # or for a values twin its value. The constants hold positions in the book's results,
+    # not slots (ResultBook.position).
+    if values:
+        return f"k[{_VALUES}][{position}]"
     return f"k[{_RESULTS}][{position}] or k[{_BOOK}].at({position})"
 
 
@@ -285,12 +293,12 @@ def _condition_filters(
     ]
 
 
-def _match_lines(index: int, how: str) -> list[str]:
+def _match_lines(index: int, how: str, values: bool) -> list[str]:
     """Code that returns the value of matched condition ``index`` (see matched_value)."""
     if how == "override":
-        return [f"return {_result(_at(index, _OVERRIDE))}"]
+        return [f"return {_result(_at(index, _OVERRIDE), values)}"]
     if how == "true":
-        return [f"return {_result(_at(index, _TRUE))}"]
+        return [f"return {_result(_at(index, _TRUE), values)}"]
     if how == "broken":
         return ["return BROKEN"]
     lines = [
@@ -315,8 +323,8 @@ def _match_lines(index: int, how: str) -> list[str]:
             f"slot = bisect_right(k[{_HIGHS}], vd)",
             f"if slot < k[{_VARIANT_COUNT}]:",
             f"    slot += {first}",
-            f"    return {_result('slot')}",
-            f"return {_result(_at(index, _TRUE))}",
+            f"    return {_result('slot', values)}",
+            f"return {_result(_at(index, _TRUE), values)}",
         ]
     return [
         *lines,
@@ -324,24 +332,27 @@ def _match_lines(index: int, how: str) -> list[str]:
         f"slot = {first}",
         f"for low, high in k[{_BOUNDS}]:",
         "    if low <= vh < high:",
-        f"        return {_result('slot')}",
+        f"        return {_result('slot', values)}",
         "    slot += 1",
-        f"return {_result(_at(index, _TRUE))}",
+        f"return {_result(_at(index, _TRUE), values)}",
     ]
 
 
-def _ending() -> list[str]:
+def _ending(values: bool) -> list[str]:
     """Code that returns when no condition matched: inconclusive, out of rollout, or no match."""
     return [
         "if inc is not None:",
         "    return inc",
         f"slot = fo if fo >= 0 else {ResultBook.position(NO_MATCH)}",
-        f"return {_result('slot')}",
+        f"return {_result('slot', values)}",
     ]
 
 
-def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> list[str]:
-    """One evaluation function; ``with_memo`` shares filter-list outcomes through ``memo``."""
+def _run_source(
+    name: str, shape: Shape, early_exit: bool, with_memo: bool, values: bool = False
+) -> list[str]:
+    """One evaluation function; ``with_memo`` shares filter-list outcomes through ``memo``;
+    ``values``: it returns the matched value instead of the result (a values twin)."""
     body: list[str] = []
     # Inlined filters' (test, key, constant) follow the per-condition entries.
     first_filter = _HEAD + _PER_CONDITION * len(shape)
@@ -363,15 +374,15 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
                 f"        fo = {_at(index, _OUT)}",
             ]
             # early_exit: the first rollout miss ends the evaluation.
-            lines += indent(_ending(), 1) if early_exit else ["    break"]
-        lines += _match_lines(index, how)
+            lines += indent(_ending(values), 1) if early_exit else ["    break"]
+        lines += _match_lines(index, how, values)
         # A one-pass loop: "break" leaves the condition like "continue" in the generic loop.
         body += ["while True:", *indent(lines, 1)]
     # run() takes a memo too and ignores it, so that a batch calls both alike.
     params = "k, props, idb, idv, memo" if with_memo else "k, props, idb, idv, memo=None"
     return [
         f"def {name}({params}):",
-        *indent(["inc = None", "fo = -1", "rd = None", *body, *_ending()], 1),
+        *indent(["inc = None", "fo = -1", "rd = None", *body, *_ending(values)], 1),
     ]
 
 
@@ -388,14 +399,45 @@ def _runners(shape: Shape, early_exit: bool) -> tuple[Runner, SharedRunner] | No
         if runners is None:
             if len(factories) >= (_MAX_INLINED_SHAPES if inlined else _MAX_SHAPES):
                 return None
-            lines = [
-                *_run_source("run", shape, early_exit, False),
-                *_run_source("run_shared", shape, early_exit, True),
-                "return run, run_shared",
-            ]
-            source = "\n".join(["def factory():", *indent(lines, 1)])
-            runners = factories[(shape, early_exit)] = compile_factory(source)()
+            runners = factories[(shape, early_exit)] = _compiled(shape, early_exit, False)
+            _shape_of[runners[0]] = _shape_of[runners[1]] = (shape, early_exit, runners)
     return runners
+
+
+def _compiled(shape: Shape, early_exit: bool, values: bool) -> tuple[Runner, SharedRunner]:
+    """The ``run`` and ``run_shared`` functions of a shape (their values twins with
+    ``values``)."""
+    lines = [
+        *_run_source("run", shape, early_exit, False, values),
+        *_run_source("run_shared", shape, early_exit, True, values),
+        "return run, run_shared",
+    ]
+    runners: tuple[Runner, SharedRunner] = compile_factory(
+        "\n".join(["def factory():", *indent(lines, 1)])
+    )()
+    return runners
+
+
+def values_twin(runner: Any) -> Any:
+    """The values twin of a flag's ``run`` or ``run_shared`` function (see
+    :func:`specialize`): the same code, called the same way, that returns the matched
+    value (``True``, ``False``, a variant) where the function returns its result; the
+    other outcomes are the same. None for any other function. Compiled on first use,
+    once per shape and process: only ``get_all_flags`` needs them."""
+    twin = _twins.get(runner)
+    if twin is not None:
+        return twin
+    known = _shape_of.get(runner)
+    if known is None:
+        return None
+    shape, early_exit, runners = known
+    with _factories_lock:
+        twin = _twins.get(runner)
+        if twin is None:
+            twins = _compiled(shape, early_exit, True)
+            _twins[runners[0]], _twins[runners[1]] = twins
+            twin = _twins[runner]
+    return twin
 
 
 def _can_miss(threshold: float | None) -> bool:
@@ -484,7 +526,15 @@ def specialize(
     book = flag.book
     bounds = flag.variant_bounds
     highs = tuple(reached_digest(high) for _, high in bounds)
-    consts: list[Any] = [book._results, book, flag.hasher, bounds, highs, len(bounds)]
+    consts: list[Any] = [
+        book._results,
+        book,
+        flag.hasher,
+        bounds,
+        highs,
+        len(bounds),
+        book.value_table(),
+    ]
     position = ResultBook.position
     numbers: list[int] = []
     inlined: list[Any] = []
