@@ -201,3 +201,38 @@ def test_values_twins_are_made_once_per_shape() -> None:
     assert values_twin(flag.run_code) is twin
     assert values_twin(snapshot._compiled["rollout-1"].run_code) is twin  # the same shape
     assert values_twin(len) is None  # not an unrolled flag's function
+
+
+def _depends(key: str, on: str, chain: list[str]) -> dict[str, Any]:
+    dependency = {
+        "key": on,
+        "type": "flag",
+        "operator": "flag_evaluates_to",
+        "value": True,
+        "dependency_chain": chain,
+    }
+    return {"key": key, "active": True, "filters": {"groups": [{"properties": [dependency]}]}}
+
+
+def test_dependencies_are_walked_per_flag_as_posthog_does() -> None:
+    """PostHog's SDK keeps a dependency cache per flag, even in get_all_flags: what one
+    flag's chain left there (a member without a definition, a flag it evaluated) must not
+    change another flag's answer."""
+    on = {"key": "on", "active": True, "filters": {"groups": [{"rollout_percentage": 100}]}}
+    body = {
+        "flags": [
+            on,
+            _depends("needs-ghost", "ghost", ["ghost"]),
+            # "ghost" has no definition: undecided, whichever flag met it first.
+            _depends("ghost-in-chain", "on", ["ghost", "on"]),
+            # A malformed chain without its flag: "on" is not evaluated for it.
+            _depends("on-outside-chain", "on", ["needs-ghost"]),
+        ]
+    }
+    evaluator = Evaluator(Snapshot.from_dict(body))
+    every = evaluator.evaluate_all("u1")
+    assert every == _one_by_one(evaluator, "u1")
+    assert every["ghost-in-chain"].value is None
+    assert every["on-outside-chain"].value is None
+    values, _ = evaluator._all_values("u1")
+    assert values == _values_of(every)

@@ -99,3 +99,23 @@ def test_every_file_loads(stem: str) -> None:
     keys = {f["key"] for f in DOCS[stem]["definitions"]["flags"] if f.get("key")}
     assert set(snapshot.flag_keys) == keys
     assert len(snapshot) == len(keys)
+
+
+@pytest.mark.parametrize("stem", sorted(DOCS))
+def test_every_case_through_get_all_flags_pass(stem: str) -> None:
+    """The same cases through the values pass get_all_flags takes (every flag of the
+    body at once, see Evaluator._all_values): each case's flag has its expected value,
+    and every flag the value evaluate_all gives it."""
+    evaluator = _evaluator(stem)
+    for case in DOCS[stem]["cases"]:
+        context = {
+            "person_properties": case.get("person_properties"),
+            "groups": case.get("groups"),
+            "group_properties": case.get("group_properties"),
+            "device_id": case.get("device_id"),
+        }
+        values, undecided = evaluator._all_values(case["distinct_id"], **context)
+        results = evaluator.evaluate_all(case["distinct_id"], **context)
+        assert _same(values, {key: result.value for key, result in results.items()}), case["name"]
+        assert undecided.keys() == {k for k, r in results.items() if r.value is None}
+        assert _same(values.get(case["flag"]), case["expected"]["value"]), case["name"]

@@ -66,7 +66,9 @@ def test_too_costly_searches_are_undecidable_not_wrong() -> None:
     assert short.value is False  # shorter than any match: decided here
 
 
-def _chain(length: int) -> Snapshot:
+def _chain(length: int, undecided: int = -1) -> Snapshot:
+    """Flags "0".."length-1", each depending on the one before; flag ``undecided`` (if
+    any) needs experience continuity, so it and every flag after it are undecided."""
     flags = []
     for i in range(length):
         properties = []
@@ -82,7 +84,13 @@ def _chain(length: int) -> Snapshot:
             ]
         condition = {"properties": properties, "rollout_percentage": 100}
         flags.append(
-            {"id": i + 1, "key": str(i), "active": True, "filters": {"groups": [condition]}}
+            {
+                "id": i + 1,
+                "key": str(i),
+                "active": True,
+                "filters": {"groups": [condition]},
+                "ensure_experience_continuity": i == undecided,
+            }
         )
     return Snapshot.from_dict({"flags": flags})
 
@@ -99,6 +107,20 @@ def test_a_long_dependency_chain_is_walked_once_per_call() -> None:
     single, took = _timed(lambda: evaluator.evaluate("499", "u"))
     assert single.value is True
     assert took < 0.05
+
+
+def test_a_chain_undecided_halfway_answers_as_one_by_one() -> None:
+    # From flag 250 on, each flag's chain meets an undecided member: its chains are walked
+    # again on their own, as PostHog walks them (see Frame.mark); the answers are those of
+    # evaluate(), flag by flag.
+    evaluator = Evaluator(_chain(500, undecided=250))
+    results, took = _timed(lambda: evaluator.evaluate_all("u"))
+    assert took < 10, f"{took * 1000:.0f} ms"  # about 0.9 s on the development machine
+    assert {key: r.value for key, r in results.items()} == {
+        key: evaluator.evaluate(key, "u").value for key in results
+    }
+    assert results["249"].value is True
+    assert results["499"].reason is Reason.UNRESOLVED_DEPENDENCY
 
 
 def _fan_out(levels: int, references: int) -> Snapshot:

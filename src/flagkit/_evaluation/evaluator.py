@@ -572,6 +572,19 @@ class Evaluator:
                 cohort_memo,
             )
         outcome = match_flag(flag, props, bucketing, frame, groups, group_props)
+        if frame is not None and frame.marked and frame.shared:
+            # A dependency was undecided: walk this flag's chains again on their own, as
+            # PostHog does (see Frame.mark). Rare; decided values stay shared.
+            fresh = Frame(
+                self._definitions,
+                self._compile,
+                self._cohorts,
+                dependency_id,
+                context.device_id,
+                None,
+                frame.cohort_memo,
+            )
+            outcome = match_flag(flag, props, bucketing, fresh, groups, group_props)
         if isinstance(outcome, FlagResult):
             return outcome
         if isinstance(outcome, Cause):

@@ -190,16 +190,23 @@ def _compile_dependency(raw: Mapping[str, Any]) -> FilterTest:
     except TypeError:
         return constant_filter(BROKEN)
 
+    # The flag itself is the chain's last member, but a malformed chain may omit it: then
+    # its value is whatever an earlier member's evaluation left in the cache.
+    outside_chain = key not in members
+
     def test(props: Mapping[str, Any], frame: Frame) -> FilterOutcome:
+        if outside_chain:
+            frame.isolate()
         cache = frame.cache
         definitions = frame.definitions
         # A member with no definition outranks one that is only inconclusive.
         for member in members:
             if member not in cache and member not in definitions:
-                cache[member] = None
+                frame.mark(member)
                 return Cause.UNSUPPORTED_DEFINITION
         for member in members:
-            if member in cache:
+            # Read each time: evaluating a member may move the frame to its own cache.
+            if member in frame.cache:
                 continue
             dependency = frame.lookup(member)
             if dependency is None:  # pragma: no cover - checked above
@@ -207,6 +214,7 @@ def _compile_dependency(raw: Mapping[str, Any]) -> FilterTest:
             problem = evaluate_dependency(member, dependency, props, frame)
             if problem is not None:
                 return problem
+        cache = frame.cache
         actual = cache.get(key)
         if actual is None:
             if key in definitions and key in cache:

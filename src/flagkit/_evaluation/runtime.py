@@ -57,7 +57,9 @@ class Frame:
         "depth",
         "device_id",
         "lookup",
+        "marked",
         "nested",
+        "shared",
     )
 
     def __init__(
@@ -77,16 +79,41 @@ class Frame:
         # The "distinct id" dependencies are evaluated with: the group key in group flags.
         self.dependency_id = dependency_id
         self.device_id = device_id
-        # Flag key -> value, or None when it could not be decided. One call's frames with
-        # the same dependency id and properties share it (evaluate_all), so a dependency
-        # chain is walked once per call, not once per flag.
+        # Flag key -> value, or None when it could not be decided (or has no definition).
+        # One call's frames with the same dependency id and properties share it
+        # (evaluate_all), so a dependency chain is walked once per call, not once per
+        # flag: shared, it holds decided values only (see mark).
         self.cache: dict[Any, Any] = {} if cache is None else cache
+        self.shared = cache is not None
+        # Whether this evaluation marked a key undecided (see mark).
+        self.marked = False
         # (cohort id, id(properties)) -> outcome: a cohort referenced many times (a fan-out
         # of nested cohorts) is evaluated once per call. Errors are never kept.
         self.cohort_memo: dict[Any, Any] = {} if cohort_memo is None else cohort_memo
         self.depth = 0
         # Nested cohort and dependency evaluations so far (see MAX_NESTED_EVALUATIONS).
         self.nested = 0
+
+    def mark(self, key: Any) -> None:
+        """Record in the cache that ``key`` could not be decided or has no definition.
+
+        PostHog's SDK keeps such marks for the flag being evaluated only, and a mark
+        changes how the rest of that flag's dependency chains are walked: a marked member
+        counts as evaluated. Decided values, in contrast, are the same in any flag. So a
+        shared cache never takes a mark: the first one moves this frame to a copy of its
+        own, and the evaluator evaluates the flag again with a fresh frame (see
+        ``marked``), as PostHog does.
+        """
+        self.isolate()
+        self.cache[key] = None
+
+    def isolate(self) -> None:
+        """Leave the shared cache for a copy of this frame's own, and have the flag
+        evaluated again with a fresh frame (see :meth:`mark`): for an evaluation whose
+        outcome may depend on which flags were evaluated before it."""
+        if self.shared and not self.marked:
+            self.cache = dict(self.cache)
+        self.marked = True
 
     def nest(self) -> bool:
         """Count one nested evaluation; False when the depth or work limit is reached."""
@@ -292,12 +319,11 @@ def evaluate_dependency(
     Returns None when the member was decided (its value is cached), else the outcome
     that makes the dependent filter undecidable.
     """
-    cache = frame.cache
     if not flag.active:
-        cache[key] = False
+        frame.cache[key] = False
         return None
     if flag.continuity:
-        cache[key] = None
+        frame.mark(key)
         return Cause.UNRESOLVED_DEPENDENCY
     if flag.filters_broken:
         return Cause.UNSUPPORTED_DEFINITION if flag.unsupported_format else BROKEN
@@ -306,7 +332,7 @@ def evaluate_dependency(
     elif flag.by_device:
         bucketing = frame.device_id
         if not bucketing:
-            cache[key] = None
+            frame.mark(key)
             return Cause.UNRESOLVED_DEPENDENCY
     else:
         bucketing = frame.dependency_id
@@ -321,11 +347,12 @@ def evaluate_dependency(
         )
     finally:
         frame.depth -= 1
+    # Read again: the nested evaluation may have moved the frame to a cache of its own.
     if isinstance(outcome, FlagResult):
-        cache[key] = outcome.value
+        frame.cache[key] = outcome.value
         return None
     if isinstance(outcome, Cause):
-        cache[key] = None
+        frame.mark(key)
         return Cause.UNRESOLVED_DEPENDENCY
     if isinstance(outcome, RequiresServer):
         return RS_DEPENDENCY
