@@ -12,8 +12,9 @@ with ``--full``). For each size, in one process:
 * all compiled: flagkit's whole first step (the poller thread compiles every flag right
   after publishing), and what a read pays meanwhile for a flag not compiled yet.
 * CPU per reload: the same, with one flag changed, on a client serving the previous body.
-* memory retained per 1,000 flags (tracemalloc), once served and after one
-  ``get_all_flags`` call.
+* memory retained per 1,000 flags (tracemalloc), once served, after one
+  ``get_all_flags`` call (its values pass), and after one ``evaluate_all`` (which builds
+  every result it answers).
 * ``get_all_flags`` per flag, one user, everything local.
 
 Prints a table; asserts nothing. posthog is optional (only flagkit's rows without it):
@@ -288,7 +289,17 @@ def measure(size: int, rounds: int, rows: list[tuple[str, str, str, str]]) -> No
     syncer = _syncer([payload, other])
     syncer.step()
     reload = cpu_best(syncer.step, rounds)
+    # What get_all_flags runs (its values pass), and evaluate_all (every result built).
     built, used = retained(
+        lambda: flagkit_ready(payload).store.current,
+        lambda published: published.evaluator._all_values(
+            "user-42",
+            person_properties=PERSON,
+            groups=GROUPS,
+            group_properties=GROUP_PROPERTIES,
+        ),
+    )
+    _, used_results = retained(
         lambda: flagkit_ready(payload).store.current,
         lambda published: published.evaluator.evaluate_all(
             "user-42",
@@ -364,6 +375,7 @@ def measure(size: int, rounds: int, rows: list[tuple[str, str, str, str]]) -> No
     pair("CPU per reload, one flag changed", reload, ph_reload, fmt_time)
     pair("memory per 1,000 flags, served", built, ph_built, mb)
     pair("... after one get_all_flags", used, ph_used, mb)
+    pair("... after one evaluate_all (every result)", used_results, ph_used, mb)
     pair("get_all_flags per flag", per_flag, ph_flag, fmt_time)
     print(f"{label}: done", flush=True)
 

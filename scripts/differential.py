@@ -10,6 +10,15 @@ Compares value (type-strict: True vs "true", False vs None) and payload for ever
 compares flagkit's Reason with the reason derived from posthog's decision where that reason
 is unambiguous. Mismatches are shrunk (flags, conditions, filters, properties removed while
 the mismatch persists) and printed as minimal repros.
+
+    /tmp/refvenv/bin/python scripts/differential.py --all-flags --n 20000 --seed 1
+
+With ``--all-flags``, each world is compared whole, as a Client's ``get_all_flags`` answers it:
+posthog's ``get_all_flags(..., only_evaluate_locally=True)`` (which leaves undecided flags
+out) against the decided values of flagkit's ``Evaluator._all_values`` (type-strict, key order
+ignored), and ``evaluate_all``'s decided values against ``_all_values``'. A flag whose
+evaluation raises inside posthog (RecursionError, KeyError...) is left out of posthog's answer,
+so flagkit must leave it undecided too (single-flag mode compares it with None the same way).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +42,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from conformance_gen.oracle import OMIT, Outcome, Reference  # noqa: E402
 from conformance_gen.randomgen import World  # noqa: E402
+from posthog.feature_flags import InconclusiveMatchError, RequiresServerEvaluation  # noqa: E402
 
 try:
     from flagkit import Evaluator, Snapshot
@@ -213,17 +224,36 @@ def _candidates(body: dict[str, Any], key: str, ctx: dict[str, Any]) -> Any:
         yield b, ctx
 
 
-def shrink(body: dict[str, Any], key: str, ctx: dict[str, Any], kind: str) -> tuple[dict, dict]:
-    """Greedy delta debugging: drop parts while the same kind of mismatch remains."""
+def _single_kind(body: dict[str, Any], key: str, ctx: dict[str, Any]) -> str | None:
+    """The single-flag mismatch kind of ``key`` (None: flagkit agrees)."""
+    expected, got = run_pair(body, key, ctx)
+    return kind_of(expected, got)
+
+
+KindOf = Callable[[dict[str, Any], str, dict[str, Any]], "str | None"]
+
+
+def shrink(
+    body: dict[str, Any],
+    key: str,
+    ctx: dict[str, Any],
+    kind: str,
+    kind_for: KindOf = _single_kind,
+) -> tuple[dict, dict]:
+    """Greedy delta debugging: drop parts while the same kind of mismatch remains.
+
+    ``kind_for(body, key, ctx)`` is the mismatch kind of a candidate (by default the
+    single-flag one); a candidate posthog cannot answer (an error, a timeout) is passed over.
+    """
     progress = True
     while progress:
         progress = False
         for b, c in _candidates(body, key, ctx):
             try:
-                expected, got = run_pair(b, key, c)
-            except Exception:
+                found = kind_for(b, key, c)
+            except (Exception, _ReferenceTimeout):
                 continue
-            if kind_of(expected, got) == kind:
+            if found == kind:
                 body, ctx, progress = b, c, True
                 break
     return body, ctx
@@ -261,7 +291,20 @@ def main(argv: list[str] | None = None) -> int:
         help="compare evaluate_all over every flag of each body, with filter lists "
         "repeated across flags (no shrinking)",
     )
+    parser.add_argument(
+        "--all-flags",
+        action="store_true",
+        help="compare posthog's get_all_flags(only_evaluate_locally=True) with flagkit's "
+        "_all_values and evaluate_all, body by body",
+    )
+    parser.add_argument(
+        "--share",
+        action="store_true",
+        help="with --all-flags: give conditions other conditions' filter lists first",
+    )
     args = parser.parse_args(argv)
+    if args.all_flags:
+        return main_all_flags(args)
     if args.all:
         return main_all(args)
 
@@ -356,6 +399,242 @@ def main_all(args: argparse.Namespace) -> int:
     for kind, count in kinds.most_common():
         print(f"  {kind}: {count}")
     return 0 if bad == 0 else 1
+
+
+# -- get_all_flags ----------------------------------------------------------------------------
+
+_ABSENT = object()  # a key missing from one side's answer
+
+
+class AllFlags:
+    """One body and context through both SDKs' all-flags paths, and where they differ."""
+
+    __slots__ = ("errors", "kinds", "posthog", "results", "undecided", "values")
+
+    def __init__(
+        self,
+        posthog: Any,
+        errors: dict[str, str],
+        values: Any,
+        undecided: Any,
+        results: Any,
+    ) -> None:
+        self.posthog = posthog  # get_all_flags' answer
+        self.errors = errors  # flag key -> exception posthog raised (and left the flag out)
+        self.values = values  # _all_values' values, or the exception it raised
+        self.undecided = undecided  # _all_values' undecided results (None when it raised)
+        self.results = results  # evaluate_all's results, or the exception it raised
+        self.kinds: dict[str, str] = _all_flags_kinds(self)
+
+
+def _context_kwargs(ctx: dict[str, Any]) -> dict[str, Any]:
+    return {k: copy.deepcopy(v) for k, v in ctx.items() if k != "distinct_id"}
+
+
+def reference_all_flags(body: dict[str, Any], ctx: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    """posthog's ``get_all_flags(..., only_evaluate_locally=True)`` for ``body`` and ``ctx``,
+    and the flags whose evaluation raised a bug-class error inside posthog (key -> type).
+
+    Raises :class:`_ReferenceTimeout` when posthog does not finish in time (a dependency loop
+    reached through several conditions is exponential in posthog).
+    """
+    ref = Reference(copy.deepcopy(body))
+    client = ref.client
+    errors: dict[str, str] = {}
+    compute = client._compute_flag_locally  # posthog's per-flag step (called once per flag)
+
+    def recording(flag: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return compute(flag, *args, **kwargs)
+        except (InconclusiveMatchError, RequiresServerEvaluation):
+            raise
+        except Exception as exc:
+            errors[str(flag.get("key") if isinstance(flag, dict) else flag)] = type(exc).__name__
+            raise
+
+    client._compute_flag_locally = recording  # type: ignore[method-assign]
+    kwargs = _context_kwargs(ctx)
+    signal.alarm(_REFERENCE_SECONDS)
+    try:
+        # Arguments as Reference.evaluate passes them to get_feature_flag_result.
+        answer = client.get_all_flags(
+            ctx["distinct_id"],
+            person_properties=dict(kwargs.get("person_properties") or {}),
+            groups=dict(kwargs.get("groups") or {}),
+            group_properties={
+                k: dict(v) for k, v in (kwargs.get("group_properties") or {}).items()
+            },
+            only_evaluate_locally=True,
+            device_id=kwargs.get("device_id"),
+        )
+    finally:
+        signal.alarm(0)
+    return answer, errors
+
+
+def flagkit_all_flags(body: dict[str, Any], ctx: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """flagkit's ``_all_values`` (values, undecided) and ``evaluate_all`` results, from one
+    evaluator as a Client holds it; an exception flagkit raises stands for its answer."""
+    evaluator = Evaluator(Snapshot.from_dict(copy.deepcopy(body)))
+    undecided: Any = None
+    try:
+        values, undecided = evaluator._all_values(ctx["distinct_id"], **_context_kwargs(ctx))
+    except Exception as exc:  # must never raise
+        values = exc
+    try:
+        results: Any = evaluator.evaluate_all(ctx["distinct_id"], **_context_kwargs(ctx))
+    except Exception as exc:
+        results = exc
+    return values, undecided, results
+
+
+def run_all_flags(body: dict[str, Any], ctx: dict[str, Any]) -> AllFlags:
+    """Both SDKs' all-flags answers; posthog's exceptions (and timeouts) propagate."""
+    answer, errors = reference_all_flags(body, ctx)
+    return AllFlags(answer, errors, *flagkit_all_flags(body, ctx))
+
+
+def _decided(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _desc(value: Any) -> str:
+    return "omitted" if value is _ABSENT else type(value).__name__
+
+
+def _all_flags_kinds(run: AllFlags) -> dict[str, str]:
+    """flag key -> mismatch kind ("*" for the whole body), for every key that differs."""
+    if isinstance(run.values, BaseException):
+        return {"*": f"_all_values raised {type(run.values).__name__}"}
+    if isinstance(run.results, BaseException):
+        return {"*": f"evaluate_all raised {type(run.results).__name__}"}
+    if not isinstance(run.posthog, dict):
+        return {"*": f"get_all_flags answered {type(run.posthog).__name__}"}
+    kinds: dict[str, str] = {}
+    mine = _decided(run.values)
+
+    def reason(key: str) -> str:
+        result = run.results.get(key)
+        return result.reason.value if result is not None else "no evaluate_all result"
+
+    for key in dict.fromkeys([*run.posthog, *mine]):
+        want, have = run.posthog.get(key, _ABSENT), mine.get(key, _ABSENT)
+        if _same(want, have):
+            continue
+        theirs = _desc(want) + (f" ({run.errors[key]})" if key in run.errors else "")
+        ours = _desc(have) + (f" ({reason(key)})" if have is _ABSENT else "")
+        kinds[key] = f"get_all_flags: posthog {theirs}, _all_values {ours}"
+    others = _decided({k: r.value for k, r in run.results.items()})
+    for key in dict.fromkeys([*others, *mine]):
+        want, have = mine.get(key, _ABSENT), others.get(key, _ABSENT)
+        if key not in kinds and not _same(want, have):
+            kinds[key] = f"evaluate_all {_desc(have)} vs _all_values {_desc(want)}"
+    # _all_values' own contract: every flag's key, and the undecided ones' results.
+    if run.values.keys() != run.results.keys():
+        kinds.setdefault("*", "_all_values keys differ from evaluate_all's")
+    nones = {k for k, v in run.values.items() if v is None}
+    undecided = run.undecided if isinstance(run.undecided, dict) else {}
+    if (
+        not isinstance(run.undecided, dict)
+        or set(undecided) != nones
+        or any(getattr(r, "value", True) is not None for r in undecided.values())
+    ):
+        kinds.setdefault("*", "_all_values' undecided results differ from its None values")
+    return kinds
+
+
+def _all_flags_kind(body: dict[str, Any], key: str, ctx: dict[str, Any]) -> str | None:
+    return run_all_flags(body, ctx).kinds.get(key)
+
+
+def _show_values(values: Any) -> str:
+    if isinstance(values, BaseException):
+        return _show(values)
+    return json.dumps(values, ensure_ascii=False, default=repr)
+
+
+def report_all_flags(index: int, kind: str, body: dict, key: str, ctx: dict, run: AllFlags) -> None:
+    print(f"\n--- mismatch #{index} ({kind}) flag={key!r}")
+    print("definitions:         ", json.dumps(body, ensure_ascii=False))
+    print("context:             ", json.dumps(ctx, ensure_ascii=False, default=repr))
+    print("posthog get_all_flags:", _show_values(run.posthog))
+    if run.errors:
+        print("  posthog raised on: ", json.dumps(run.errors))
+    print("flagkit _all_values: ", _show_values(run.values))
+    if isinstance(run.results, BaseException):
+        print("flagkit evaluate_all:", _show(run.results))
+    else:
+        shown = {k: [r.value, r.reason.value] for k, r in run.results.items()}
+        print("flagkit evaluate_all:", json.dumps(shown, ensure_ascii=False, default=repr))
+    if key != "*":
+        try:
+            expected, got = run_pair(body, key, ctx)
+        except (Exception, _ReferenceTimeout) as exc:
+            print(f"single flag {key!r}:   posthog failed: {exc!r}")
+        else:
+            print(
+                f"single flag {key!r}:   posthog value={expected.value!r} "
+                f"reason={expected.reason}; flagkit {_show(got)}"
+            )
+
+
+def main_all_flags(args: argparse.Namespace) -> int:
+    """--all-flags: get_all_flags (posthog) against _all_values and evaluate_all (flagkit)."""
+    rng = random.Random(args.seed)
+    start = time.time()
+    signal.signal(signal.SIGALRM, _on_alarm)
+    bodies = flags = decided = bad_bodies = 0
+    kinds: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    posthog_errors: Counter[str] = Counter()
+    examples: dict[str, tuple[dict, str, dict]] = {}
+    for _ in range(args.n):
+        world = World(rng).build()
+        body, ctx = world.body, world.context
+        if args.share:
+            body = share_filter_lists(body, rng)
+        try:
+            answer, errors = reference_all_flags(body, ctx)
+        except _ReferenceTimeout:
+            skipped[f"posthog did not finish in {_REFERENCE_SECONDS} s"] += 1
+            continue
+        except Exception as exc:  # get_all_flags itself raised: no reference answer
+            skipped[f"posthog get_all_flags raised {type(exc).__name__}"] += 1
+            continue
+        run = AllFlags(answer, errors, *flagkit_all_flags(body, ctx))
+        bodies += 1
+        if isinstance(run.values, dict):
+            flags += len(run.values)
+        if isinstance(run.posthog, dict):
+            decided += len(run.posthog)
+        posthog_errors.update(run.errors.values())
+        if run.kinds:
+            bad_bodies += 1
+        for key, kind in run.kinds.items():
+            kinds[kind] += 1
+            if kind not in examples and len(examples) < args.show:
+                examples[kind] = (body, key, ctx)
+    elapsed = time.time() - start
+    # One example per kind of mismatch, shrunk while that kind remains.
+    for index, (kind, (body, key, ctx)) in enumerate(examples.items(), 1):
+        if not args.no_shrink:
+            body, ctx = shrink(body, key, ctx, kind, _all_flags_kind)
+        run = run_all_flags(body, ctx)
+        report_all_flags(index, kind, body, key, ctx, run)
+    print("\n=== differential summary (get_all_flags): posthog 7.91.1 vs flagkit ===")
+    print(
+        f"seed {args.seed}{' (shared filter lists)' if args.share else ''}, {args.n} bodies "
+        f"in {elapsed:.1f}s: {bodies} compared, {flags} flags "
+        f"({decided} decided by posthog, {flags - decided} left out)"
+    )
+    print(f"bodies in agreement: {bodies - bad_bodies}/{bodies}")
+    for why, count in skipped.most_common():
+        print(f"bodies skipped, {why}: {count}")
+    for name, count in posthog_errors.most_common():
+        print(f"flags posthog left out after raising {name}: {count}")
+    for kind, count in kinds.most_common():
+        print(f"  {kind}: {count}")
+    return 0 if not kinds else 1
 
 
 if __name__ == "__main__":

@@ -283,6 +283,60 @@ class Condition:
 PlanStep = tuple[Condition, bool, tuple[Callable[..., FilterOutcome], ...], float | None]
 
 
+@attrs.frozen(slots=True)
+class FlagTraits:
+    """What kind of flag a :class:`CompiledFlag` is: flags of the same kind share one (see
+    :func:`flag_traits`), so that each flag keeps only what is its own. Read through the
+    flag's properties of the same names."""
+
+    # Active group flag with a known group type, reading only its group's properties (no
+    # cohorts, dependencies or mixed targeting).
+    plain_group: bool
+    # Enrollment, a holdout or a broken piece: checks to run before the conditions.
+    has_preamble: bool
+    active: bool
+    continuity: bool
+    # Flag-level aggregation: False for person flags.
+    is_group_flag: bool
+    by_device: bool
+    enrollment: bool
+    # Holdout: exclusion percentage as PostHog clamps it, or None when there is none.
+    holdout_percentage: float | None
+    early_exit: bool
+    has_variants: bool
+    needs_frame: bool
+    needs_properties: bool
+    # Whether evaluation reads the caller's groups (group flag or mixed targeting).
+    uses_groups: bool
+    # Pieces that make PostHog's SDK raise when reached (see Condition.broken).
+    filters_broken: bool
+    # ``filters.version`` names a format other than the legacy one: never evaluated as
+    # legacy (filters_broken is set too, so every path stops early; the answer is
+    # unsupported).
+    unsupported_format: bool
+    holdout_broken: bool
+    variant_keys_broken: bool
+    variant_table_broken: bool
+
+
+# Few combinations occur: one object each, bounded (dropped whole when full: sharing only
+# saves memory).
+_TRAITS: dict[tuple[Any, ...], FlagTraits] = {}
+_TRAITS_LIMIT = 4096
+
+
+def flag_traits(**fields: Any) -> FlagTraits:
+    """The shared :class:`FlagTraits` with these fields."""
+    # With the percentage's type: 5 and 5.0 are equal but not the same value.
+    key = (*fields.values(), type(fields["holdout_percentage"]))
+    traits = _TRAITS.get(key)
+    if traits is None:
+        if len(_TRAITS) >= _TRAITS_LIMIT:
+            _TRAITS.clear()
+        traits = _TRAITS[key] = FlagTraits(**fields)
+    return traits
+
+
 @attrs.frozen(slots=True, eq=False)
 class CompiledFlag:
     """One flag definition, compiled. Built by :func:`flagkit._evaluation.compile.compile_flag`."""
@@ -302,48 +356,23 @@ class CompiledFlag:
     # Whether a filter reads the implicit ``distinct_id`` person property. When none does,
     # a plain flag can read the caller's properties as they are, without a copy.
     reads_distinct_id: bool
-    # Active group flag with a known group type, reading only its group's properties (no
-    # cohorts, dependencies or mixed targeting).
-    plain_group: bool
-    # Enrollment, a holdout or a broken piece: checks to run before the conditions.
-    has_preamble: bool
     book: ResultBook
-    active: bool
-    continuity: bool
-    # Flag-level aggregation: None for person flags.
-    is_group_flag: bool
+    # The group type of a group flag (or None).
     group_name: Any
-    by_device: bool
-    enrollment: bool
-    # Holdout: exclusion percentage as PostHog clamps it, or None when there is none.
-    holdout_percentage: float | None
     conditions: tuple[Condition, ...]
     # Per condition, what the hot loop reads: (condition, on the flag's own target and not
     # broken, filters, threshold). A broken condition is never "own target", so the loop
     # reaches its broken check.
     # The tests are called test(props) when the flag needs no frame, else test(props, frame).
     plan: tuple[PlanStep, ...]
-    early_exit: bool
     # (low, high) bucket bounds per variant, in table order.
     variant_bounds: tuple[tuple[float, float], ...]
-    has_variants: bool
-    needs_frame: bool
-    needs_properties: bool
-    # Whether evaluation reads the caller's groups (group flag or mixed targeting).
-    uses_groups: bool
+    traits: FlagTraits
     # Cohorts the conditions reference, when their filters may be compiled in (see
     # flagkit._evaluation.inline_cohorts): a change to one of them recompiles the flag.
     cohort_ids: frozenset[str] = frozenset()
-    # Pieces that make PostHog's SDK raise when reached (see Condition.broken).
-    filters_broken: bool = False
-    # ``filters.version`` names a format other than the legacy one: never evaluated as legacy
-    # (filters_broken is set too, so every path stops early; the answer is unsupported).
-    unsupported_format: bool = False
     # A valid rules v2 config (``filters.version == 2``), evaluated by rules_v2 instead.
     rules_v2: Any = None
-    holdout_broken: bool = False
-    variant_keys_broken: bool = False
-    variant_table_broken: bool = False
     # The conditions unrolled (see flagkit._evaluation.specialize): the functions of the
     # flag's skeleton, for one evaluation and for evaluate_all (sharing filter-list
     # outcomes between its flags), called with ``consts`` first; None when not unrolled.
@@ -354,3 +383,77 @@ class CompiledFlag:
     consts: tuple[Any, ...] = ()
     # The numbers of this flag's filter lists (see flagkit._evaluation.specialize.SharedConditions).
     shared_numbers: tuple[int, ...] = ()
+
+    # What kind of flag it is (see FlagTraits).
+
+    @property
+    def plain_group(self) -> bool:
+        return self.traits.plain_group
+
+    @property
+    def has_preamble(self) -> bool:
+        return self.traits.has_preamble
+
+    @property
+    def active(self) -> bool:
+        return self.traits.active
+
+    @property
+    def continuity(self) -> bool:
+        return self.traits.continuity
+
+    @property
+    def is_group_flag(self) -> bool:
+        return self.traits.is_group_flag
+
+    @property
+    def by_device(self) -> bool:
+        return self.traits.by_device
+
+    @property
+    def enrollment(self) -> bool:
+        return self.traits.enrollment
+
+    @property
+    def holdout_percentage(self) -> float | None:
+        return self.traits.holdout_percentage
+
+    @property
+    def early_exit(self) -> bool:
+        return self.traits.early_exit
+
+    @property
+    def has_variants(self) -> bool:
+        return self.traits.has_variants
+
+    @property
+    def needs_frame(self) -> bool:
+        return self.traits.needs_frame
+
+    @property
+    def needs_properties(self) -> bool:
+        return self.traits.needs_properties
+
+    @property
+    def uses_groups(self) -> bool:
+        return self.traits.uses_groups
+
+    @property
+    def filters_broken(self) -> bool:
+        return self.traits.filters_broken
+
+    @property
+    def unsupported_format(self) -> bool:
+        return self.traits.unsupported_format
+
+    @property
+    def holdout_broken(self) -> bool:
+        return self.traits.holdout_broken
+
+    @property
+    def variant_keys_broken(self) -> bool:
+        return self.traits.variant_keys_broken
+
+    @property
+    def variant_table_broken(self) -> bool:
+        return self.traits.variant_table_broken

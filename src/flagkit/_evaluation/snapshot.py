@@ -134,6 +134,7 @@ class Snapshot:
     body: Mapping[str, Any]
     load_problems: tuple[str, ...]
     _compiled: dict[str, CompiledFlag] = attrs.field(factory=dict)
+    # The problems of each compiled flag that has some.
     _flag_problems: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     _memo: dict[str, Any] = attrs.field(factory=dict)
     _shared: SharedConditions = attrs.field(factory=SharedConditions)
@@ -279,7 +280,9 @@ class Snapshot:
         assert isinstance(definitions, Definitions)
         assert isinstance(kept, Definitions)
         for key in reused:
-            self._flag_problems[key] = problems.get(key, ())
+            found = problems.get(key)
+            if found:
+                self._flag_problems[key] = found
             # One copy of the definition: the one the previous snapshot keeps (decoded, or
             # packed, which the body must not hold).
             value = kept.stored(key)
@@ -325,7 +328,8 @@ class Snapshot:
                 self._inline_cohorts(),
             )
             # Two threads may race here; both results are equivalent and either may stay.
-            self._flag_problems[key] = tuple(problems)
+            if problems:  # most flags have none: no entry for them
+                self._flag_problems[key] = tuple(problems)
             self._compiled[key] = flag
         return flag
 
