@@ -128,3 +128,26 @@ def test_a_book_keeps_the_results_evaluation_reaches_apart_from_the_rare_ones() 
     assert book._fixed is not None
     assert book._fixed[0] is disabled
     assert disabled not in book._results
+
+
+def test_flags_of_one_kind_share_their_traits_and_value_tables() -> None:
+    holdout = {"holdout": {"id": 1, "exclusion_percentage": 5}}
+    snap = snapshot(
+        flag("a", [{"properties": [PLAN], "rollout_percentage": 50}]),
+        flag("b", [{"properties": [EMAIL], "rollout_percentage": 20}]),
+        flag("c", [{"properties": [PLAN]}], **holdout),
+        flag("d", [{"properties": [EMAIL]}], **holdout),
+        {**flag("e", [{"properties": [PLAN]}]), "active": False},
+    )
+    a, b, c, d, e = (snap.compiled(key) for key in "abcde")
+    assert a.traits is b.traits
+    assert c.traits is d.traits
+    assert c.traits is not a.traits
+    assert c.holdout_percentage == 5
+    assert not e.active
+    assert a.active
+    # One value table for the same values (what get_all_flags' pass reads): no match,
+    # then the condition's slots (out of rollout, matched).
+    assert a.consts[6] is b.consts[6]
+    assert False in a.consts[6]
+    assert True in a.consts[6]
