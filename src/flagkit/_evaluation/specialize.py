@@ -423,7 +423,7 @@ def values_twin(runner: Any) -> Any:
     :func:`specialize`): the same code, called the same way, that returns the matched
     value (``True``, ``False``, a variant) where the function returns its result; the
     other outcomes are the same. None for any other function. Compiled on first use,
-    once per shape and process: only ``get_all_flags`` needs them."""
+    once per function and process: only ``get_all_flags`` needs them."""
     twin = _twins.get(runner)
     if twin is not None:
         return twin
@@ -434,9 +434,12 @@ def values_twin(runner: Any) -> Any:
     with _factories_lock:
         twin = _twins.get(runner)
         if twin is None:
-            twins = _compiled(shape, early_exit, True)
-            _twins[runners[0]], _twins[runners[1]] = twins
-            twin = _twins[runner]
+            # Only the function asked for: a shape's flags often all take one of the two.
+            with_memo = runner is runners[1]
+            name = "run_shared" if with_memo else "run"
+            lines = [*_run_source(name, shape, early_exit, with_memo, True), f"return {name}"]
+            twin = compile_factory("\n".join(["def factory():", *indent(lines, 1)]))()
+            _twins[runner] = twin
     return twin
 
 
