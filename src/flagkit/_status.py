@@ -166,6 +166,9 @@ class Progress:
     etag: str | None = None
     consecutive_failures: int = 0
     fingerprint: str | None = None
+    # When ``fingerprint`` is None: the served snapshot, whose fingerprint the status
+    # shows (computed on first read: a first load is served before it is computed).
+    fingerprinted: Any = None
     flag_count: int = 0
     source: str | None = None
     role: Role | None = None
@@ -239,6 +242,8 @@ class StatusTracker:
     def _shown(self, progress: Progress) -> dict[str, Any]:
         """The status fields taken as they are: progress fields and the counters."""
         shown: dict[str, Any] = {name: getattr(progress, name) for name in _SHOWN_AS_IS}
+        if shown["fingerprint"] is None and progress.fingerprinted is not None:
+            shown["fingerprint"] = progress.fingerprinted.fingerprint
         shown.update(self.counters.snapshot())
         return shown
 

@@ -252,3 +252,60 @@ def test_reloads_share_packs_while_most_of_their_flags_live_and_repack_the_rest(
         held = sum(len(pack.keys) for pack in _packs(current))
         assert held <= 2 * 96
         assert current.to_dict()["flags"] == changed
+
+
+def test_a_first_load_is_served_before_its_fingerprint_and_the_status_shows_it() -> None:
+    # Serialising every flag for the fingerprint is most of a first load's cost: it comes
+    # after the publish (in the poller's compile step), and a status read meanwhile
+    # computes it.
+    flags = [definition(f"flag-{n}", n) for n in range(50)]
+    raw = json.dumps(body(*flags)).encode()
+    tracker = StatusTracker(time.monotonic)
+    syncer = Syncer(
+        store=Store(),
+        tracker=tracker,
+        fetch=lambda etag: Fetched(body=raw, etag=None),
+        policy=SyncPolicy(),
+        cache=None,
+        clock=time.monotonic,
+        rng=random.Random(1),
+    )
+    seen: list[Any] = []
+
+    def on_publish(_: Any) -> None:
+        published = syncer.store.current
+        assert published is not None
+        seen.append("fingerprint" in published.snapshot._memo)
+        seen.append(tracker.status().fingerprint)
+
+    syncer.store.add_listener(on_publish, include_first_load=True)
+    syncer.step()
+    reference = Snapshot.from_json(raw).fingerprint
+    assert seen == [False, reference]
+    snapshot = syncer.store.current.snapshot  # type: ignore[union-attr]
+    assert tracker.status().fingerprint == reference
+    assert packed(snapshot, "flag-0")
+    assert "canonical" not in snapshot._memo  # no second copy of the definitions
+
+
+def test_a_fingerprint_computed_during_compaction_keeps_no_canonical_copy() -> None:
+    # Two orders of a status read (another thread) and the poller's compaction.
+    flags = [definition(f"flag-{n}", n) for n in range(40)]
+    raw = json.dumps(body(*flags)).encode()
+    reference = Snapshot.from_json(raw).fingerprint
+    # The read computes the fingerprint once compaction has started.
+    late = compile_definitions(raw, compile_now=False)
+    late.compile_all()
+    late._memo["compacting"] = True
+    assert late.fingerprint == reference
+    assert "canonical" not in late._memo
+    # The read fingerprinted after the poller's own canonical bytes were taken: the
+    # compaction serialises the definitions again rather than keep them decoded.
+    early = compile_definitions(raw, compile_now=False)
+    early.compile_all()
+    assert early.fingerprint == reference
+    early._memo.pop("canonical")
+    early._compact()
+    assert all(packed(early, f["key"]) for f in flags)
+    assert "canonical" not in early._memo
+    assert dict(early.definitions) == {f["key"]: f for f in flags}

@@ -436,11 +436,24 @@ class Snapshot:
         drop the body's decoded flag list (see :meth:`to_dict`). For the client's own
         snapshots only: their body is decoded JSON that nothing else holds. Call once every
         flag is compiled and the fingerprints are computed."""
+        # Marked first: a fingerprint computed meanwhile in another thread (a status read
+        # right after a first load) then keeps no canonical bytes of its own.
+        self._memo["compacting"] = True
         canonical: dict[str, bytes] | None = self._memo.pop("canonical", None)
         definitions = self.definitions
         body = self.body
-        if canonical is None or not isinstance(definitions, Definitions):
+        if not isinstance(definitions, Definitions) or self._memo.get("compact"):
             return
+        if canonical is None:
+            if "flags" not in self._memo or not self._shared.decoded_json:
+                return  # not fingerprinted from decoded JSON: nothing to compact from
+            # Fingerprinted by a thread that came after this one started: serialise again.
+            canonical = {}
+            for key in definitions:
+                if definitions.canonical(key) is None:
+                    data = _exact_json(definitions.stored(key))
+                    if data is not None:
+                        canonical[key] = data
         definitions.compact(canonical)
         # Marked before the list goes, so a concurrent to_dict() rebuilds it either way.
         self._memo["compact"] = True
@@ -524,6 +537,9 @@ class Snapshot:
                             canonical[key] = data
                     cached[key] = mmh3.hash_bytes(data)
                 self._memo["canonical"] = canonical
+                if self._memo.get("compacting"):
+                    # _compact() ran meanwhile (in another thread): keep no second copy.
+                    self._memo.pop("canonical", None)
             self._memo["flags"] = cached
         return cached
 

@@ -99,8 +99,10 @@ def _compile_definitions(body: bytes, previous: Snapshot | None, compile_now: bo
     snapshot = Snapshot._index(
         data, compile_now, decoded_json=True, previous=previous, owned=True, texts=texts
     )
-    snapshot.fingerprint  # noqa: B018 - computed now, with the GC paused (memoized)
     if compile_now:
+        # A reload is compared with what is served: computed now, with the GC paused
+        # (memoized). A first load is served first and fingerprinted after (_compile_rest).
+        snapshot.fingerprint  # noqa: B018
         snapshot._compact()
     return snapshot
 
@@ -109,6 +111,7 @@ def _compile_rest(snapshot: Snapshot) -> None:
     """Compile the flags of a newly published snapshot that are not compiled yet (all of
     them on a first load, none after a reload), then keep its definitions compact. Requests
     that run meanwhile compile the flags they read themselves (with the same result)."""
+    snapshot.fingerprint  # noqa: B018 - first: a status read meanwhile computes it too
     snapshot.compile_all()
     snapshot._compact()  # a no-op for a snapshot compacted before it was published
     if snapshot.problems:
@@ -271,7 +274,8 @@ class Syncer:
                 last_attempt=started,
                 confirmed_at=now if confirmed_at is None else confirmed_at,
                 etag=etag,
-                fingerprint=snapshot.fingerprint,
+                fingerprint=None,
+                fingerprinted=snapshot,  # read by the status (see Progress.fingerprinted)
                 flag_count=len(snapshot),
                 source=published.source,
             )
@@ -334,7 +338,8 @@ class Syncer:
                 last_error=failure.message,
                 etag=etag,
                 consecutive_failures=failures,
-                fingerprint=snapshot.fingerprint if snapshot is not None else None,
+                fingerprint=None,
+                fingerprinted=snapshot,
                 flag_count=len(snapshot) if snapshot is not None else 0,
                 source=current.source if current is not None else None,
             )
