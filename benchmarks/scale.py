@@ -392,7 +392,7 @@ def main() -> None:
     print(f"posthog {posthog.VERSION if posthog else 'not installed'}")
     # Warm the per-shape code caches of both libraries first (so that the rows measure
     # what each body costs), and say what flagkit's keep: generated code is compiled once
-    # per shape and process, the values twins on the first get_all_flags.
+    # per shape and process.
     warm = json.dumps(make_body(2000)).encode()
 
     def warm_up() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from flagkit import Evaluator, Reason, Snapshot
 from flagkit._evaluation.batch import Batch, run_batch, run_values
-from flagkit._evaluation.specialize import values_twin
 
 PRO = [{"key": "plan", "operator": "exact", "value": "pro", "type": "person"}]
 
@@ -144,7 +143,7 @@ def test_the_values_pass_answers_as_evaluate_all_does() -> None:
 
 
 def test_the_values_pass_builds_no_result() -> None:
-    """The point of the values twins: the unrolled flags' results are never built."""
+    """The point of the values pass: the unrolled flags' results are never built."""
     snapshot = Snapshot.from_dict(_body())
     evaluator = Evaluator(snapshot)
     for user in ("u1", "u2", "user-42"):
@@ -180,27 +179,31 @@ def test_run_values_leaves_anything_but_a_value_to_the_general_path() -> None:
         return constant
 
     batch = Batch(("a", "b", "c", "d"), (decided,) * 4, (True, "x", 1, None), (), False)
-    codes = batch.codes
-    answers, later = run_values(batch, codes, {}, b"u1", b"u1variant", None) or ({}, None)
+    answers, later = run_values(batch, {}, b"u1", b"u1variant", None) or ({}, None)
     assert answers == {"a": True, "b": "x", "c": 1, "d": None}
-    assert later == [2, 3]  # 1 is not a flag value the twins give (True is)
+    assert later == [2, 3]  # 1 is not a flag value the pass gives (True is)
     settled = Batch(("a", "b"), (decided, undecided), (False, None), ((1, None),), False)  # type: ignore[arg-type]
-    assert run_values(settled, settled.codes, {}, b"u", b"uv", None) == (
+    assert run_values(settled, {}, b"u", b"uv", None) == (
         {"a": False, "b": None},
         None,
     )
 
 
-def test_values_twins_are_made_once_per_shape() -> None:
+def test_one_code_answers_results_or_values() -> None:
+    """The values pass calls the flags' own code with ``v``: nothing more is compiled."""
     snapshot = Snapshot.from_dict(_body())
-    snapshot.compile_all()
-    flag = snapshot._compiled["rollout-0"]
-    twin = values_twin(flag.run_code)
-    assert twin is not None
-    assert twin is not flag.run_code
-    assert values_twin(flag.run_code) is twin
-    assert values_twin(snapshot._compiled["rollout-1"].run_code) is twin  # the same shape
-    assert values_twin(len) is None  # not an unrolled flag's function
+    evaluator = Evaluator(snapshot)
+    flag = snapshot.compiled("variant-0")
+    assert flag is not None
+    assert flag.run_code is not None
+    person = {"plan": "pro"}
+    for user in ("u1", "u2", "u3", "user-42"):
+        encoded = user.encode()
+        result = flag.run_code(flag.consts, person, encoded, None)
+        value = flag.run_code(flag.consts, person, encoded, None, None, True)
+        assert result == evaluator.evaluate("variant-0", user, person)
+        assert value == result.value
+        assert type(value) is type(result.value)
 
 
 def _depends(key: str, on: str, chain: list[str]) -> dict[str, Any]:

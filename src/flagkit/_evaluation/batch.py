@@ -9,11 +9,11 @@ result dict in C. Flags that need more (group flags, cohorts, dependencies...) g
 placeholder answer there and are then run one by one, as the per-flag loop runs them, in
 place (a dict keeps the position of a key that is assigned again).
 
-``get_all_flags`` needs values only: its pass (:func:`run_values`) calls each unrolled
-flag's *values twin* (``specialize.values_twin``), the same code returning the matched
-value from a table shared by the flags with the same values, so that no result is read
-or built for them. Outcomes that are not a bool or a string (undecided, say) are left to
-the per-flag path, as in the results pass.
+``get_all_flags`` needs values only: its pass (:func:`run_values`) calls the same code
+with ``v=True``, which returns the matched value from a table shared by the flags with the
+same values (see flagkit._evaluation.specialize), so that no result is read or built for
+them. Outcomes that are not a bool or a string (undecided, say) are left to the per-flag
+path, as in the results pass.
 """
 
 from __future__ import annotations
@@ -26,16 +26,15 @@ import attrs
 from flagkit._evaluation.model import DISABLED
 from flagkit._evaluation.result import FlagResult
 from flagkit._evaluation.snapshot import RUN_DISABLED, RUN_SHARED, RUN_UNROLLED, PlanEntry, Runner
-from flagkit._evaluation.specialize import values_twin
 
 
 def _later(*_: Any) -> None:
     """The placeholder code of a flag run after the pass (its answer: None)."""
 
 
-def _fixed(result: FlagResult, *_: Any) -> FlagResult:
-    """The code of an inactive flag: its constant is its answer."""
-    return result
+def _fixed(result: FlagResult, person: Any, encoded: Any, variant: Any, memo: Any, v: bool) -> Any:
+    """The code of an inactive flag: its constant is its answer (with ``v``, its value)."""
+    return result.value if v else result
 
 
 @attrs.frozen(slots=True)
@@ -44,7 +43,7 @@ class Batch:
 
     keys: tuple[str, ...]
     # Per flag: its code, called as code(constant, person, identifier, identifier +
-    # b"variant", memo), and that constant.
+    # b"variant", memo, values only), and that constant.
     codes: tuple[Runner, ...]
     constants: tuple[Any, ...]
     # The flags the pass leaves to the per-flag path (their code is _later): position and
@@ -77,29 +76,6 @@ def batch_of(plan: Sequence[PlanEntry]) -> Batch:
     return Batch(keys, tuple(codes), tuple(constants), tuple(later), shares)
 
 
-def value_codes_of(batch: Batch) -> tuple[Runner, ...] | None:
-    """The codes of a values pass over ``batch`` (see :func:`run_values`): each flag's
-    values twin (:func:`flagkit._evaluation.specialize.values_twin`); None when some flag
-    has none (then the values come from the results)."""
-    codes: list[Runner] = []
-    for code in batch.codes:
-        if code is _fixed:
-            codes.append(_fixed_value)
-        elif code is _later:
-            codes.append(_later)
-        else:
-            twin = values_twin(code)
-            if twin is None:
-                return None
-            codes.append(twin)
-    return tuple(codes)
-
-
-def _fixed_value(result: FlagResult, *_: Any) -> Any:
-    """The values twin of :func:`_fixed`."""
-    return result.value
-
-
 def run_batch(
     batch: Batch,
     person: dict[str, Any],
@@ -110,21 +86,20 @@ def run_batch(
     """The answers of the pass by key, and the positions still to run one by one (None:
     the batch's ``later`` ones; else those and any flag whose code left its answer to the
     general path); None when some flag's code raised (the per-flag loop then says which)."""
-    return _pass(batch, batch.codes, _RESULT_TYPES, person, encoded, variant_encoded, memo)
+    return _pass(batch, False, _RESULT_TYPES, person, encoded, variant_encoded, memo)
 
 
 def run_values(
     batch: Batch,
-    codes: tuple[Runner, ...],
     person: dict[str, Any],
     encoded: bytes,
     variant_encoded: bytes,
     memo: list[Any] | None,
 ) -> tuple[dict[str, Any], Sequence[int] | None] | None:
-    """:func:`run_batch` with the values twins ``codes`` (:func:`value_codes_of`): the
-    value of each flag the pass decides (a bool or a string), without touching its
-    result; the positions to run one by one are those of any other outcome."""
-    return _pass(batch, codes, _VALUE_TYPES, person, encoded, variant_encoded, memo)
+    """:func:`run_batch` for values: the value of each flag the pass decides (a bool or a
+    string), without touching its result; the positions to run one by one are those of
+    any other outcome."""
+    return _pass(batch, True, _VALUE_TYPES, person, encoded, variant_encoded, memo)
 
 
 # What a pass's code answers when it decides: a result, or for the values twins a value.
@@ -134,7 +109,7 @@ _VALUE_TYPES = (bool, str)
 
 def _pass(
     batch: Batch,
-    codes: tuple[Runner, ...],
+    values: bool,
     decided: tuple[type, ...],
     person: dict[str, Any],
     encoded: bytes,
@@ -143,8 +118,8 @@ def _pass(
 ) -> tuple[dict[str, Any], Sequence[int] | None] | None:
     try:
         outcomes = [
-            code(constant, person, encoded, variant_encoded, memo)
-            for code, constant in zip(codes, batch.constants, strict=True)
+            code(constant, person, encoded, variant_encoded, memo, values)
+            for code, constant in zip(batch.codes, batch.constants, strict=True)
         ]
     except Exception:
         return None

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from flagkit._evaluation.batch import Batch, batch_of, run_batch, run_values, value_codes_of
+from flagkit._evaluation.batch import Batch, batch_of, run_batch, run_values
 from flagkit._evaluation.call_context import (
     AllCall,
     CallContext,
@@ -296,20 +296,17 @@ class Evaluator:
     ) -> tuple[dict[str, Any], dict[str, FlagResult]]:
         """Every flag's value (None: undecided) in definition order, and the results of
         the flags without one: :meth:`evaluate_all` for ``get_all_flags``, which reads no
-        result the values do not need (the values twins, see flagkit._evaluation.batch)."""
+        result the values do not need (see flagkit._evaluation.batch)."""
         batch = self._batch()
         snapshot = self._snapshot
-        codes = snapshot._memo.get("value_codes")
-        if codes is None:
-            codes = snapshot._memo["value_codes"] = value_codes_of(batch) or ()
         context = (person_properties, groups, group_properties, device_id)
         call = all_call(distinct_id, context, properties_complete, timezone, now)
-        if codes and not isinstance(call, str):
+        if not isinstance(call, str):
             memo = call.memo = [None] * len(snapshot._shared) if batch.shares else []
             encoded, variant = call.encoded, call.variant
             passed = None
             if encoded is not None and variant is not None:
-                passed = run_values(batch, codes, call.person(), encoded, variant, memo or None)
+                passed = run_values(batch, call.person(), encoded, variant, memo or None)
             if passed is not None:
                 values, stragglers = passed
                 undecided = {}

@@ -23,7 +23,10 @@ compiled once per shape and process, and building a flag is a tuple. Each flag g
 functions (``CompiledFlag.run_code`` and ``shared_code``, called with its ``consts``):
 ``run`` for one evaluation, and ``run_shared`` for ``evaluate_all``, which keeps
 the outcome of each filter list numbered by :class:`SharedConditions` for the rest of the
-call, so that flags repeating a list test it once. Very large flags keep the generic loop.
+call, so that flags repeating a list test it once. Called with a true ``want_values``
+(last, after the memo), either returns the matched value instead of its result, from a
+value table per flag (shared by the flags with the same values): ``get_all_flags``' pass
+reads no result. Very large flags keep the generic loop.
 
 The result decides exactly as the generic loop does (same order, same undecidable causes);
 property tests compare the two, and the conformance suite and the differential tester run
@@ -81,15 +84,11 @@ _MAX_CONDITIONS = 32
 _MAX_FILTERS = 128
 _factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
 _inlined_factories: dict[tuple[Shape, bool], tuple[Runner, SharedRunner]] = {}
-# Each compiled function's shape, and the values twins made from it (values_twin); bounded
-# as the factories are.
-_shape_of: dict[Any, tuple[Shape, bool, tuple[Runner, SharedRunner]]] = {}
-_twins: dict[Any, Any] = {}
 _factories_lock = threading.Lock()
 
 
 # The constants tuple of a flag: these first, then _PER_CONDITION entries per condition.
-# _VALUES: the book's value table (ResultBook.value_table), what the values twins read.
+# _VALUES: the book's value table (ResultBook.value_table), what get_all_flags' pass reads.
 _RESULTS, _BOOK, _HASHER, _BOUNDS, _HIGHS, _VARIANT_COUNT, _VALUES = range(7)
 _HEAD = 7
 # Per condition: where its out-of-rollout, override, matched and first variant results
@@ -236,13 +235,12 @@ def _at(index: int, field: int) -> str:
     return f"k[{_HEAD + _PER_CONDITION * index + field}]"
 
 
-def _result(position: str, values: bool) -> str:
+def _result(position: str) -> str:
     # The shared result, built by the book on first use (a FlagResult is always truthy),
-    # or for a values twin its value. The constants hold positions in the book's results,
-    # not slots (ResultBook.position).
-    if values:
-        return f"k[{_VALUES}][{position}]"
-    return f"k[{_RESULTS}][{position}] or k[{_BOOK}].at({position})"
+    # or with ``want_values`` (get_all_flags' pass) its value, from the flag's value table. The
+    # constants hold positions in the book's results, not slots (ResultBook.position).
+    results = f"k[{_RESULTS}][{position}] or k[{_BOOK}].at({position})"
+    return f"k[{_VALUES}][{position}] if want_values else ({results})"
 
 
 # What an inlined list's outcome does to its condition, as the lines after a computed
@@ -293,12 +291,12 @@ def _condition_filters(
     ]
 
 
-def _match_lines(index: int, how: str, values: bool) -> list[str]:
+def _match_lines(index: int, how: str) -> list[str]:
     """Code that returns the value of matched condition ``index`` (see matched_value)."""
     if how == "override":
-        return [f"return {_result(_at(index, _OVERRIDE), values)}"]
+        return [f"return {_result(_at(index, _OVERRIDE))}"]
     if how == "true":
-        return [f"return {_result(_at(index, _TRUE), values)}"]
+        return [f"return {_result(_at(index, _TRUE))}"]
     if how == "broken":
         return ["return BROKEN"]
     lines = [
@@ -323,8 +321,8 @@ def _match_lines(index: int, how: str, values: bool) -> list[str]:
             f"slot = bisect_right(k[{_HIGHS}], vd)",
             f"if slot < k[{_VARIANT_COUNT}]:",
             f"    slot += {first}",
-            f"    return {_result('slot', values)}",
-            f"return {_result(_at(index, _TRUE), values)}",
+            f"    return {_result('slot')}",
+            f"return {_result(_at(index, _TRUE))}",
         ]
     return [
         *lines,
@@ -332,27 +330,24 @@ def _match_lines(index: int, how: str, values: bool) -> list[str]:
         f"slot = {first}",
         f"for low, high in k[{_BOUNDS}]:",
         "    if low <= vh < high:",
-        f"        return {_result('slot', values)}",
+        f"        return {_result('slot')}",
         "    slot += 1",
-        f"return {_result(_at(index, _TRUE), values)}",
+        f"return {_result(_at(index, _TRUE))}",
     ]
 
 
-def _ending(values: bool) -> list[str]:
+def _ending() -> list[str]:
     """Code that returns when no condition matched: inconclusive, out of rollout, or no match."""
     return [
         "if inc is not None:",
         "    return inc",
         f"slot = fo if fo >= 0 else {ResultBook.position(NO_MATCH)}",
-        f"return {_result('slot', values)}",
+        f"return {_result('slot')}",
     ]
 
 
-def _run_source(
-    name: str, shape: Shape, early_exit: bool, with_memo: bool, values: bool = False
-) -> list[str]:
-    """One evaluation function; ``with_memo`` shares filter-list outcomes through ``memo``;
-    ``values``: it returns the matched value instead of the result (a values twin)."""
+def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> list[str]:
+    """One evaluation function; ``with_memo`` shares filter-list outcomes through ``memo``."""
     body: list[str] = []
     # Inlined filters' (test, key, constant) follow the per-condition entries.
     first_filter = _HEAD + _PER_CONDITION * len(shape)
@@ -374,15 +369,17 @@ def _run_source(
                 f"        fo = {_at(index, _OUT)}",
             ]
             # early_exit: the first rollout miss ends the evaluation.
-            lines += indent(_ending(values), 1) if early_exit else ["    break"]
-        lines += _match_lines(index, how, values)
+            lines += indent(_ending(), 1) if early_exit else ["    break"]
+        lines += _match_lines(index, how)
         # A one-pass loop: "break" leaves the condition like "continue" in the generic loop.
         body += ["while True:", *indent(lines, 1)]
-    # run() takes a memo too and ignores it, so that a batch calls both alike.
+    # run() takes a memo too and ignores it, so that a batch calls both alike; with a true
+    # ``want_values`` both return the matched value instead of its result (see _result).
     params = "k, props, idb, idv, memo" if with_memo else "k, props, idb, idv, memo=None"
+    params += ", want_values=False"
     return [
         f"def {name}({params}):",
-        *indent(["inc = None", "fo = -1", "rd = None", *body, *_ending(values)], 1),
+        *indent(["inc = None", "fo = -1", "rd = None", *body, *_ending()], 1),
     ]
 
 
@@ -399,48 +396,14 @@ def _runners(shape: Shape, early_exit: bool) -> tuple[Runner, SharedRunner] | No
         if runners is None:
             if len(factories) >= (_MAX_INLINED_SHAPES if inlined else _MAX_SHAPES):
                 return None
-            runners = factories[(shape, early_exit)] = _compiled(shape, early_exit, False)
-            _shape_of[runners[0]] = _shape_of[runners[1]] = (shape, early_exit, runners)
+            lines = [
+                *_run_source("run", shape, early_exit, False),
+                *_run_source("run_shared", shape, early_exit, True),
+                "return run, run_shared",
+            ]
+            source = "\n".join(["def factory():", *indent(lines, 1)])
+            runners = factories[(shape, early_exit)] = compile_factory(source)()
     return runners
-
-
-def _compiled(shape: Shape, early_exit: bool, values: bool) -> tuple[Runner, SharedRunner]:
-    """The ``run`` and ``run_shared`` functions of a shape (their values twins with
-    ``values``)."""
-    lines = [
-        *_run_source("run", shape, early_exit, False, values),
-        *_run_source("run_shared", shape, early_exit, True, values),
-        "return run, run_shared",
-    ]
-    runners: tuple[Runner, SharedRunner] = compile_factory(
-        "\n".join(["def factory():", *indent(lines, 1)])
-    )()
-    return runners
-
-
-def values_twin(runner: Any) -> Any:
-    """The values twin of a flag's ``run`` or ``run_shared`` function (see
-    :func:`specialize`): the same code, called the same way, that returns the matched
-    value (``True``, ``False``, a variant) where the function returns its result; the
-    other outcomes are the same. None for any other function. Compiled on first use,
-    once per function and process: only ``get_all_flags`` needs them."""
-    twin = _twins.get(runner)
-    if twin is not None:
-        return twin
-    known = _shape_of.get(runner)
-    if known is None:
-        return None
-    shape, early_exit, runners = known
-    with _factories_lock:
-        twin = _twins.get(runner)
-        if twin is None:
-            # Only the function asked for: a shape's flags often all take one of the two.
-            with_memo = runner is runners[1]
-            name = "run_shared" if with_memo else "run"
-            lines = [*_run_source(name, shape, early_exit, with_memo, True), f"return {name}"]
-            twin = compile_factory("\n".join(["def factory():", *indent(lines, 1)]))()
-            _twins[runner] = twin
-    return twin
 
 
 def _can_miss(threshold: float | None) -> bool:
