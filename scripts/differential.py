@@ -240,16 +240,21 @@ def shrink(
     ctx: dict[str, Any],
     kind: str,
     kind_for: KindOf = _single_kind,
+    seconds: float | None = None,
 ) -> tuple[dict, dict]:
     """Greedy delta debugging: drop parts while the same kind of mismatch remains.
 
     ``kind_for(body, key, ctx)`` is the mismatch kind of a candidate (by default the
     single-flag one); a candidate posthog cannot answer (an error, a timeout) is passed over.
+    With ``seconds``, shrinking stops there (what is left so far is returned).
     """
+    deadline = None if seconds is None else time.monotonic() + seconds
     progress = True
     while progress:
         progress = False
         for b, c in _candidates(body, key, ctx):
+            if deadline is not None and time.monotonic() > deadline:
+                return body, ctx
             try:
                 found = kind_for(b, key, c)
             except (Exception, _ReferenceTimeout):
@@ -498,17 +503,31 @@ def flagkit_all_flags(
     if lifted:
         with _regex_bounds_lifted():
             return flagkit_all_flags(body, ctx)
-    evaluator = Evaluator(Snapshot.from_dict(copy.deepcopy(body)))
+    late = TimeoutError(f"flagkit did not finish in {_FLAGKIT_SECONDS} s")
     undecided: Any = None
+    signal.alarm(_FLAGKIT_SECONDS)  # flagkit must never hang: a timeout is a mismatch
     try:
-        values, undecided = evaluator._all_values(ctx["distinct_id"], **_context_kwargs(ctx))
-    except Exception as exc:  # must never raise
-        values = exc
-    try:
-        results: Any = evaluator.evaluate_all(ctx["distinct_id"], **_context_kwargs(ctx))
-    except Exception as exc:
-        results = exc
+        try:
+            evaluator = Evaluator(Snapshot.from_dict(copy.deepcopy(body)))
+        except Exception as exc:  # a malformed flag must never fail the load
+            return exc, None, exc
+        try:
+            values, undecided = evaluator._all_values(ctx["distinct_id"], **_context_kwargs(ctx))
+        except Exception as exc:  # must never raise
+            values = exc
+        try:
+            results: Any = evaluator.evaluate_all(ctx["distinct_id"], **_context_kwargs(ctx))
+        except Exception as exc:
+            results = exc
+    except _ReferenceTimeout:
+        values = results = late
+    finally:
+        signal.alarm(0)
     return values, undecided, results
+
+
+_FLAGKIT_SECONDS = 20
+_SHRINK_SECONDS = 120
 
 
 def run_all_flags(body: dict[str, Any], ctx: dict[str, Any]) -> AllFlags:
@@ -661,7 +680,7 @@ def main_all_flags(args: argparse.Namespace) -> int:
     # One example per kind of mismatch, shrunk while that kind remains.
     for index, (kind, (body, key, ctx)) in enumerate(examples.items(), 1):
         if not args.no_shrink:
-            body, ctx = shrink(body, key, ctx, kind, _all_flags_kind)
+            body, ctx = shrink(body, key, ctx, kind, _all_flags_kind, _SHRINK_SECONDS)
         run = run_all_flags(body, ctx)
         report_all_flags(index, kind, body, key, ctx, run)
     print("\n=== differential summary (get_all_flags): posthog 7.91.1 vs flagkit ===")
