@@ -239,3 +239,28 @@ def test_dependencies_are_walked_per_flag_as_posthog_does() -> None:
     assert every["on-outside-chain"].value is None
     values, _ = evaluator._all_values("u1")
     assert values == _values_of(every)
+
+
+def test_a_dependency_in_a_group_condition_is_not_read_from_the_persons() -> None:
+    """Found by scripts/differential.py --all-flags: "f2" decided on the person's properties
+    (for "person-dep") must not answer "f2" for a condition on a group's properties
+    ("group-dep"), which PostHog evaluates afresh there (undecided: no "country")."""
+    country = {"key": "country", "type": "person", "operator": "exact", "value": "NL"}
+    on_group = _depends("group-dep", "f2", ["f2"])
+    on_group["filters"]["groups"][0]["aggregation_group_type_index"] = 1
+    body = {
+        "flags": [
+            _depends("person-dep", "f2", ["f2"]),
+            on_group,
+            {"key": "f2", "active": True, "filters": {"groups": [{"properties": [country]}]}},
+        ],
+        "group_type_mapping": {"0": "company", "1": "project"},
+    }
+    evaluator = Evaluator(Snapshot.from_dict(body))
+    context = {"person_properties": {"country": "DE"}, "groups": {"project": "acme"}}
+    every = evaluator.evaluate_all("u1", **context)
+    assert every == _one_by_one(evaluator, "u1", **context)
+    assert every["person-dep"].value is False
+    assert every["group-dep"].value is None
+    values, _ = evaluator._all_values("u1", **context)
+    assert values == _values_of(every)

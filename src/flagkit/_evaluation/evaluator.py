@@ -567,6 +567,7 @@ class Evaluator:
                 context.device_id,
                 cache,
                 cohort_memo,
+                props,
             )
         outcome = match_flag(flag, props, bucketing, frame, groups, group_props)
         if frame is not None and frame.marked and frame.shared:

@@ -195,7 +195,9 @@ def _compile_dependency(raw: Mapping[str, Any]) -> FilterTest:
     outside_chain = key not in members
 
     def test(props: Mapping[str, Any], frame: Frame) -> FilterOutcome:
-        if outside_chain:
+        # A shared cache holds values evaluated on the flag's own properties: a condition
+        # on a group's (mixed targeting) would read them where PostHog evaluates afresh.
+        if outside_chain or (frame.shared and props is not frame.props):
             frame.isolate()
         cache = frame.cache
         definitions = frame.definitions

@@ -59,6 +59,7 @@ class Frame:
         "lookup",
         "marked",
         "nested",
+        "props",
         "shared",
     )
 
@@ -71,6 +72,7 @@ class Frame:
         device_id: Any,
         cache: dict[Any, Any] | None = None,
         cohort_memo: dict[Any, Any] | None = None,
+        props: Any = None,
     ) -> None:
         # Raw definitions by key (what exists) and the compiled form on demand.
         self.definitions = definitions
@@ -85,6 +87,8 @@ class Frame:
         # flag: shared, it holds decided values only (see mark).
         self.cache: dict[Any, Any] = {} if cache is None else cache
         self.shared = cache is not None
+        # The properties a shared cache's values were evaluated with (see isolate).
+        self.props = props
         # Whether this evaluation marked a key undecided (see mark).
         self.marked = False
         # (cohort id, id(properties)) -> outcome: a cohort referenced many times (a fan-out
