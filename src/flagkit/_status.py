@@ -168,7 +168,7 @@ class Progress:
     fingerprint: str | None = None
     # When ``fingerprint`` is None: the served snapshot, whose fingerprint the status
     # shows (computed on first read: a first load is served before it is computed).
-    fingerprinted: Any = None
+    fingerprinted: Any = attrs.field(default=None, eq=False, repr=False)
     flag_count: int = 0
     source: str | None = None
     role: Role | None = None

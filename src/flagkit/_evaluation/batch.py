@@ -10,7 +10,7 @@ placeholder answer there and are then run one by one, as the per-flag loop runs 
 place (a dict keeps the position of a key that is assigned again).
 
 ``get_all_flags`` needs values only: its pass (:func:`run_values`) calls the same code
-with ``v=True``, which returns the matched value from a table shared by the flags with the
+with ``want_values=True``, which returns the matched value from a table shared by the flags with the
 same values (see flagkit._evaluation.specialize), so that no result is read or built for
 them. Outcomes that are not a bool or a string (undecided, say) are left to the per-flag
 path, as in the results pass.
@@ -32,9 +32,11 @@ def _later(*_: Any) -> None:
     """The placeholder code of a flag run after the pass (its answer: None)."""
 
 
-def _fixed(result: FlagResult, person: Any, encoded: Any, variant: Any, memo: Any, v: bool) -> Any:
-    """The code of an inactive flag: its constant is its answer (with ``v``, its value)."""
-    return result.value if v else result
+def _fixed(
+    result: FlagResult, person: Any, encoded: Any, variant: Any, memo: Any, want_values: bool
+) -> Any:
+    """The code of an inactive flag: its constant is its answer (its value, for values)."""
+    return result.value if want_values else result
 
 
 @attrs.frozen(slots=True)
@@ -102,7 +104,7 @@ def run_values(
     return _pass(batch, True, _VALUE_TYPES, person, encoded, variant_encoded, memo)
 
 
-# What a pass's code answers when it decides: a result, or for the values twins a value.
+# What a pass's code answers when it decides: a result, or in values mode a value.
 _RESULT_TYPES = (FlagResult,)
 _VALUE_TYPES = (bool, str)
 

@@ -237,8 +237,9 @@ def _at(index: int, field: int) -> str:
 
 def _result(position: str) -> str:
     # The shared result, built by the book on first use (a FlagResult is always truthy),
-    # or with ``want_values`` (get_all_flags' pass) its value, from the flag's value table. The
-    # constants hold positions in the book's results, not slots (ResultBook.position).
+    # or with ``want_values`` (get_all_flags' pass) its value, from the flag's value
+    # table. The constants hold positions in the book's results, not slots
+    # (ResultBook.position).
     results = f"k[{_RESULTS}][{position}] or k[{_BOOK}].at({position})"
     return f"k[{_VALUES}][{position}] if want_values else ({results})"
 
