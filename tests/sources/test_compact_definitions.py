@@ -315,3 +315,21 @@ def test_a_fingerprint_computed_during_compaction_keeps_no_canonical_copy() -> N
     assert all(packed(early, f["key"]) for f in flags)
     assert "canonical" not in early._memo
     assert dict(early.definitions) == {f["key"]: f for f in flags}
+
+
+def test_a_reload_has_the_all_flags_pass_ready_when_the_app_reads_every_flag() -> None:
+    flags = [definition(f"flag-{n}", n) for n in range(30)]
+    first = compile_definitions(json.dumps(body(*flags)).encode())
+    # No call read every flag: nothing is prepared.
+    changed = [*flags[:-1], definition("flag-29", 29, version=4)]
+    second = compile_definitions(json.dumps(body(*changed)).encode(), first)
+    assert "batch" not in second._memo
+    # Once one did, the next reload has the pass built, and it answers as a fresh one.
+    values, _ = Evaluator(second)._all_values("u-1", person_properties=PERSON)
+    assert "batch" in second._memo
+    third = compile_definitions(json.dumps(body(*flags)).encode(), second)
+    assert "batch" in third._memo
+    assert Evaluator(third)._all_values("u-1", person_properties=PERSON) == Evaluator(
+        Snapshot.from_json(json.dumps(body(*flags)).encode())
+    )._all_values("u-1", person_properties=PERSON)
+    assert values.keys() == Evaluator(third)._all_values("u-1")[0].keys()

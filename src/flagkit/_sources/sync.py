@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from flagkit._evaluation.batch import batch_of
 from flagkit._evaluation.snapshot import Snapshot
 from flagkit._net.backoff import full_jitter, jittered
 from flagkit._sources.disk_cache import DiskCache, body_hash
@@ -104,6 +105,10 @@ def _compile_definitions(body: bytes, previous: Snapshot | None, compile_now: bo
         # (memoized). A first load is served first and fingerprinted after (_compile_rest).
         snapshot.fingerprint  # noqa: B018
         snapshot._compact()
+        if previous is not None and "batch" in previous._memo:
+            # The app reads every flag (get_all_flags, evaluate_all): have the next one's
+            # pass ready too, so that the first such call after a reload does not build it.
+            snapshot._memo["batch"] = batch_of(snapshot._evaluation_plan())
     return snapshot
 
 
