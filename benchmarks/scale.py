@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import platform
 import random
-import sys
 import time
 import tracemalloc
 import warnings
@@ -269,28 +267,6 @@ def retained(build: Callable[[], Any], then: Callable[[Any], object]) -> tuple[f
     return built, used
 
 
-def untracked_hash_state() -> float:
-    """Bytes a SHA-1 state keeps outside Python's allocator (OpenSSL's own), which
-    tracemalloc does not see: flagkit keeps one per flag (posthog none). Measured from the
-    process's resident size over many states."""
-    import hashlib
-
-    def resident() -> int:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    count = 200_000
-    keys = [f"flag-{n}.".encode() for n in range(count)]
-    gc.collect()
-    tracemalloc.start()
-    rss_before, traced_before = resident(), tracemalloc.get_traced_memory()[0]
-    states = [hashlib.sha1(key) for key in keys]
-    rss_after, traced_after = resident(), tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    del states
-    return max(0.0, ((rss_after - rss_before) - (traced_after - traced_before)) / count)
-
-
 def fmt_time(seconds: float) -> str:
     if seconds >= 1:
         return f"{seconds:.2f} s"
@@ -299,9 +275,7 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e6:.2f} µs"
 
 
-def measure(
-    size: int, rounds: int, rows: list[tuple[str, str, str, str]], hash_state: float
-) -> None:
+def measure(size: int, rounds: int, rows: list[tuple[str, str, str, str]]) -> None:
     """Append the rows of one body size."""
     body = make_body(size)
     payload = json.dumps(body).encode()
@@ -399,11 +373,11 @@ def measure(
     pair("first load all compiled (poller thread)", compiled, None, fmt_time)
     pair("a read of a flag not compiled yet", window_read, None, fmt_time)
     pair("CPU per reload, one flag changed", reload, ph_reload, fmt_time)
-    # Plus each flag's SHA-1 state, kept by OpenSSL where tracemalloc does not look.
-    states = size * hash_state
-    pair("memory per 1,000 flags, served", built + states, ph_built, mb)
-    pair("... after one get_all_flags", used + states, ph_used, mb)
-    pair("... after one evaluate_all (every result)", used_results + states, ph_used, mb)
+    # tracemalloc sees Python's allocator only: flagkit keeps no per-flag state elsewhere
+    # (no SHA-1 state per flag, which OpenSSL would allocate: about 216 bytes each).
+    pair("memory per 1,000 flags, served", built, ph_built, mb)
+    pair("... after one get_all_flags", used, ph_used, mb)
+    pair("... after one evaluate_all (every result)", used_results, ph_used, mb)
     pair("get_all_flags per flag", per_flag, ph_flag, fmt_time)
     print(f"{label}: done", flush=True)
 
@@ -433,14 +407,9 @@ def main() -> None:
     if posthog:
         posthog_install(posthog_client(), warm)
 
-    hash_state = untracked_hash_state() if sys.platform.startswith("linux") else 0.0
-    print(
-        f"a SHA-1 state keeps {hash_state:.0f} bytes in OpenSSL, outside tracemalloc's view: "
-        "added to flagkit's memory rows (one state per flag)"
-    )
     rows: list[tuple[str, str, str, str]] = []
     for size in sizes:
-        measure(size, args.rounds if size <= 10000 else 2, rows, hash_state)
+        measure(size, args.rounds if size <= 10000 else 2, rows)
     width = max(len(row[0]) for row in rows)
     print(f"\n{'scenario':<{width}}  {'flagkit':>10}  {'posthog':>10}  posthog/flagkit")
     for name, mine, theirs_text, ratio in rows:

@@ -151,3 +151,17 @@ def test_flags_of_one_kind_share_their_traits_and_value_tables() -> None:
     assert a.consts[6] is b.consts[6]
     assert False in a.consts[6]
     assert True in a.consts[6]
+
+
+def test_flags_keep_no_hash_state_of_their_own() -> None:
+    # Each hash copies one empty SHA-1 state and feeds it the flag's "<key>." prefix: a
+    # state per flag would live in OpenSSL's memory (about 216 bytes), out of sight.
+    snap = snapshot(
+        flag("a", [{"properties": [PLAN], "rollout_percentage": 50}]),
+        flag("b", [{"properties": [], "rollout_percentage": 30}]),
+    )
+    for key in "ab":
+        compiled = snap.compiled(key)
+        assert compiled.hash_prefix == f"{key}.".encode()
+        assert type(compiled.hash_prefix) is bytes
+        assert compiled.consts[2] is compiled.hash_prefix

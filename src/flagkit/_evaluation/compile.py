@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from flagkit._evaluation.filters import BROKEN_FILTER, compile_filter
 from flagkit._evaluation.fixed_specs import FIXED_SPECS
 from flagkit._evaluation.formats import is_legacy_format, is_rules_v2
-from flagkit._evaluation.hashing import key_hasher
+from flagkit._evaluation.hashing import key_prefix
 from flagkit._evaluation.inline_cohorts import NO_COHORTS, InlineCohorts, cohort_ids
 from flagkit._evaluation.model import (
     DESCRIBE_OVERRIDE,
@@ -290,7 +290,7 @@ class _FlagCompiler:
         return CompiledFlag(
             key=self.key,
             has_experiment=_bool_or_none(raw.get("has_experiment")),
-            hasher=key_hasher(self.key),
+            hash_prefix=key_prefix(self.key),
             simple=simple,
             plain=local and not is_group_flag and not by_device,
             reads_distinct_id=reads_distinct_id,

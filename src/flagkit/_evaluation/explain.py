@@ -102,7 +102,7 @@ def explain_flag(
             filters.append(FilterTrace(text, outcome_label(outcome)))
         value = None
         if condition.threshold is not None and cond_bucketing is not None:
-            value = bucket_with(flag.hasher, cond_bucketing)
+            value = bucket_with(flag.hash_prefix, cond_bucketing)
         if condition.broken:
             outcome_text = "malformed condition"
         elif not all_match:
@@ -132,5 +132,5 @@ def explain_flag(
         notes.append(f"holdout of {flag.holdout_percentage:g}%: bucket {holdout:.6f}")
     variant = None
     if flag.has_variants and result.condition_index is not None and bucketing is not None:
-        variant = bucket_with(flag.hasher, bucketing, "variant")
+        variant = bucket_with(flag.hash_prefix, bucketing, "variant")
     return Explanation(result, tuple(traces), holdout, variant, tuple(notes))

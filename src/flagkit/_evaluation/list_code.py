@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flagkit._evaluation.hashing import SCALE, first_u64
+from flagkit._evaluation.hashing import EMPTY_SHA1, SCALE, first_u64
 from flagkit._evaluation.operators import FAST_PATHS
 from flagkit._evaluation.outcome import BROKEN, stronger
 from flagkit._evaluation.semver import _PROPERTY_CACHE
@@ -38,6 +38,8 @@ HELPERS = {
     "first_u64": first_u64,
     "SCALE": SCALE,
     "VARIANT": b"variant",
+    # Copied per hash, then fed the flag's "<key>." (see hashing.EMPTY_SHA1).
+    "SHA1": EMPTY_SHA1,
     # float(int) overflows from 2**1024 on; below 2**1023 it cannot.
     "INT_LIMIT": 2**1023,
     "bisect_right": bisect.bisect_right,

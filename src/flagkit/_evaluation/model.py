@@ -345,8 +345,8 @@ class CompiledFlag:
     # The definition's "has_experiment" when it is a bool (read for every new exposure,
     # when the definition itself may be kept compact).
     has_experiment: bool | None
-    # SHA-1 state fed with "<key>." (see flagkit._evaluation.hashing.key_hasher).
-    hasher: Any
+    # "<key>." as UTF-8, how the flag's hash texts start (flagkit._evaluation.hashing.key_prefix).
+    hash_prefix: bytes | None
     # Person flag bucketed by distinct id, with only rollout conditions and nothing
     # unusual: evaluated by the short path in flagkit._evaluation.runtime.match_simple.
     simple: bool

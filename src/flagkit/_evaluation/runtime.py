@@ -261,11 +261,11 @@ def match_conditions(
 
         if threshold is not None:
             if not own_target:
-                rollout_hash = bucket_with(flag.hasher, cond_bucketing)
+                rollout_hash = bucket_with(flag.hash_prefix, cond_bucketing)
             elif flag_rollout_hash >= 0.0:
                 rollout_hash = flag_rollout_hash
             else:
-                rollout_hash = flag_rollout_hash = bucket_with(flag.hasher, cond_bucketing)
+                rollout_hash = flag_rollout_hash = bucket_with(flag.hash_prefix, cond_bucketing)
             if rollout_hash > threshold:
                 if first_out_of_rollout < 0:
                     first_out_of_rollout = condition.out_of_rollout_slot
@@ -289,7 +289,7 @@ def matched_value(flag: CompiledFlag, condition: Condition, bucketing: Any) -> M
         return flag.book.get(condition.true_slot)
     if flag.variant_table_broken:
         return BROKEN
-    variant_hash = bucket_with(flag.hasher, bucketing, "variant")
+    variant_hash = bucket_with(flag.hash_prefix, bucketing, "variant")
     for index, (low, high) in enumerate(flag.variant_bounds):
         if low <= variant_hash < high:
             return flag.book.get(condition.variant_slot + index)
@@ -304,7 +304,7 @@ def match_simple(flag: CompiledFlag, distinct_id: Any) -> MatchOutcome:
         threshold = condition.threshold
         if threshold is not None:
             if rollout_hash < 0.0:
-                rollout_hash = bucket_with(flag.hasher, distinct_id)
+                rollout_hash = bucket_with(flag.hash_prefix, distinct_id)
             if rollout_hash > threshold:
                 if first_out_of_rollout < 0:
                     first_out_of_rollout = condition.out_of_rollout_slot

@@ -89,7 +89,7 @@ _factories_lock = threading.Lock()
 
 # The constants tuple of a flag: these first, then _PER_CONDITION entries per condition.
 # _VALUES: the book's value table (ResultBook.value_table), what get_all_flags' pass reads.
-_RESULTS, _BOOK, _HASHER, _BOUNDS, _HIGHS, _VARIANT_COUNT, _VALUES = range(7)
+_RESULTS, _BOOK, _PREFIX, _BOUNDS, _HIGHS, _VARIANT_COUNT, _VALUES = range(7)
 _HEAD = 7
 # Per condition: where its out-of-rollout, override, matched and first variant results
 # are kept (ResultBook.position), its threshold's digest bound (hashing.above_digest),
@@ -309,7 +309,8 @@ def _match_lines(index: int, how: str) -> list[str]:
         "else:",
         "    if idv is None:",
         "        idv = idb + VARIANT",
-        f"    s = k[{_HASHER}].copy()",
+        "    s = SHA1.copy()",
+        f"    s.update(k[{_PREFIX}])",
         "    s.update(idv)",
         "    vd = s.digest()",
     ]
@@ -362,7 +363,8 @@ def _run_source(name: str, shape: Shape, early_exit: bool, with_memo: bool) -> l
                 # Out of rollout: the bucket above the threshold, compared as digests
                 # (see hashing.above_digest).
                 "if rd is None:",
-                f"    rs = k[{_HASHER}].copy()",
+                "    rs = SHA1.copy()",
+                f"    rs.update(k[{_PREFIX}])",
                 "    rs.update(idb)",
                 "    rd = rs.digest()",
                 f"if rd >= {_at(index, _THRESHOLD)}:",
@@ -496,7 +498,7 @@ def specialize(
     consts: list[Any] = [
         book._results,
         book,
-        flag.hasher,
+        flag.hash_prefix,
         bounds,
         highs,
         len(bounds),
