@@ -25,9 +25,9 @@ def hash_text(text: str) -> float:
     return (first_u64(sha1(text.encode()).digest())[0] >> 4) / SCALE
 
 
-# An empty SHA-1 state, copied for every hash and fed the flag's "<key>." prefix: about as
-# fast as copying a state kept per flag already fed with it, without keeping one per flag
-# (OpenSSL allocates each state outside Python's memory, about 216 bytes). Only ever copied,
+# An empty SHA-1 state, copied for every hash and fed the flag's "<key>." prefix: one call
+# more per hash than copying a state kept per flag already fed with it, but no state per
+# flag (OpenSSL allocates each outside Python's memory, about 216 bytes). Only ever copied,
 # never updated, so threads share it safely.
 EMPTY_SHA1 = sha1()
 
