@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flagkit import Evaluator, Reason, Snapshot
-from flagkit._evaluation.batch import Batch, run_batch, run_values
+from flagkit._evaluation.batch import Batch, run_batch
 
 PRO = [{"key": "plan", "operator": "exact", "value": "pro", "type": "person"}]
 
@@ -171,7 +171,7 @@ def test_the_values_pass_falls_back_where_the_pass_cannot_run() -> None:
     assert list(undecided) == list(evaluator.snapshot.flag_keys)
 
 
-def test_run_values_leaves_anything_but_a_value_to_the_general_path() -> None:
+def test_the_values_pass_leaves_anything_but_a_value_to_the_general_path() -> None:
     def undecided(*_: Any) -> Any:
         return None
 
@@ -179,11 +179,11 @@ def test_run_values_leaves_anything_but_a_value_to_the_general_path() -> None:
         return constant
 
     batch = Batch(("a", "b", "c", "d"), (decided,) * 4, (True, "x", 1, None), (), False)
-    answers, later = run_values(batch, {}, b"u1", b"u1variant", None) or ({}, None)
+    answers, later = run_batch(batch, {}, b"u1", b"u1variant", None, True) or ({}, None)
     assert answers == {"a": True, "b": "x", "c": 1, "d": None}
     assert later == [2, 3]  # 1 is not a flag value the pass gives (True is)
     settled = Batch(("a", "b"), (decided, undecided), (False, None), ((1, None),), False)  # type: ignore[arg-type]
-    assert run_values(settled, {}, b"u", b"uv", None) == (
+    assert run_batch(settled, {}, b"u", b"uv", None, True) == (
         {"a": False, "b": None},
         None,
     )

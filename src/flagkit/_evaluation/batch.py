@@ -9,11 +9,11 @@ result dict in C. Flags that need more (group flags, cohorts, dependencies...) g
 placeholder answer there and are then run one by one, as the per-flag loop runs them, in
 place (a dict keeps the position of a key that is assigned again).
 
-``get_all_flags`` needs values only: its pass (:func:`run_values`) calls the same code
-with ``want_values=True``, which returns the matched value from a table shared by the flags with the
-same values (see flagkit._evaluation.specialize), so that no result is read or built for
-them. Outcomes that are not a bool or a string (undecided, say) are left to the per-flag
-path, as in the results pass.
+``get_all_flags`` needs values only: its pass (:func:`run_batch` with ``values``) calls
+the same code with ``want_values=True``, which returns the matched value from a table
+shared by the flags with the same values (see flagkit._evaluation.specialize), so that no
+result is read or built for them. Outcomes that are not a bool or a string (undecided,
+say) are left to the per-flag path, as in the results pass.
 """
 
 from __future__ import annotations
@@ -78,46 +78,25 @@ def batch_of(plan: Sequence[PlanEntry]) -> Batch:
     return Batch(keys, tuple(codes), tuple(constants), tuple(later), shares)
 
 
+# What a pass's code answers when it decides: a result, or in values mode a value.
+_RESULT_TYPES = (FlagResult,)
+_VALUE_TYPES = (bool, str)
+
+
 def run_batch(
     batch: Batch,
     person: dict[str, Any],
     encoded: bytes,
     variant_encoded: bytes,
     memo: list[Any] | None,
+    values: bool = False,
 ) -> tuple[dict[str, Any], Sequence[int] | None] | None:
     """The answers of the pass by key, and the positions still to run one by one (None:
     the batch's ``later`` ones; else those and any flag whose code left its answer to the
-    general path); None when some flag's code raised (the per-flag loop then says which)."""
-    return _pass(batch, False, _RESULT_TYPES, person, encoded, variant_encoded, memo)
-
-
-def run_values(
-    batch: Batch,
-    person: dict[str, Any],
-    encoded: bytes,
-    variant_encoded: bytes,
-    memo: list[Any] | None,
-) -> tuple[dict[str, Any], Sequence[int] | None] | None:
-    """:func:`run_batch` for values: the value of each flag the pass decides (a bool or a
-    string), without touching its result; the positions to run one by one are those of
-    any other outcome."""
-    return _pass(batch, True, _VALUE_TYPES, person, encoded, variant_encoded, memo)
-
-
-# What a pass's code answers when it decides: a result, or in values mode a value.
-_RESULT_TYPES = (FlagResult,)
-_VALUE_TYPES = (bool, str)
-
-
-def _pass(
-    batch: Batch,
-    values: bool,
-    decided: tuple[type, ...],
-    person: dict[str, Any],
-    encoded: bytes,
-    variant_encoded: bytes,
-    memo: list[Any] | None,
-) -> tuple[dict[str, Any], Sequence[int] | None] | None:
+    general path); None when some flag's code raised (the per-flag loop then says which).
+    With ``values``, each answer is the flag's value (a bool or a string) instead of its
+    result, which is neither read nor built; any other outcome is left to the per-flag
+    path."""
     try:
         outcomes = [
             code(constant, person, encoded, variant_encoded, memo, values)
@@ -125,6 +104,7 @@ def _pass(
         ]
     except Exception:
         return None
+    decided = _VALUE_TYPES if values else _RESULT_TYPES
     later: Sequence[int] | None = None
     # Counted in C: any other outcome from the flags' own code is rare.
     types = list(map(type, outcomes))

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from flagkit._evaluation.batch import Batch, batch_of, run_batch, run_values
+from flagkit._evaluation.batch import Batch, batch_of, run_batch
 from flagkit._evaluation.call_context import (
     AllCall,
     CallContext,
@@ -306,7 +306,7 @@ class Evaluator:
             encoded, variant = call.encoded, call.variant
             passed = None
             if encoded is not None and variant is not None:
-                passed = run_values(batch, call.person(), encoded, variant, memo or None)
+                passed = run_batch(batch, call.person(), encoded, variant, memo or None, True)
             if passed is not None:
                 values, stragglers = passed
                 undecided = {}
