@@ -265,20 +265,16 @@ class Evaluator:
         if isinstance(call, str):
             every = batch.keys if batch is not None else [entry[0] for entry in plan]
             return {key: _invalid(key, call) for key in every}
-        # Outcomes of the filter lists flags share (see SharedConditions), for this call: a
-        # slot per number (sized after compiling, so every number the flags use exists),
-        # or for a few keys a dict that reads None for numbers not seen yet.
         if batch is not None:
-            memo = call.memo = [None] * len(snapshot._shared) if shares else []
-            encoded, variant = call.encoded, call.variant
-            if encoded is not None and variant is not None:
-                passed = run_batch(batch, call.person(), encoded, variant, memo or None)
-                if passed is not None:
-                    answers, stragglers = passed
-                    answers.update(self._rest(batch, stragglers, call))
-                    return answers
+            passed = self._pass(batch, call, False)
+            if passed is not None:
+                answers, rest = passed
+                answers.update(rest)
+                return answers
             plan = snapshot._evaluation_plan()  # the per-flag loop says which flag raised
         elif shares:
+            # A few keys: the call's filter-list outcomes in a dict that reads None for
+            # numbers not seen yet (see _pass).
             call.memo = defaultdict(_none)
         return {entry[0]: self._entry(entry, call) for entry in plan}
 
@@ -298,33 +294,23 @@ class Evaluator:
         the flags without one: :meth:`evaluate_all` for ``get_all_flags``, which reads no
         result the values do not need (see flagkit._evaluation.batch)."""
         batch = self._batch()
-        snapshot = self._snapshot
         context = (person_properties, groups, group_properties, device_id)
         call = all_call(distinct_id, context, properties_complete, timezone, now)
-        if not isinstance(call, str):
-            memo = call.memo = [None] * len(snapshot._shared) if batch.shares else []
-            encoded, variant = call.encoded, call.variant
-            passed = None
-            if encoded is not None and variant is not None:
-                passed = run_batch(batch, call.person(), encoded, variant, memo or None, True)
+        if isinstance(call, str):
+            results = {key: _invalid(key, call) for key in batch.keys}
+        else:
+            passed = self._pass(batch, call, True)
             if passed is not None:
-                values, stragglers = passed
+                values, rest = passed
                 undecided = {}
-                for key, result in self._rest(batch, stragglers, call):
+                for key, result in rest:
                     values[key] = result.value
                     if result.value is None:
                         undecided[key] = result
                 return values, undecided
-        results = self.evaluate_all(
-            distinct_id,
-            person_properties=person_properties,
-            groups=groups,
-            group_properties=group_properties,
-            device_id=device_id,
-            properties_complete=properties_complete,
-            timezone=timezone,
-            now=now,
-        )
+            # The per-flag loop, as evaluate_all runs it when its pass cannot.
+            plan = self._snapshot._evaluation_plan()
+            results = {entry[0]: self._entry(entry, call) for entry in plan}
         values = dict(zip(results, map(VALUE_OF, results.values()), strict=True))
         if None not in values.values():
             return values, {}
@@ -337,6 +323,25 @@ class Evaluator:
         if batch is None:
             batch = memo["batch"] = batch_of(self._snapshot._evaluation_plan())
         return batch
+
+    def _pass(
+        self, batch: Batch, call: AllCall, values: bool
+    ) -> tuple[dict[str, Any], Iterator[tuple[str, FlagResult]]] | None:
+        """Every flag of ``batch`` in one pass (see flagkit._evaluation.batch): its answers
+        (values, with ``values``) and the (key, result) of the flags it left to the
+        per-flag path; None when the pass cannot run (the per-flag loop then runs every
+        flag, and says which one raised)."""
+        # Outcomes of the filter lists flags share (see SharedConditions), for this call:
+        # a slot per number (sized after compiling, so every number the flags use exists).
+        memo = call.memo = [None] * len(self._snapshot._shared) if batch.shares else []
+        encoded, variant = call.encoded, call.variant
+        if encoded is None or variant is None:
+            return None
+        passed = run_batch(batch, call.person(), encoded, variant, memo or None, values)
+        if passed is None:
+            return None
+        answers, stragglers = passed
+        return answers, self._rest(batch, stragglers, call)
 
     def _rest(
         self, batch: Batch, stragglers: Sequence[int] | None, call: AllCall
