@@ -8,13 +8,15 @@ evaluating allocates nothing and loading stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from flagkit._evaluation.outcome import FilterOutcome
 from flagkit._evaluation.payloads import decode_payload
 from flagkit._evaluation.result import FlagResult, Reason
+
+_V = TypeVar("_V")
 
 # A compiled filter: (needs_frame, test). Tests that need the frame (cohorts, flag
 # dependencies) are called as test(props, frame), the others as test(props).
@@ -89,19 +91,23 @@ def describe_condition(condition: Condition, how: int, value: Any) -> str:
     return matched
 
 
+def _keep(store: dict[Any, _V], limit: int, key: Any, value: _V) -> _V:
+    """Keep ``value`` in one of the stores of shared objects below, and return it. Each is
+    bounded: dropped whole when full, since sharing only saves memory."""
+    if len(store) >= limit:
+        store.clear()
+    store[key] = value
+    return value
+
+
 # Descriptions repeat across flags (a rollout of "everyone", a shared filter list): one
-# string per distinct text, bounded (dropped whole when full: sharing only saves memory).
+# string per distinct text.
 _TEXTS: dict[str, str] = {}
 _TEXTS_LIMIT = 8192
 
 
 def _shared_text(text: str) -> str:
-    shared = _TEXTS.get(text)
-    if shared is None:
-        if len(_TEXTS) >= _TEXTS_LIMIT:
-            _TEXTS.clear()
-        shared = _TEXTS[text] = text
-    return shared
+    return _TEXTS.get(text) or _keep(_TEXTS, _TEXTS_LIMIT, text, text)
 
 
 # Value tables repeat too ((False, True): a one-condition boolean flag). Only tables of
@@ -113,12 +119,7 @@ _TABLES_LIMIT = 4096
 def _shared_table(table: tuple[Any, ...]) -> tuple[Any, ...]:
     if not all(type(value) is bool or type(value) is str for value in table):
         return table
-    shared = _TABLES.get(table)
-    if shared is None:
-        if len(_TABLES) >= _TABLES_LIMIT:
-            _TABLES.clear()
-        shared = _TABLES[table] = table
-    return shared
+    return _TABLES.get(table) or _keep(_TABLES, _TABLES_LIMIT, table, table)
 
 
 # Condition slot s is kept at position s - _SHIFT of a book's results (position 0 holds
@@ -319,8 +320,7 @@ class FlagTraits:
     variant_table_broken: bool
 
 
-# Few combinations occur: one object each, bounded (dropped whole when full: sharing only
-# saves memory).
+# Few combinations occur: one object each.
 _TRAITS: dict[tuple[Any, ...], FlagTraits] = {}
 _TRAITS_LIMIT = 4096
 
@@ -329,12 +329,7 @@ def flag_traits(**fields: Any) -> FlagTraits:
     """The shared :class:`FlagTraits` with these fields."""
     # With the percentage's type: 5 and 5.0 are equal but not the same value.
     key = (*fields.values(), type(fields["holdout_percentage"]))
-    traits = _TRAITS.get(key)
-    if traits is None:
-        if len(_TRAITS) >= _TRAITS_LIMIT:
-            _TRAITS.clear()
-        traits = _TRAITS[key] = FlagTraits(**fields)
-    return traits
+    return _TRAITS.get(key) or _keep(_TRAITS, _TRAITS_LIMIT, key, FlagTraits(**fields))
 
 
 @attrs.frozen(slots=True, eq=False)
