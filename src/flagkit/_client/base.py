@@ -178,6 +178,19 @@ def load_cache(cache: DiskCache) -> tuple[Published, float, str | None] | None:
     return published, cached.saved_at, cached.etag
 
 
+def _evaluation_context(context: Context) -> dict[str, Any]:
+    """A call's context as the evaluator's keywords (disable_geoip is not one of them)."""
+    return {
+        "person_properties": context[0],
+        "groups": context[1],
+        "group_properties": context[2],
+        "device_id": context[3],
+        "properties_complete": context[5],
+        "timezone": context[6],
+        "now": context[7],
+    }
+
+
 def loaded_progress(progress: Progress, initial: Published) -> Progress:
     """``progress`` once ``initial`` definitions are served (ready when bootstrapped)."""
     return attrs.evolve(
@@ -432,15 +445,7 @@ class ClientCore:
             return {}, not_ready
         try:
             results = published.evaluator.evaluate_all(
-                distinct_id,
-                person_properties=context[0],
-                groups=context[1],
-                group_properties=context[2],
-                device_id=context[3],
-                keys=keys,
-                properties_complete=context[5],
-                timezone=context[6],
-                now=context[7],
+                distinct_id, keys=keys, **_evaluation_context(context)
             )
         except Exception:
             self._log_internal_error()
@@ -461,14 +466,7 @@ class ClientCore:
             return {}, None
         try:
             values, undecided = published.evaluator._all_values(
-                distinct_id,
-                person_properties=context[0],
-                groups=context[1],
-                group_properties=context[2],
-                device_id=context[3],
-                properties_complete=context[5],
-                timezone=context[6],
-                now=context[7],
+                distinct_id, **_evaluation_context(context)
             )
         except Exception:
             self._log_internal_error()
