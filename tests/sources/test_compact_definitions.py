@@ -64,6 +64,19 @@ def packed(snapshot: Snapshot, key: str) -> bool:
     return definitions.canonical(key) is not None and type(stored(snapshot, key)) is not dict
 
 
+def _syncer(raw: bytes, store: Store, tracker: StatusTracker) -> Syncer:
+    """A client's syncer whose every fetch answers ``raw``."""
+    return Syncer(
+        store=store,
+        tracker=tracker,
+        fetch=lambda etag: Fetched(body=raw, etag=None),
+        policy=SyncPolicy(),
+        cache=None,
+        clock=time.monotonic,
+        rng=random.Random(1),
+    )
+
+
 def answers(snapshot: Snapshot, ids: range) -> list[Any]:
     evaluator = Evaluator(snapshot)
     return [
@@ -159,15 +172,7 @@ def test_readers_during_the_first_load_see_the_same_answers_and_definitions() ->
     fingerprint = reference.snapshot.fingerprint
     store = Store()
     tracker = StatusTracker(time.monotonic)
-    syncer = Syncer(
-        store=store,
-        tracker=tracker,
-        fetch=lambda etag: Fetched(body=raw, etag=None),
-        policy=SyncPolicy(),
-        cache=None,
-        clock=time.monotonic,
-        rng=random.Random(1),
-    )
+    syncer = _syncer(raw, store, tracker)
     problems: list[str] = []
     stop = threading.Event()
 
@@ -267,15 +272,7 @@ def test_a_first_load_is_served_before_its_fingerprint_and_the_status_shows_it()
     flags = [definition(f"flag-{n}", n) for n in range(50)]
     raw = json.dumps(body(*flags)).encode()
     tracker = StatusTracker(time.monotonic)
-    syncer = Syncer(
-        store=Store(),
-        tracker=tracker,
-        fetch=lambda etag: Fetched(body=raw, etag=None),
-        policy=SyncPolicy(),
-        cache=None,
-        clock=time.monotonic,
-        rng=random.Random(1),
-    )
+    syncer = _syncer(raw, Store(), tracker)
     seen: list[Any] = []
 
     def on_publish(_: Any) -> None:
